@@ -1,0 +1,184 @@
+"""The data fewseg passes between stages: frames, object masks and annotations.
+
+Conventions used everywhere in fewseg:
+
+* Images are ``(C, Y, X)`` float32 arrays (channels first), one frame at a time.
+* Positions are ``(row, col)`` inside fewseg. File formats that say x/y (NimbusImage
+  JSON, GeoJSON) store ``x = col`` and ``y = row``.
+* Pixel ``(r, c)`` has its centre at the coordinate ``(r, c)`` (the scikit-image / napari
+  convention): a polygon vertex at ``(2.5, 3.0)`` lies on the edge between rows 2 and 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a frame sits in a dataset (NimbusImage's ``location``)."""
+
+    xy: int = 0
+    z: int = 0
+    time: int = 0
+
+    def as_nimbus(self) -> dict:
+        return {"XY": self.xy, "Z": self.z, "Time": self.time}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One 2-D multi-channel image.
+
+    Attributes
+    ----------
+    data : ndarray, shape (C, Y, X), float32
+        Pixel values as read (not normalised).
+    channel_names : tuple of str
+        One name per channel (``"0"``, ``"1"``... when the file names none).
+    source : str
+        The file it came from, for messages.
+    location : Location
+        Its XY / Z / Time position.
+    """
+
+    data: np.ndarray
+    channel_names: tuple[str, ...] = ()
+    source: str = "<array>"
+    location: Location = Location()
+
+    def __post_init__(self):
+        if self.data.ndim != 3:
+            raise ValueError(f"Frame.data must be (C, Y, X); got shape {self.data.shape}")
+        if not self.channel_names:
+            object.__setattr__(self, "channel_names", tuple(str(i) for i in range(self.data.shape[0])))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(Y, X)``."""
+        return self.data.shape[1], self.data.shape[2]
+
+    @classmethod
+    def from_array(cls, image: np.ndarray, **kwargs) -> "Frame":
+        """Wrap a ``(Y, X)`` or ``(C, Y, X)`` array."""
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[None]
+        return cls(np.asarray(image, dtype=np.float32), **kwargs)
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectMask:
+    """A binary mask stored as its bounding-box crop.
+
+    Attributes
+    ----------
+    row, col : int
+        Top-left corner of the crop in the frame.
+    mask : ndarray of bool, shape (h, w)
+    """
+
+    row: int
+    col: int
+    mask: np.ndarray
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """``(row0, col0, row1, col1)``, end-exclusive."""
+        h, w = self.mask.shape
+        return self.row, self.col, self.row + h, self.col + w
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        r0, c0, r1, c1 = self.bbox
+        return slice(r0, r1), slice(c0, c1)
+
+    def paste(self, canvas: np.ndarray, value=True) -> np.ndarray:
+        """Write ``value`` into ``canvas`` where the mask is set; returns ``canvas``."""
+        canvas[self.slices][self.mask] = value
+        return canvas
+
+    def to_full(self, shape: tuple[int, int]) -> np.ndarray:
+        return self.paste(np.zeros(shape, dtype=bool))
+
+    @classmethod
+    def from_full(cls, mask: np.ndarray) -> "ObjectMask":
+        """Crop a full-frame boolean mask to its bounding box (empty masks stay 0 x 0)."""
+        mask = np.asarray(mask, dtype=bool)
+        rows = np.flatnonzero(mask.any(axis=1))
+        cols = np.flatnonzero(mask.any(axis=0))
+        if rows.size == 0:
+            return cls(0, 0, np.zeros((0, 0), dtype=bool))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        return cls(int(r0), int(c0), mask[r0:r1, c0:c1].copy())
+
+
+def masks_from_labels(labels: np.ndarray) -> list[ObjectMask]:
+    """One :class:`ObjectMask` per non-zero label of a ``(Y, X)`` label image, in label order."""
+    from scipy import ndimage as ndi
+
+    labels = np.asarray(labels)
+    out = []
+    for value, sl in enumerate(ndi.find_objects(labels.astype(np.int64, copy=False)), start=1):
+        if sl is None:
+            continue
+        out.append(ObjectMask(sl[0].start, sl[1].start, labels[sl] == value))
+    return out
+
+
+def labels_from_masks(masks, shape: tuple[int, int]) -> np.ndarray:
+    """Paint masks into a ``(Y, X)`` int32 label image, label ``i + 1`` for ``masks[i]``.
+
+    Later masks do not overwrite earlier ones: the first claim on a pixel wins.
+    """
+    labels = np.zeros(shape, dtype=np.int32)
+    for i, m in enumerate(masks, start=1):
+        region = labels[m.slices]
+        region[m.mask & (region == 0)] = i
+    return labels
+
+
+@dataclass(frozen=True, eq=False)
+class Annotation:
+    """One outlined object, read from or written to an annotation file.
+
+    Exactly one of ``polygon`` and ``mask`` is usually set: polygon files give polygons,
+    label images give masks. :meth:`to_mask` gives the mask either way.
+
+    Attributes
+    ----------
+    polygon : ndarray, shape (N, 2), float64, or None
+        Outer contour as ``(row, col)`` vertices, not closed (first != last).
+    mask : ObjectMask or None
+    tags : tuple of str
+    location : Location
+    channel : int
+    origin : str
+        Where it came from, for messages: ``"examples.json: annotations[4]"``.
+    properties : dict
+        Anything else the file carried that a writer may pass through.
+    """
+
+    polygon: np.ndarray | None = None
+    mask: ObjectMask | None = None
+    tags: tuple[str, ...] = ()
+    location: Location = Location()
+    channel: int = 0
+    origin: str = ""
+    properties: dict = field(default_factory=dict)
+
+    def to_mask(self, shape: tuple[int, int]) -> ObjectMask:
+        """The object's pixels inside a frame of ``shape`` ``(Y, X)``."""
+        if self.mask is not None:
+            return self.mask
+        if self.polygon is None:
+            raise ValueError(f"{self.origin or 'annotation'} has neither polygon nor mask")
+        from .polygons import rasterize
+
+        return rasterize(self.polygon, shape)

@@ -1,0 +1,113 @@
+"""Masks <-> polygons: rasterise outlines, trace and simplify contours, check validity.
+
+Polygons are ``(N, 2)`` arrays of ``(row, col)`` vertices, open (the first vertex is not
+repeated), with pixel centres at integer coordinates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely.geometry import Polygon
+from skimage.draw import polygon as draw_polygon
+from skimage.measure import find_contours
+
+from .errors import InputError
+from .objects import ObjectMask
+
+
+def rasterize(polygon: np.ndarray, shape: tuple[int, int]) -> ObjectMask:
+    """Pixels whose centres lie inside ``polygon``, clipped to a frame of ``shape``.
+
+    Examples
+    --------
+    >>> square = np.array([[0.5, 0.5], [0.5, 3.5], [3.5, 3.5], [3.5, 0.5]])
+    >>> rasterize(square, (10, 10)).area
+    9
+    """
+    polygon = np.asarray(polygon, dtype=float)
+    rr, cc = draw_polygon(polygon[:, 0], polygon[:, 1], shape=shape)
+    if rr.size == 0:
+        return ObjectMask(0, 0, np.zeros((0, 0), dtype=bool))
+    r0, c0 = int(rr.min()), int(cc.min())
+    crop = np.zeros((int(rr.max()) - r0 + 1, int(cc.max()) - c0 + 1), dtype=bool)
+    crop[rr - r0, cc - c0] = True
+    return ObjectMask(r0, c0, crop)
+
+
+def _outer_contour(mask: ObjectMask) -> np.ndarray | None:
+    padded = np.pad(mask.mask, 1).astype(np.float32)
+    contours = find_contours(padded, 0.5)
+    if not contours:
+        return None
+
+    def enclosed(c):
+        return abs(Polygon(c).area) if len(c) >= 4 else 0.0
+
+    outer = max(contours, key=enclosed)
+    return outer[:-1] + np.array([mask.row - 1, mask.col - 1], dtype=float)
+
+
+def mask_to_polygon(mask: ObjectMask, *, smoothing: float = 0.3) -> np.ndarray | None:
+    """Outer contour of ``mask``, simplified with tolerance ``smoothing`` (pixels).
+
+    Holes are filled (only the outer contour is kept). Returns a valid polygon with at
+    least 3 vertices, or ``None`` when the mask is too small to have one.
+
+    Examples
+    --------
+    >>> m = ObjectMask(5, 5, np.ones((4, 4), dtype=bool))
+    >>> poly = mask_to_polygon(m, smoothing=0.3)
+    >>> rasterize(poly, (20, 20)).area
+    16
+    """
+    contour = _outer_contour(mask)
+    if contour is None or len(contour) < 3:
+        return None
+    geom = Polygon(contour[:, ::-1])  # shapely works in x, y
+    if smoothing > 0:
+        geom = geom.simplify(smoothing, preserve_topology=True)
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    geom = _largest_polygon(geom)
+    if geom is None or geom.area <= 0:
+        return None
+    xy = np.asarray(geom.exterior.coords)[:-1]
+    if len(xy) < 3:
+        return None
+    return xy[:, ::-1].copy()
+
+
+def _largest_polygon(geom):
+    if isinstance(geom, Polygon):
+        return geom
+    polys = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
+    polys += [p for g in getattr(geom, "geoms", []) for p in getattr(g, "geoms", []) if isinstance(p, Polygon)]
+    return max(polys, key=lambda p: p.area) if polys else None
+
+
+def check_polygon(polygon, *, source: str, field: str) -> np.ndarray:
+    """Return ``polygon`` as an open ``(N, 2)`` float array or raise :class:`InputError`.
+
+    Rejects fewer than 3 distinct vertices, non-finite values, zero area and
+    self-intersection, naming ``source`` and ``field`` in the message.
+    """
+    try:
+        arr = np.asarray(polygon, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(source, "expected a list of numeric vertices", field=field) from None
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise InputError(source, f"expected vertices as (x, y) pairs, got array of shape {arr.shape}", field=field)
+    if not np.isfinite(arr).all():
+        raise InputError(source, "vertex coordinates must be finite numbers", field=field)
+    if len(arr) > 1 and np.array_equal(arr[0], arr[-1]):
+        arr = arr[:-1]
+    if len(np.unique(arr, axis=0)) < 3:
+        raise InputError(source, f"a polygon needs at least 3 distinct vertices, got {len(np.unique(arr, axis=0))}", field=field)
+    geom = Polygon(arr[:, ::-1])
+    if geom.area <= 0:
+        raise InputError(source, "polygon has zero area (all vertices on one line)", field=field)
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        raise InputError(source, f"polygon is not simple ({reason}); expected a non-self-intersecting outline", field=field)
+    return arr
