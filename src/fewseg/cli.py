@@ -10,6 +10,7 @@ from .errors import FewsegError
 # Each command module exposes ``add_parser(subparsers)``; the parser it adds sets
 # ``func(args) -> int``. Modules are imported lazily by name so ``fewseg --help`` stays fast.
 COMMAND_MODULES = (
+    "fewseg._cli_segment",
     "fewseg._cli_models",
 )
 

@@ -111,3 +111,30 @@ def check_polygon(polygon, *, source: str, field: str) -> np.ndarray:
         reason = shapely.is_valid_reason(geom)
         raise InputError(source, f"polygon is not simple ({reason}); expected a non-self-intersecting outline", field=field)
     return arr
+
+
+def remove_overlaps(polygons: list[np.ndarray]) -> list[np.ndarray | None]:
+    """Make polygons disjoint: each gives up the area already claimed by earlier ones.
+
+    Polygons are processed in order (put the most trusted first). A polygon left with
+    no area, or split so that only slivers remain, keeps its largest piece; one that
+    vanishes becomes ``None``. Touching along an edge is allowed.
+    """
+    from shapely.strtree import STRtree
+
+    geoms = [Polygon(p[:, ::-1]) for p in polygons]
+    tree = STRtree(geoms)
+    out: list[np.ndarray | None] = []
+    for i, g in enumerate(geoms):
+        earlier = [geoms[j] for j in tree.query(g) if j < i and out[j] is not None]
+        if earlier:
+            claimed = shapely.union_all(earlier)
+            if g.intersection(claimed).area > 1e-9:
+                g = _largest_polygon(shapely.make_valid(g.difference(claimed)))
+                geoms[i] = g if g is not None else geoms[i]
+        if g is None or g.area <= 0:
+            out.append(None)
+            continue
+        xy = np.asarray(g.exterior.coords)[:-1]
+        out.append(xy[:, ::-1].copy() if len(xy) >= 3 else None)
+    return out

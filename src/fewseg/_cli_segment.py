@@ -1,0 +1,267 @@
+"""``fewseg segment``, ``fewseg evaluate`` and ``fewseg demo``.
+
+Argument parsing imports nothing heavy; each command imports what it needs when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .errors import InputError
+
+OUTPUT_SUFFIXES = (".geojson", ".json", ".tif", ".tiff", ".png")
+
+
+def _frame_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("frame")
+    g.add_argument("--z", type=int, default=None, help="Z plane to read (needed when the file has several)")
+    g.add_argument("--t", type=int, default=None, help="time point to read (needed when the file has several)")
+    g.add_argument("--xy", type=int, default=None, help="XY position of this frame in its dataset (filters annotations)")
+    g.add_argument("--channels", default=None, help="channels to use, by index or name: '0,1' or 'YFP,Brightfield'")
+    g.add_argument("--tag", default=None, help="use only annotations carrying this tag")
+
+
+def _method_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("method")
+    g.add_argument("--method", default="classic", choices=("classic", "seed", "fast"),
+                   help="classic: weight-free (default); seed: the seed report's SAM pipeline; fast: SAM, encode once")
+    g.add_argument("--min-area", type=int, default=30, help="smallest object area in pixels (default 30)")
+    g.add_argument("--max-area", type=int, default=0, help="largest object area in pixels, 0 = none (default 0)")
+    g.add_argument("--smoothing", type=float, default=0.3, help="polygon simplification tolerance in pixels (default 0.3)")
+    g.add_argument("--similarity", type=float, default=None,
+                   help="keep threshold on the selector's score (default: derived from the data; seed method 0.5)")
+    g.add_argument("--iou", type=float, default=0.3, help="IoU for a match (default 0.3)")
+    g.add_argument("--keep-examples", action="store_true",
+                   help="also output (and, in evaluate, count) objects that re-discover the examples")
+    s = p.add_argument_group("SAM (methods seed and fast)")
+    s.add_argument("--model", default="sam1_vit_h", help="checkpoint name (see 'fewseg models list')")
+    s.add_argument("--checkpoint", default=None, help="local checkpoint file to use instead of the cache")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    s.add_argument("--points-per-side", type=int, default=128, help="generator grid (default 128)")
+    s.add_argument("--pred-iou-thresh", type=float, default=0.88)
+    s.add_argument("--stability-score-thresh", type=float, default=0.95)
+    s.add_argument("--target-occupancy", type=float, default=0.20)
+    r = p.add_argument_group("pictures")
+    r.add_argument("--render", default=None,
+                   help="channel colours and contrast, e.g. 'gray:p0.5-p99.5,yellow:p1-p99.8' (see fewseg.render)")
+
+
+def _config(args):
+    from .config import SegmentConfig
+
+    return SegmentConfig(
+        method=args.method,
+        min_area=args.min_area,
+        max_area=args.max_area,
+        smoothing=args.smoothing,
+        similarity=args.similarity,
+        iou=args.iou,
+        exclude_examples=not args.keep_examples,
+        model=args.model,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        points_per_side=args.points_per_side,
+        pred_iou_thresh=args.pred_iou_thresh,
+        stability_score_thresh=args.stability_score_thresh,
+        target_occupancy=args.target_occupancy,
+    )
+
+
+def _read(args, annotation_path: str):
+    """Read the frame and the annotations for it (tag and location filters applied)."""
+    from .annotations import read_annotations
+    from .load import read_frame
+    from .objects import Location
+
+    frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels,
+                       location=Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0))
+    # Annotations are filtered by location only when the user placed the frame.
+    where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
+    annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where)
+    if not annotations:
+        raise InputError(annotation_path, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
+    return frame, annotations
+
+
+def _render_config(args):
+    from .render import RenderConfig, parse_channel_styles
+
+    if not args.render:
+        return None
+    return RenderConfig(styles=parse_channel_styles(args.render))
+
+
+def _check_output(path: Path, *inputs: str) -> None:
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(str(path), f"unsupported output type; expected one of {', '.join(OUTPUT_SUFFIXES)}")
+    for other in inputs:
+        if other and Path(other).resolve() == path.resolve():
+            raise InputError(str(path), "output would overwrite an input file; choose another name")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from ._atomic import atomic_open
+
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, default=float)
+        f.write("\n")
+
+
+# --- segment ---------------------------------------------------------------------------
+
+
+def add_segment(sub) -> None:
+    p = sub.add_parser("segment", help="outline every object like the examples",
+                       description="Learn from example outlines on IMAGE and outline every other object like them.")
+    p.add_argument("image", help="TIFF / OME-TIFF / PNG / JPEG frame")
+    p.add_argument("--examples", required=True, help="examples: NimbusImage JSON, GeoJSON or a label image")
+    p.add_argument("-o", "--output", default=None,
+                   help="result file: .geojson, .json (NimbusImage), .tif/.png (label image); "
+                        "default IMAGE_STEM.fewseg.geojson beside the image")
+    p.add_argument("--overlay", default=None, help="also write a PNG of the frame with the found outlines")
+    p.add_argument("--output-tag", action="append", default=None,
+                   help="tag(s) for the results (default: --tag, else 'fewseg')")
+    _frame_options(p)
+    _method_options(p)
+    p.set_defaults(func=run_segment)
+
+
+def run_segment(args) -> int:
+    import time
+
+    from .annotations import write_annotations
+    from .model import make_segmenter
+
+    image = Path(args.image)
+    out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
+    _check_output(out, args.image, args.examples)
+    config = _config(args)
+    t0 = time.perf_counter()
+    frame, examples = _read(args, args.examples)
+    segmenter = make_segmenter(config).fit(frame, examples)
+    result = segmenter.predict(frame, exclude=examples)
+    tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
+    write_annotations(out, result.annotations(tags=tags, location=frame.location), shape=frame.shape)
+    if args.overlay:
+        from .figure import overlay_png
+        from .render import to_rgb
+
+        overlay_png(args.overlay, to_rgb(frame, _render_config(args)), result.masks)
+    record = {
+        "image": str(image),
+        "examples": args.examples,
+        "n_examples": len(examples),
+        "n_candidates": result.n_candidates,
+        "n_objects": len(result.polygons),
+        "n_pred_on_examples": result.n_rediscovered,
+        "timings_s": {**{k: round(v, 4) for k, v in result.timings.items()}, "total": round(time.perf_counter() - t0, 4)},
+        "config": config.to_dict(),
+        "learned": segmenter.describe_fit(),
+    }
+    _write_json(out.with_name(out.name + ".fewseg.json"), record)
+    print(f"{len(result.polygons)} objects from {len(examples)} examples ({result.n_candidates} candidates) -> {out}")
+    return 0
+
+
+# --- evaluate --------------------------------------------------------------------------
+
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="measure precision / recall / F1 the seed report's way",
+                       description="Shuffle the truth annotations with --seed, learn from the first --num-train, "
+                                   "predict, and match predictions to the rest greedily by IoU.")
+    p.add_argument("image")
+    p.add_argument("--truth", required=True, help="all annotations of the frame: NimbusImage JSON, GeoJSON or label image")
+    p.add_argument("--num-train", type=int, default=10)
+    p.add_argument("--seed", type=int, default=42, help="split seed; several: '0,1,2,3,4' (mean reported)")
+    p.add_argument("--json", default=None, help="write the metrics (and config) here")
+    p.add_argument("--overlay", default=None, help="write the four-panel figure here (PNG; first seed)")
+    _frame_options(p)
+    _method_options(p)
+    p.set_defaults(func=run_evaluate)
+
+
+def _seeds(text) -> list[int]:
+    try:
+        return [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise InputError("--seed", f"expected integers separated by commas, got {text!r}") from None
+
+
+def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source, json_path=None, figure_path=None,
+                        render=None) -> list[dict]:
+    from .evaluate import metrics_table, run_evaluation
+
+    rows, first = [], None
+    for seed in seeds:
+        ev = run_evaluation(frame, annotations, config=config, num_train=num_train, seed=seed, source=source)
+        rows.append(ev.metrics)
+        first = first or ev
+    print(metrics_table(rows))
+    if len(rows) > 1:
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("precision", "recall", "f1", "mean_iou")}
+        print("mean over seeds: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
+    if json_path:
+        _write_json(Path(json_path), rows[0] if len(rows) == 1 else {"runs": rows, "mean": mean})
+    if figure_path:
+        from .figure import evaluation_figure
+        from .render import to_rgb
+
+        evaluation_figure(figure_path, to_rgb(frame, render), first.truth, first.predictions,
+                          matched_truth=first.scores.matched_truth, matched_pred=first.scores.matched_pred,
+                          title=f"{Path(frame.source).name}: {config.method}, seed {first.metrics['seed']}")
+    return rows
+
+
+def run_evaluate(args) -> int:
+    for path in (args.json, args.overlay):
+        if path and Path(path).resolve() in {Path(args.image).resolve(), Path(args.truth).resolve()}:
+            raise InputError(path, "output would overwrite an input file; choose another name")
+    config = _config(args)
+    frame, annotations = _read(args, args.truth)
+    evaluate_and_report(frame, annotations, config=config, num_train=args.num_train, seeds=_seeds(args.seed),
+                        source=args.truth, json_path=args.json, figure_path=args.overlay, render=_render_config(args))
+    return 0
+
+
+# --- demo ------------------------------------------------------------------------------
+
+
+def add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="make a synthetic frame like the seed's and evaluate on it",
+                       description="Write a synthetic Brightfield + YFP frame with hundreds of blobs and bright "
+                                   "non-blob distractors, then run 'fewseg evaluate' on it.")
+    p.add_argument("--out", default="fewseg-demo", help="directory for the frame, truth, results and figure")
+    p.add_argument("--demo-seed", type=int, default=0, help="seed of the synthetic frame")
+    p.add_argument("--num-train", type=int, default=10)
+    p.add_argument("--seed", type=int, default=42, help="split seed(s), as in evaluate")
+    p.add_argument("--small", action="store_true", help="a 256 x 256 frame with 40 blobs (quick check)")
+    _method_options(p)
+    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None)
+
+
+def run_demo(args) -> int:
+    from .annotations import read_annotations
+    from .demo import write_demo
+    from .load import read_frame
+
+    out = Path(args.out)
+    size = dict(shape=(256, 256), n_blobs=40) if args.small else {}
+    paths = write_demo(out, seed=args.demo_seed, **size)
+    frame = read_frame(paths["frame"])
+    truth = read_annotations(paths["annotations"], shape=frame.shape, tag="YFP blob")
+    print(f"demo frame: {paths['frame']} ({frame.shape[1]} x {frame.shape[0]}, channels {', '.join(frame.channel_names)}); "
+          f"{len(truth)} blobs in {paths['annotations']}")
+    evaluate_and_report(frame, truth, config=_config(args), num_train=args.num_train, seeds=_seeds(args.seed),
+                        source=str(paths["annotations"]), json_path=out / "metrics.json",
+                        figure_path=out / "evaluation.png", render=_render_config(args))
+    print(f"wrote {out / 'metrics.json'} and {out / 'evaluation.png'}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    add_segment(sub)
+    add_evaluate(sub)
+    add_demo(sub)

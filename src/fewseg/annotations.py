@@ -1,0 +1,634 @@
+"""Reading and writing annotations: examples, ground truth and results.
+
+Three kinds of file, chosen by suffix (and, for JSON, by content):
+
+* **NimbusImage JSON** (``.json``): a list of ``{"shape": "polygon", "tags": [...],
+  "channel": c, "location": {"XY": i, "Z": j, "Time": k}, "coordinates": [{"x": col,
+  "y": row}, ...]}``, or an object whose ``"annotations"`` key holds that list.
+* **GeoJSON** (``.geojson``, or ``.json`` holding a ``FeatureCollection``, a
+  ``Feature`` or a list of Features, as QuPath exports): ``Polygon`` and
+  ``MultiPolygon`` features, ``x = col``, ``y = row``.
+* **Label images** (``.tif``, ``.tiff``, ``.png``): a 2-D integer image, each non-zero
+  value one object (even when it is in several pieces).
+
+Polygons are ``(N, 2)`` ``(row, col)`` arrays (see :mod:`fewseg.objects`). Every
+problem with a file is an :class:`~fewseg.InputError` naming the file and the place in
+it, e.g. ``examples.json: annotations[12].coordinates: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ._atomic import atomic_open, atomic_path
+from .errors import InputError
+from .objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
+from .polygons import check_polygon, mask_to_polygon
+
+__all__ = ["available_tags", "read_annotations", "write_annotations"]
+
+LABEL_SUFFIXES = (".tif", ".tiff", ".png")
+JSON_SUFFIXES = (".json", ".geojson")
+
+_NIMBUS_KEYS = ("shape", "tags", "channel", "location", "coordinates")
+_GEOJSON_KEYS = ("tags", "location", "channel", "classification")
+_EDGE = 0.5 + 1e-9  # vertices may lie up to half a pixel beyond the border pixel centres
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_annotations(
+    path: str | os.PathLike,
+    *,
+    shape: tuple[int, int] | None = None,
+    tag: str | None = None,
+    location: Location | None = None,
+) -> list[Annotation]:
+    """Read the polygon (or label-image) annotations of a file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.json`` (NimbusImage or GeoJSON), ``.geojson``, or a label image (``.tif``,
+        ``.tiff``, ``.png``).
+    shape : tuple of int, optional
+        ``(Y, X)`` of the frame the annotations belong to. When given, polygons must lie
+        inside it (vertices within half a pixel of the border pixel centres) and a
+        label image must have exactly this shape.
+    tag : str, optional
+        Keep only annotations whose tags include ``tag``. Ignored for label images,
+        which carry no tags.
+    location : Location, optional
+        Keep only annotations at this XY / Z / Time (an annotation without a location
+        is at XY = Z = Time = 0). A label image describes one frame: its objects all
+        get ``location`` instead.
+
+    Returns
+    -------
+    list of Annotation
+        In file order. Polygon files give ``polygon`` (``(N, 2)`` ``(row, col)``, open);
+        label images give ``mask`` and ``properties={"label": value}``. Shapes other
+        than polygons (NimbusImage points and lines, GeoJSON points, lines and null
+        geometries) are skipped. Other keys of a NimbusImage annotation (``_id``...)
+        and GeoJSON ``properties`` (and the Feature ``id``) land in ``properties``.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, wrong structure, a degenerate or out-of-frame polygon, a label
+        image of the wrong shape or type, a ``tag`` no annotation has (the message
+        lists the tags there are), nothing at ``location`` (it lists the locations).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, json
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "examples.json"
+    >>> square = [{"x": 1, "y": 1}, {"x": 4, "y": 1}, {"x": 4, "y": 3}, {"x": 1, "y": 3}]
+    >>> _ = path.write_text(json.dumps([{"shape": "polygon", "tags": ["cell"],
+    ...     "location": {"XY": 0, "Z": 0, "Time": 0}, "coordinates": square}]))
+    >>> [a] = read_annotations(path, shape=(10, 10), tag="cell")
+    >>> a.polygon[:2].tolist(), a.tags
+    ([[1.0, 1.0], [1.0, 4.0]], ('cell',))
+    """
+    source = os.fspath(path)
+    suffix = Path(source).suffix.lower()
+    if suffix in LABEL_SUFFIXES:
+        annotations = _read_label_image(source, shape=shape)
+        if location is not None:
+            annotations = [replace(a, location=location) for a in annotations]
+        return annotations
+    if suffix not in JSON_SUFFIXES:
+        expected = ", ".join(JSON_SUFFIXES + LABEL_SUFFIXES)
+        raise InputError(source, f"cannot read annotations from a {suffix or 'suffix-less'} file; expected one of {expected}")
+    annotations = _parse_document(source, _load_json(source))
+    if tag is not None:
+        annotations = _filter_tag(source, annotations, tag)
+    if location is not None:
+        annotations = _filter_location(source, annotations, location)
+    if shape is not None:
+        for annotation in annotations:
+            _check_inside(source, annotation, shape)
+    return annotations
+
+
+def available_tags(annotations: Iterable[Annotation]) -> dict[str, int]:
+    """How many annotations carry each tag, most frequent first.
+
+    Examples
+    --------
+    >>> available_tags([Annotation(tags=("a", "b")), Annotation(tags=("b",))])
+    {'b': 2, 'a': 1}
+    """
+    counts = Counter(tag for a in annotations for tag in a.tags)
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _load_json(source: str):
+    try:
+        with open(source, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        raise InputError(source, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(source, "is a directory, expected an annotation file") from None
+    except OSError as exc:
+        raise InputError(source, f"cannot open the file ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(source, f"not a JSON text file (not UTF-8: byte {exc.start} is {raw[exc.start]:#04x})") from None
+    if not text.strip():
+        raise InputError(source, "the file is empty; expected JSON annotations")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}:{exc.colno}"
+        raise InputError(source, f"not valid JSON ({exc.msg}); is the file complete?", field=where) from None
+
+
+def _describe(value) -> str:
+    """A short name for a JSON value's type, for messages."""
+    if isinstance(value, dict):
+        keys = ", ".join(repr(k) for k in list(value)[:6])
+        return f"an object with keys {keys}" if value else "an empty object"
+    return {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+
+
+def _parse_document(source: str, doc) -> list[Annotation]:
+    if isinstance(doc, list):
+        if doc and _is_feature(doc[0]):
+            return _geojson_annotations(source, doc)
+        return _nimbus_annotations(source, doc, "annotations")
+    if isinstance(doc, dict):
+        if doc.get("type") == "FeatureCollection":
+            features = doc.get("features")
+            if not isinstance(features, list):
+                raise InputError(source, f"expected the list of GeoJSON features, got {_describe(features)}", field="features")
+            return _geojson_annotations(source, features)
+        if doc.get("type") == "Feature":
+            return _geojson_annotations(source, [doc])
+        if "annotations" in doc:
+            items = doc["annotations"]
+            if not isinstance(items, list):
+                raise InputError(source, f"expected a list of annotations, got {_describe(items)}", field="annotations")
+            return _nimbus_annotations(source, items, "annotations")
+    raise InputError(
+        source,
+        "expected a list of NimbusImage annotations, an object with an 'annotations' list, "
+        f"or a GeoJSON FeatureCollection; got {_describe(doc)}",
+    )
+
+
+def _is_feature(item) -> bool:
+    return isinstance(item, dict) and item.get("type") == "Feature"
+
+
+# ---- field validation shared by both JSON formats
+
+
+def _number(source: str, value, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(source, f"expected a number, got {_describe(value)}", field=field)
+    return float(value)
+
+
+def _count(source: str, value, field: str) -> int:
+    """A non-negative integer (channel, XY, Z, Time)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        shown = repr(value) if isinstance(value, (int, float)) else _describe(value)
+        raise InputError(source, f"expected a non-negative integer, got {shown}", field=field)
+    return value
+
+
+def _channel(source: str, value, field: str) -> int:
+    return 0 if value is None else _count(source, value, field)
+
+
+def _tags(source: str, value, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise InputError(source, f"expected a list of tag strings, got {_describe(value)}", field=field)
+    return tuple(value)
+
+
+def _location(source: str, value, field: str) -> Location:
+    if value is None:
+        return Location()
+    if not isinstance(value, dict):
+        example = '{"XY": 0, "Z": 0, "Time": 0}'
+        raise InputError(source, f"expected an object like {example}, got {_describe(value)}", field=field)
+    return Location(
+        xy=_count(source, value.get("XY", 0), f"{field}.XY"),
+        z=_count(source, value.get("Z", 0), f"{field}.Z"),
+        time=_count(source, value.get("Time", 0), f"{field}.Time"),
+    )
+
+
+# ---- NimbusImage
+
+
+def _nimbus_annotations(source: str, items: list, field: str) -> list[Annotation]:
+    annotations = []
+    for i, item in enumerate(items):
+        annotation = _nimbus_annotation(source, item, f"{field}[{i}]")
+        if annotation is not None:
+            annotations.append(annotation)
+    return annotations
+
+
+def _nimbus_annotation(source: str, item, field: str) -> Annotation | None:
+    """One NimbusImage annotation, or None for a non-polygon shape."""
+    if not isinstance(item, dict):
+        raise InputError(source, f"expected an annotation object, got {_describe(item)}", field=field)
+    if item.get("shape", "polygon") != "polygon":
+        return None
+    if "coordinates" not in item:
+        problem = 'missing: a polygon needs "coordinates": [{"x": col, "y": row}, ...]'
+        raise InputError(source, problem, field=f"{field}.coordinates")
+    points = _nimbus_points(source, item["coordinates"], f"{field}.coordinates")
+    return Annotation(
+        polygon=check_polygon(points, source=source, field=f"{field}.coordinates"),
+        tags=_tags(source, item.get("tags"), f"{field}.tags"),
+        location=_location(source, item.get("location"), f"{field}.location"),
+        channel=_channel(source, item.get("channel"), f"{field}.channel"),
+        origin=f"{source}: {field}",
+        properties={k: v for k, v in item.items() if k not in _NIMBUS_KEYS},
+    )
+
+
+def _nimbus_points(source: str, coordinates, field: str) -> np.ndarray:
+    """``(N, 2)`` ``(row, col)`` from ``[{"x": col, "y": row}, ...]`` (a ``z`` is ignored)."""
+    if not isinstance(coordinates, list):
+        raise InputError(source, f'expected a list of {{"x": col, "y": row}} points, got {_describe(coordinates)}', field=field)
+    points = np.empty((len(coordinates), 2))
+    for k, point in enumerate(coordinates):
+        if not isinstance(point, dict) or "x" not in point or "y" not in point:
+            raise InputError(source, f'expected a point {{"x": col, "y": row}}, got {_describe(point)}', field=f"{field}[{k}]")
+        points[k] = _number(source, point["y"], f"{field}[{k}].y"), _number(source, point["x"], f"{field}[{k}].x")
+    return points
+
+
+# ---- GeoJSON
+
+
+def _geojson_annotations(source: str, features: list) -> list[Annotation]:
+    annotations = []
+    for i, feature in enumerate(features):
+        annotations.extend(_feature_annotations(source, feature, f"features[{i}]"))
+    return annotations
+
+
+def _feature_annotations(source: str, feature, field: str) -> list[Annotation]:
+    """The polygons of one Feature: none for other geometries, one per MultiPolygon part."""
+    if not isinstance(feature, dict):
+        raise InputError(source, f"expected a GeoJSON Feature object, got {_describe(feature)}", field=field)
+    if "geometry" not in feature:
+        raise InputError(source, "missing: a Feature needs a geometry", field=f"{field}.geometry")
+    geometry = feature["geometry"]
+    if geometry is None:
+        return []
+    if not isinstance(geometry, dict):
+        raise InputError(source, f"expected a GeoJSON geometry object, got {_describe(geometry)}", field=f"{field}.geometry")
+    kind = geometry.get("type")
+    if kind not in ("Polygon", "MultiPolygon"):
+        return []
+    if "coordinates" not in geometry:
+        raise InputError(source, f"missing: a {kind} needs coordinates", field=f"{field}.geometry.coordinates")
+    coordinates = geometry["coordinates"]
+    base = f"{field}.geometry.coordinates"
+    if kind == "Polygon":
+        parts = [(coordinates, base)]
+    elif isinstance(coordinates, list):
+        parts = [(part, f"{base}[{k}]") for k, part in enumerate(coordinates)]
+    else:
+        raise InputError(source, f"expected a list of polygons, got {_describe(coordinates)}", field=base)
+    common = _feature_fields(source, feature, field)
+    return [
+        Annotation(polygon=_outer_ring(source, rings, part_field), origin=f"{source}: {part_field}", **common)
+        for rings, part_field in parts
+    ]
+
+
+def _feature_fields(source: str, feature: dict, field: str) -> dict:
+    """``tags``, ``location``, ``channel`` and ``properties`` of a Feature."""
+    props = feature.get("properties")
+    if props is None:
+        props = {}
+    if not isinstance(props, dict):
+        raise InputError(source, f"expected an object, got {_describe(props)}", field=f"{field}.properties")
+    if "tags" in props:
+        tags = _tags(source, props["tags"], f"{field}.properties.tags")
+    else:
+        tags = _classification_tags(source, props.get("classification"), f"{field}.properties.classification")
+    properties = {k: v for k, v in props.items() if k not in _GEOJSON_KEYS}
+    if "id" in feature and "id" not in properties:
+        properties["id"] = feature["id"]
+    return {
+        "tags": tags,
+        "location": _location(source, props.get("location"), f"{field}.properties.location"),
+        "channel": _channel(source, props.get("channel"), f"{field}.properties.channel"),
+        "properties": properties,
+    }
+
+
+def _classification_tags(source: str, value, field: str) -> tuple[str, ...]:
+    """QuPath's ``{"name": "Tumor"}`` (or ``{"names": [...]}``) as tags."""
+    if value is None:
+        return ()
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return (value["name"],)
+    if isinstance(value, dict) and "names" in value:
+        return _tags(source, value["names"], f"{field}.names")
+    raise InputError(source, f'expected an object like {{"name": "Tumor"}}, got {_describe(value)}', field=field)
+
+
+def _outer_ring(source: str, rings, field: str) -> np.ndarray:
+    """The checked ``(N, 2)`` ``(row, col)`` polygon of a GeoJSON ring list (holes ignored)."""
+    if not isinstance(rings, list) or not rings:
+        raise InputError(source, f"expected a list of linear rings [[x, y], ...], got {_describe(rings)}", field=field)
+    ring, ring_field = rings[0], f"{field}[0]"
+    if not isinstance(ring, list):
+        raise InputError(source, f"expected a linear ring [[x, y], ...], got {_describe(ring)}", field=ring_field)
+    points = np.empty((len(ring), 2))
+    for k, position in enumerate(ring):
+        if not isinstance(position, list) or len(position) < 2:
+            raise InputError(source, f"expected a position [x, y], got {_describe(position)}", field=f"{ring_field}[{k}]")
+        points[k] = _number(source, position[1], f"{ring_field}[{k}][1]"), _number(source, position[0], f"{ring_field}[{k}][0]")
+    return check_polygon(points, source=source, field=ring_field)
+
+
+# ---- label images
+
+
+def _read_label_image(source: str, *, shape: tuple[int, int] | None) -> list[Annotation]:
+    from .load import read_array
+
+    labels, axes = read_array(source)
+    if labels.ndim != 2:
+        problem = f"expected a 2-D label image (one integer per pixel); got axes {axes} of shape {labels.shape}"
+        raise InputError(source, problem, field="axes")
+    if labels.dtype.kind == "b":
+        labels = labels.astype(np.uint8)
+    if labels.dtype.kind not in "iu":
+        raise InputError(source, f"a label image must hold integers; got {labels.dtype} pixels", field="dtype")
+    if labels.dtype.kind == "i" and labels.min(initial=0) < 0:
+        raise InputError(source, f"a label image must not hold negative values; found {labels.min()}", field="dtype")
+    if shape is not None and tuple(labels.shape) != tuple(shape):
+        problem = f"label image is {labels.shape[0]} x {labels.shape[1]} (rows x cols) but the frame is {shape[0]} x {shape[1]}"
+        raise InputError(source, problem, field="shape")
+    values, compact = _compact_labels(labels)
+    return [
+        Annotation(mask=mask, origin=f"{source}: label {value}", properties={"label": int(value)})
+        for value, mask in zip(values, masks_from_labels(compact))
+    ]
+
+
+def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The non-zero values present, and the image relabelled ``1..n`` in their order.
+
+    Keeps :func:`masks_from_labels` from building a table as long as the largest label.
+    """
+    values = np.unique(labels)
+    values = values[values != 0]
+    compact = np.zeros(labels.shape, dtype=np.int64)
+    inside = labels != 0
+    compact[inside] = np.searchsorted(values, labels[inside]) + 1
+    return values, compact
+
+
+# ---- filters and checks
+
+
+def _filter_tag(source: str, annotations: list[Annotation], tag: str) -> list[Annotation]:
+    kept = [a for a in annotations if tag in a.tags]
+    if not kept:
+        counts = available_tags(annotations)
+        present = ", ".join(f"{t!r} ({n})" for t, n in counts.items()) or "none"
+        raise InputError(source, f"no polygon annotation has the tag {tag!r}; tags present: {present}", field="tags")
+    return kept
+
+
+def _format_location(location: Location) -> str:
+    return f"XY={location.xy}, Z={location.z}, Time={location.time}"
+
+
+def _filter_location(source: str, annotations: list[Annotation], location: Location) -> list[Annotation]:
+    kept = [a for a in annotations if a.location == location]
+    if not kept:
+        counts = Counter(a.location for a in annotations)
+        ordered = sorted(counts.items(), key=lambda item: (item[0].xy, item[0].z, item[0].time))
+        present = "; ".join(f"{_format_location(loc)} ({n})" for loc, n in ordered)
+        raise InputError(
+            source,
+            f"no polygon annotation at {_format_location(location)}; "
+            + (f"annotations are at: {present}" if present else "the file has no polygon annotations"),
+            field="location",
+        )
+    return kept
+
+
+def _check_inside(source: str, annotation: Annotation, shape: tuple[int, int]) -> None:
+    """Raise unless every vertex is within half a pixel of the frame's pixel centres."""
+    rows, cols = shape
+    polygon = annotation.polygon
+    low = np.array([-_EDGE, -_EDGE])
+    high = np.array([rows - 1 + _EDGE, cols - 1 + _EDGE])
+    outside = ((polygon < low) | (polygon > high)).any(axis=1)
+    if not outside.any():
+        return
+    field = annotation.origin[len(source) + 2 :] if annotation.origin.startswith(f"{source}: ") else None
+    wholly = (polygon.max(axis=0) < low).any() or (polygon.min(axis=0) > high).any()
+    row, col = polygon[np.argmax(outside)]
+    raise InputError(
+        source,
+        f"polygon lies {'wholly' if wholly else 'partly'} outside the {rows} x {cols} (rows x cols) frame: "
+        f"vertex at row {row:g}, col {col:g}; vertices must be within rows -0.5..{rows - 0.5:g} and cols -0.5..{cols - 0.5:g}",
+        field=field,
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_annotations(
+    path: str | os.PathLike,
+    annotations: Iterable[Annotation],
+    *,
+    shape: tuple[int, int],
+    tags: Sequence[str] | str | None = None,
+    location: Location | None = None,
+) -> None:
+    """Write annotations as NimbusImage JSON, GeoJSON or a label image.
+
+    The format follows the suffix: ``.json`` (NimbusImage list), ``.geojson``
+    (FeatureCollection of Polygons with closed rings; ``properties`` holds ``tags``,
+    ``location``, ``channel`` and every JSON-serialisable entry of
+    ``Annotation.properties``), ``.tif`` / ``.tiff`` (uint16 label image, uint32 above
+    65535 objects) or ``.png`` (uint16 label image). Label ``i + 1`` is annotation
+    ``i``; where objects overlap, the first one keeps the pixel. Mask-only annotations
+    are outlined (exact pixel contour) for the polygon formats. The file appears
+    complete or not at all.
+
+    Parameters
+    ----------
+    path : str or path-like
+    annotations : iterable of Annotation
+        Each must have a ``polygon`` or a ``mask``.
+    shape : tuple of int
+        ``(Y, X)`` of the frame (the label image's shape; clips masks and polygons).
+    tags : sequence of str or str, optional
+        Replace every annotation's tags.
+    location : Location, optional
+        Replace every annotation's location.
+
+    Raises
+    ------
+    InputError
+        Unsupported suffix, or more than 65535 objects for a PNG.
+    ValueError
+        An annotation with neither polygon nor mask, or with an empty mask.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "found.geojson"
+    >>> square = np.array([[1.0, 1.0], [1.0, 4.0], [4.0, 4.0], [4.0, 1.0]])
+    >>> write_annotations(path, [Annotation(polygon=square, properties={"score": 0.9})],
+    ...                   shape=(10, 10), tags=["found"])
+    >>> [a] = read_annotations(path)
+    >>> a.tags, a.properties["score"], np.allclose(a.polygon, square)
+    (('found',), 0.9, True)
+    """
+    target = os.fspath(path)
+    suffix = Path(target).suffix.lower()
+    writer = _WRITERS.get(suffix)
+    if writer is None:
+        raise InputError(
+            target,
+            f"cannot write annotations as {suffix or 'a suffix-less file'}; "
+            "supported: .json (NimbusImage), .geojson, .tif / .tiff / .png (label image)",
+        )
+    annotations = list(annotations)
+    for annotation in annotations:
+        if annotation.polygon is None and annotation.mask is None:
+            raise ValueError(f"{annotation.origin or 'annotation'} has neither polygon nor mask")
+    if isinstance(tags, str):
+        tags = (tags,)
+    overrides = {}
+    if tags is not None:
+        overrides["tags"] = tuple(tags)
+    if location is not None:
+        overrides["location"] = location
+    annotations = [replace(a, **overrides) if overrides else a for a in annotations]
+    writer(target, annotations, tuple(shape))
+
+
+def _polygon_of(annotation: Annotation) -> np.ndarray:
+    if annotation.polygon is not None:
+        return np.asarray(annotation.polygon, dtype=float)
+    polygon = mask_to_polygon(annotation.mask, smoothing=0.0)
+    if polygon is None:
+        raise ValueError(f"{annotation.origin or 'annotation'} has an empty mask; nothing to outline")
+    return polygon
+
+
+def _write_nimbus(target: str, annotations: list[Annotation], shape: tuple[int, int]) -> None:
+    items = [
+        {
+            "shape": "polygon",
+            "tags": list(a.tags),
+            "channel": int(a.channel),
+            "location": a.location.as_nimbus(),
+            "coordinates": [{"x": float(c), "y": float(r)} for r, c in _polygon_of(a)],
+        }
+        for a in annotations
+    ]
+    _write_text(target, _json_list(items))
+
+
+def _write_geojson(target: str, annotations: list[Annotation], shape: tuple[int, int]) -> None:
+    features = []
+    for a in annotations:
+        ring = [[float(c), float(r)] for r, c in _polygon_of(a)]
+        properties = {k: v for k, v in ((k, _jsonable(v)) for k, v in a.properties.items()) if v is not _SKIP}
+        properties.update(tags=list(a.tags), location=a.location.as_nimbus(), channel=int(a.channel))
+        geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
+        features.append({"type": "Feature", "geometry": geometry, "properties": properties})
+    _write_text(target, '{"type": "FeatureCollection", "features": ' + _json_list(features) + "}")
+
+
+_SKIP = object()
+
+
+def _jsonable(value):
+    """``value`` as plain JSON data (numpy scalars and arrays converted), or ``_SKIP``."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return _SKIP
+    return value
+
+
+def _json_list(items: list) -> str:
+    """A JSON list with one item per line: compact, yet readable and diff-able."""
+    return "[\n" + ",\n".join(json.dumps(item) for item in items) + "\n]" if items else "[]"
+
+
+def _write_text(target: str, text: str) -> None:
+    with atomic_open(target, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+
+
+def _label_image(annotations: list[Annotation], shape: tuple[int, int]) -> np.ndarray:
+    masks = [_clip(a.to_mask(shape), shape) for a in annotations]
+    labels = labels_from_masks(masks, shape)
+    return labels.astype(np.uint16 if len(masks) <= 65535 else np.uint32)
+
+
+def _clip(mask: ObjectMask, shape: tuple[int, int]) -> ObjectMask:
+    """``mask`` without the part outside a frame of ``shape``."""
+    r0, c0, r1, c1 = mask.bbox
+    if r0 >= 0 and c0 >= 0 and r1 <= shape[0] and c1 <= shape[1]:
+        return mask
+    top, left = max(r0, 0), max(c0, 0)
+    bottom, right = max(min(r1, shape[0]), top), max(min(c1, shape[1]), left)
+    crop = mask.mask[top - r0 : bottom - r0, left - c0 : right - c0]
+    return ObjectMask(top, left, crop)
+
+
+def _write_tiff_labels(target: str, annotations: list[Annotation], shape: tuple[int, int]) -> None:
+    import tifffile
+
+    labels = _label_image(annotations, shape)
+    with atomic_path(target) as tmp:
+        tifffile.imwrite(tmp, labels, photometric="minisblack", compression="zlib")
+
+
+def _write_png_labels(target: str, annotations: list[Annotation], shape: tuple[int, int]) -> None:
+    import imageio.v3 as iio
+
+    if len(annotations) > 65535:
+        raise InputError(target, f"a PNG label image holds at most 65535 objects, got {len(annotations)}; write a .tif instead")
+    labels = _label_image(annotations, shape)
+    with atomic_path(target) as tmp:
+        iio.imwrite(tmp, labels, plugin="pillow", extension=".png")
+
+
+_WRITERS = {
+    ".json": _write_nimbus,
+    ".geojson": _write_geojson,
+    ".tif": _write_tiff_labels,
+    ".tiff": _write_tiff_labels,
+    ".png": _write_png_labels,
+}

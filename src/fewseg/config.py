@@ -1,0 +1,79 @@
+"""Settings of a run, as one frozen dataclass saved as JSON next to the results."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from .errors import InputError
+
+METHODS = ("classic", "seed", "fast")
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Everything that decides what fewseg outputs.
+
+    Attributes
+    ----------
+    method : str
+        ``"classic"``: weight-free (learned threshold, seeded watershed, descriptors,
+        mixture selection). ``"seed"``: the seed report's SAM pipeline. ``"fast"``:
+        SAM, encode once, prompt where the objects are.
+    min_area, max_area : int
+        Object area bounds in pixels (``max_area`` 0 = no upper bound).
+    smoothing : float
+        Polygon simplification tolerance in pixels.
+    similarity : float or None
+        Keep threshold on the selector's score; None = derived from the data
+        (mixture: 0.5 posterior; seed method: the seed's 0.5 cosine).
+    iou : float
+        IoU at which a prediction counts as matching (evaluation, and dropping
+        re-discovered examples).
+    exclude_examples : bool
+        Drop predictions that re-discover an example in the same frame.
+    model, checkpoint, device : SAM model name, local checkpoint file, device.
+    points_per_side, pred_iou_thresh, stability_score_thresh, target_occupancy :
+        The seed method's generator and crop settings.
+    """
+
+    method: str = "classic"
+    min_area: int = 30
+    max_area: int = 0
+    smoothing: float = 0.3
+    similarity: float | None = None
+    iou: float = 0.3
+    exclude_examples: bool = True
+    model: str = "sam1_vit_h"
+    checkpoint: str | None = None
+    device: str = "auto"
+    points_per_side: int = 128
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    target_occupancy: float = 0.20
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise InputError("--method", f"expected one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.min_area < 0 or self.max_area < 0:
+            raise InputError("--min-area/--max-area", "areas must be >= 0")
+        if self.max_area and self.max_area < self.min_area:
+            raise InputError("--max-area", f"{self.max_area} is below --min-area {self.min_area}")
+        if self.smoothing < 0:
+            raise InputError("--smoothing", f"expected >= 0, got {self.smoothing}")
+        if not 0 < self.iou <= 1:
+            raise InputError("--iou", f"expected a value in (0, 1], got {self.iou}")
+        if not 0 < self.target_occupancy <= 1:
+            raise InputError("--target-occupancy", f"expected a value in (0, 1], got {self.target_occupancy}")
+        if not 1 <= self.points_per_side <= 1024:
+            raise InputError("--points-per-side", f"expected 1..1024, got {self.points_per_side}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "config") -> "SegmentConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(source, f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)

@@ -1,0 +1,229 @@
+"""The seed report's evaluation: shuffle, split into examples and truth, greedy IoU matching.
+
+The protocol (``../shared/seed/ALGORITHM.md``): shuffle the annotations with a seed; the
+first ``num_train`` are the examples, the rest are ground truth. Predictions are matched
+to truth greedily: take the highest remaining IoU pair, accept it if IoU >= ``iou``,
+remove both, repeat. TP = matches; precision = TP / predictions; recall = TP / truth;
+F1; mean IoU over the matches.
+
+One choice the report leaves open is what happens to predictions on the examples
+themselves. fewseg outlines the *other* instances: a prediction that matches an example
+(same greedy rule) is a re-discovery of an object the user already drew, so it is
+dropped before scoring (``exclude_examples=True``) and counted in
+``n_pred_on_examples``. Pass ``exclude_examples=False`` to count such predictions as
+false positives instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .objects import ObjectMask, labels_from_masks
+
+
+def split_examples(items: list, *, num_train: int, seed: int, source: str = "annotations") -> tuple[list, list]:
+    """Shuffle ``items`` with ``seed``; return ``(first num_train, rest)``.
+
+    Uses Python's ``random.Random(seed).shuffle``, as the seed's script did.
+
+    Examples
+    --------
+    >>> train, truth = split_examples(list(range(5)), num_train=2, seed=42)
+    >>> len(train), len(truth)
+    (2, 3)
+    """
+    import random
+
+    if num_train < 1:
+        raise InputError("--num-train", f"expected at least 1 example, got {num_train}")
+    if len(items) < num_train + 1:
+        raise InputError(
+            source,
+            f"has {len(items)} annotation(s); evaluation needs at least --num-train + 1 = "
+            f"{num_train + 1} (examples plus at least one to check against)",
+        )
+    order = list(items)
+    random.Random(seed).shuffle(order)
+    return order[:num_train], order[num_train:]
+
+
+def iou_pairs(pred: list[ObjectMask], truth: list[ObjectMask], shape: tuple[int, int]) -> np.ndarray:
+    """All overlapping (pred, truth) pairs with their IoU, as rows ``(i_pred, i_truth, iou)``.
+
+    Overlaps are counted with one pass over a truth label image, so the cost is
+    linear in the predicted area, not quadratic in the number of objects. Truth objects
+    are assumed not to overlap each other (a pixel claimed twice counts for the first).
+    """
+    if not pred or not truth:
+        return np.zeros((0, 3))
+    truth_labels = labels_from_masks(truth, shape)
+    truth_area = np.array([t.area for t in truth], dtype=np.float64)
+    # Effective truth areas after the first-claim rule (equal when truth does not overlap).
+    counted = np.bincount(truth_labels.ravel(), minlength=len(truth) + 1)[1:].astype(np.float64)
+    truth_area = np.where(counted > 0, counted, truth_area)
+    rows = []
+    for i, p in enumerate(pred):
+        hit = truth_labels[p.slices][p.mask]
+        hit = hit[hit > 0]
+        if hit.size == 0:
+            continue
+        ids, inter = np.unique(hit, return_counts=True)
+        union = p.area + truth_area[ids - 1] - inter
+        for j, n, u in zip(ids - 1, inter, union):
+            rows.append((i, j, n / u))
+    return np.array(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def greedy_match(pairs: np.ndarray, *, iou: float = 0.3) -> list[tuple[int, int, float]]:
+    """Greedy one-to-one matching: highest IoU first, accepted while IoU >= ``iou``.
+
+    Ties are broken by (pred index, truth index) so results are deterministic.
+    """
+    if len(pairs) == 0:
+        return []
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -pairs[:, 2]))
+    used_p, used_t, out = set(), set(), []
+    for k in order:
+        i, j, v = int(pairs[k, 0]), int(pairs[k, 1]), float(pairs[k, 2])
+        if v < iou:
+            break
+        if i in used_p or j in used_t:
+            continue
+        used_p.add(i)
+        used_t.add(j)
+        out.append((i, j, v))
+    return out
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Detection quality of one frame."""
+
+    precision: float
+    recall: float
+    f1: float
+    mean_iou: float
+    n_pred: int
+    n_truth: int
+    n_matched: int
+    matched_pred: np.ndarray
+    matched_truth: np.ndarray
+
+    def as_dict(self) -> dict:
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "mean_iou": self.mean_iou,
+            "n_pred": self.n_pred,
+            "n_truth": self.n_truth,
+            "n_matched": self.n_matched,
+        }
+
+
+def score(pred: list[ObjectMask], truth: list[ObjectMask], shape: tuple[int, int], *, iou: float = 0.3) -> Scores:
+    """Match ``pred`` to ``truth`` and compute precision, recall, F1 and mean IoU.
+
+    Empty cases follow the usual conventions: no predictions -> precision 0; F1 0
+    when precision + recall is 0; mean IoU 0 with no matches.
+
+    Examples
+    --------
+    >>> a = ObjectMask(0, 0, np.ones((4, 4), bool))
+    >>> b = ObjectMask(1, 0, np.ones((4, 4), bool))
+    >>> s = score([b], [a], (10, 10))
+    >>> round(s.f1, 2), round(s.mean_iou, 2)
+    (1.0, 0.6)
+    """
+    matches = greedy_match(iou_pairs(pred, truth, shape), iou=iou)
+    tp = len(matches)
+    precision = tp / len(pred) if pred else 0.0
+    recall = tp / len(truth) if truth else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    mp = np.zeros(len(pred), dtype=bool)
+    mt = np.zeros(len(truth), dtype=bool)
+    for i, j, _ in matches:
+        mp[i] = mt[j] = True
+    return Scores(
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        mean_iou=float(np.mean([m[2] for m in matches])) if matches else 0.0,
+        n_pred=len(pred),
+        n_truth=len(truth),
+        n_matched=tp,
+        matched_pred=mp,
+        matched_truth=mt,
+    )
+
+
+def drop_rediscovered(pred: list[ObjectMask], examples: list[ObjectMask], shape, *, iou: float = 0.3):
+    """Split ``pred`` into (kept, number dropped) by removing those matched to an example."""
+    matches = greedy_match(iou_pairs(pred, examples, shape), iou=iou)
+    hit = {i for i, _, _ in matches}
+    return [p for k, p in enumerate(pred) if k not in hit], len(hit)
+
+
+@dataclass
+class Evaluation:
+    """One evaluation run: the metrics record plus what the figure needs."""
+
+    metrics: dict
+    scores: Scores
+    truth: list[ObjectMask]
+    predictions: list[ObjectMask]
+    examples: list[ObjectMask]
+
+
+def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, seed: int = 42, source: str = "truth") -> Evaluation:
+    """The seed's protocol on one frame: split, fit on the examples, predict, score.
+
+    Returns an :class:`Evaluation` whose ``metrics`` hold precision, recall, f1,
+    mean_iou, n_train, n_truth, n_pred, n_candidates, seed, timings_s (fit, propose,
+    embed, select, polygons, total) and the full config.
+    """
+    import time
+
+    from .examples import example_masks
+    from .model import make_segmenter
+
+    train, truth_ann = split_examples(annotations, num_train=num_train, seed=seed, source=source)
+    t0 = time.perf_counter()
+    train_masks = example_masks(train, frame.shape, source=source)
+    truth = example_masks(truth_ann, frame.shape, source=source)
+    segmenter = make_segmenter(config).fit(frame, train_masks)
+    t1 = time.perf_counter()
+    result = segmenter.predict(frame, exclude=train_masks)
+    t2 = time.perf_counter()
+    scores = score(result.masks, truth, frame.shape, iou=config.iou)
+    timings = {"fit": t1 - t0, **result.timings, "total": t2 - t0}
+    metrics = {
+        **scores.as_dict(),
+        "n_train": len(train_masks),
+        "n_candidates": result.n_candidates,
+        "n_pred_on_examples": result.n_rediscovered,
+        "seed": seed,
+        "iou_threshold": config.iou,
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "config": config.to_dict(),
+        "learned": segmenter.describe_fit(),
+        "image": frame.source,
+        "truth": source,
+    }
+    return Evaluation(metrics, scores, truth, result.masks, train_masks)
+
+
+def metrics_table(rows: list[dict]) -> str:
+    """A Markdown table of evaluation records (one row each)."""
+    head = "| method | seed | examples | truth | candidates | predictions | precision | recall | F1 | mean IoU | total s |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for m in rows:
+        lines.append(
+            f"| {m['config']['method']} | {m['seed']} | {m['n_train']} | {m['n_truth']} | {m['n_candidates']} | "
+            f"{m['n_pred']} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['mean_iou']:.3f} | "
+            f"{m['timings_s']['total']:.2f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,223 @@
+"""Propose candidate objects without model weights: adaptive threshold + seeded watershed.
+
+The object signal (``examples.object_signal``) is bright where objects like the examples
+are. A pixel belongs to an object when the smoothed signal exceeds both an absolute
+floor and a fraction of the local peak, so dim objects get boundaries at the same
+relative level as bright ones. Touching objects are split by a watershed from one
+seed per object, the seeds being maxima of the distance to the background or of the
+signal smoothed at the object scale. Where the boundary lies, how dim an object may be
+and how seeds are found are all fitted to the examples by :func:`fit_proposer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.feature import peak_local_max
+from skimage.segmentation import watershed
+
+from .objects import ObjectMask, labels_from_masks, masks_from_labels
+
+
+@dataclass(frozen=True)
+class ProposerSettings:
+    """How candidates are cut out of the object signal (all lengths in pixels).
+
+    Attributes
+    ----------
+    smooth : float
+        Gaussian sigma applied to the signal before thresholding.
+    floor : float
+        Absolute threshold in units of the examples' mean signal.
+    fraction : float
+        Relative threshold: fraction of the local peak (max over ``peak_radius``).
+    peak_radius : float
+        Radius of the neighbourhood whose maximum is the local peak.
+    seeds : str
+        ``"distance"`` (maxima of the distance transform) or ``"intensity"``
+        (maxima of the signal smoothed at ``seed_sigma``).
+    seed_sigma : float
+    min_distance : int
+        Minimum distance between seeds.
+    outline_sigma : float
+        Smoothing of each object's outline (see :func:`tidy_mask`).
+    """
+
+    smooth: float = 1.0
+    floor: float = 0.15
+    fraction: float = 0.45
+    peak_radius: float = 8.0
+    seeds: str = "intensity"
+    seed_sigma: float = 2.0
+    min_distance: int = 4
+    outline_sigma: float = 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_settings(radius: float) -> ProposerSettings:
+    """Settings scaled to objects of equivalent radius ``radius``."""
+    return ProposerSettings(
+        smooth=max(0.7, radius / 8),
+        peak_radius=max(2.0, 1.5 * radius),
+        seed_sigma=max(1.0, radius / 2.5),
+        min_distance=max(2, int(round(radius * 0.6))),
+    )
+
+
+def smooth_signal(signal: np.ndarray, settings: ProposerSettings) -> np.ndarray:
+    return ndi.gaussian_filter(signal, settings.smooth) if settings.smooth > 0 else signal
+
+
+def split_regions(smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
+    """Seeded watershed of everything above the floor into one region per object.
+
+    Returns a ``(Y, X)`` int32 label image. Regions are generous: their boundaries are
+    set afterwards by :func:`trim_regions`.
+    """
+    fg = ndi.binary_opening(smooth > settings.floor)
+    components, n = ndi.label(fg)
+    if n == 0:
+        return components.astype(np.int32)
+    if settings.seeds == "distance":
+        dist = ndi.distance_transform_edt(smooth > settings.fraction * ndi.maximum_filter(smooth, size=2 * int(settings.peak_radius) + 1))
+        surface = ndi.gaussian_filter(dist, 1.0) + 1e-3 * smooth
+    elif settings.seeds == "intensity":
+        surface = ndi.gaussian_filter(smooth, settings.seed_sigma)
+    else:
+        raise ValueError(f"unknown seed mode {settings.seeds!r}")
+    peaks = peak_local_max(surface, min_distance=settings.min_distance, labels=components, exclude_border=False)
+    markers = np.zeros(fg.shape, dtype=np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    # Components without a peak (flat or tiny) still get one seed at their maximum.
+    seeded = np.zeros(n + 1, dtype=bool)
+    seeded[components[tuple(peaks.T)]] = True
+    missing = np.flatnonzero(~seeded[1:]) + 1
+    if missing.size:
+        where = ndi.maximum_position(surface, components, missing)
+        for k, pos in enumerate(where, start=len(peaks) + 1):
+            markers[pos] = k
+    return watershed(-surface, markers, mask=fg).astype(np.int32)
+
+
+def trim_regions(smooth: np.ndarray, regions: np.ndarray, settings: ProposerSettings) -> np.ndarray:
+    """Cut each region at ``fraction`` of its own peak, so a dim object next to a bright
+    one gets its boundary at the same relative level as the bright one."""
+    n = int(regions.max())
+    if n == 0:
+        return regions
+    peak = np.zeros(n + 1, dtype=np.float32)
+    peak[1:] = ndi.maximum(ndi.gaussian_filter(smooth, 1.0), regions, np.arange(1, n + 1))
+    level = np.maximum(settings.fraction * peak, settings.floor)
+    return np.where(smooth > level[regions], regions, 0).astype(np.int32)
+
+
+def segment_signal(smooth: np.ndarray, settings: ProposerSettings, *, passes: int = 2) -> np.ndarray:
+    """Objects of a smoothed signal as a ``(Y, X)`` int32 label image.
+
+    Each pass splits what is above the floor into regions, then trims every region at
+    its own relative level. What a bright neighbour's trimming left over above the floor
+    (a dim object in its shadow) is split and trimmed again in the next pass.
+    """
+    labels = np.zeros(smooth.shape, dtype=np.int32)
+    free = np.ones(smooth.shape, dtype=bool)
+    for _ in range(passes):
+        masked = np.where(free, smooth, 0.0).astype(smooth.dtype, copy=False)
+        found = trim_regions(masked, split_regions(masked, settings), settings)
+        if not found.any():
+            break
+        new = found > 0
+        labels[new] = found[new] + labels.max()
+        free &= ~ndi.binary_dilation(labels > 0)
+    return labels
+
+
+def propose(signal: np.ndarray, settings: ProposerSettings, *, min_area: int = 30, max_area: int = 0) -> list[ObjectMask]:
+    """Candidate objects in a ``(Y, X)`` object signal: non-overlapping masks.
+
+    Parameters
+    ----------
+    signal : ndarray, shape (Y, X)
+    settings : ProposerSettings
+    min_area, max_area : int
+        Keep candidates with ``min_area <= area`` and (``max_area`` > 0) ``area <= max_area``.
+    """
+    labels = segment_signal(smooth_signal(signal, settings), settings)
+    masks = [tidy_mask(m, outline_sigma=settings.outline_sigma) for m in masks_from_labels(labels)]
+    masks = [m for m in masks if m.area > 0]
+    return [m for m in masks if m.area >= min_area and (max_area <= 0 or m.area <= max_area)]
+
+
+def tidy_mask(m: ObjectMask, *, outline_sigma: float = 0.0) -> ObjectMask:
+    """The largest 4-connected piece of a mask, holes filled, outline smoothed.
+
+    ``outline_sigma`` > 0 smooths the outline (Gaussian blur of the mask, cut at 0.5),
+    removing the pixel noise a threshold leaves on a boundary.
+    """
+    pad = int(np.ceil(2 * outline_sigma)) + 1
+    mask = np.pad(m.mask, pad)
+    parts, n = ndi.label(mask)
+    if n > 1:
+        mask = parts == (np.argmax(np.bincount(parts.ravel())[1:]) + 1)
+    mask = ndi.binary_fill_holes(mask)
+    if outline_sigma > 0:
+        mask = ndi.gaussian_filter(mask.astype(np.float32), outline_sigma) > 0.5
+    tight = ObjectMask.from_full(mask)
+    return ObjectMask(m.row - pad + tight.row, m.col - pad + tight.col, tight.mask)
+
+
+def _window(m: ObjectMask, margin: int, shape) -> tuple[slice, slice]:
+    r0, c0, r1, c1 = m.bbox
+    return (slice(max(0, r0 - margin), min(shape[0], r1 + margin)), slice(max(0, c0 - margin), min(shape[1], c1 + margin)))
+
+
+def example_fit(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings) -> float:
+    """Mean over examples of the best IoU any proposal reaches with that example.
+
+    Proposals are made in a window around each example, so fitting costs little more
+    than the examples' area. Merges and splits both lower the score.
+    """
+    margin = int(3 * settings.peak_radius) + 4
+    total = 0.0
+    for m in masks:
+        win = _window(m, margin, signal.shape)
+        labels = segment_signal(smooth_signal(signal[win], settings), settings)
+        if settings.outline_sigma > 0:
+            labels = labels_from_masks([tidy_mask(t, outline_sigma=settings.outline_sigma) for t in masks_from_labels(labels)], labels.shape)
+        truth = np.zeros(labels.shape, dtype=bool)
+        ObjectMask(m.row - win[0].start, m.col - win[1].start, m.mask).paste(truth)
+        hit = labels[truth]
+        ids, inter = np.unique(hit[hit > 0], return_counts=True)
+        if ids.size == 0:
+            continue
+        areas = np.bincount(labels.ravel())[ids]
+        total += float(np.max(inter / (areas + truth.sum() - inter)))
+    return total / len(masks)
+
+
+def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> tuple[ProposerSettings, float]:
+    """Choose proposer settings that best reproduce the examples (coordinate search).
+
+    Returns the settings and their example-fit score (mean best IoU, 0..1).
+    """
+    best = default_settings(radius)
+    best_score = example_fit(signal, masks, best)
+    grids = [
+        ("fraction", (0.3, 0.4, 0.5, 0.6)),
+        ("floor", (0.1, 0.2, 0.3)),
+        ("seeds", ("distance", "intensity")),
+        ("outline_sigma", (0.0, 2.0)),
+        ("fraction", (0.35, 0.45, 0.55)),
+    ]
+    for name, values in grids:
+        for v in values:
+            trial = replace(best, **{name: v})
+            if trial == best:
+                continue
+            s = example_fit(signal, masks, trial)
+            if s > best_score + 1e-9:
+                best, best_score = trial, s
+    return best, best_score

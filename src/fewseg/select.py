@@ -1,0 +1,132 @@
+"""Keep the candidates that resemble the examples.
+
+Only positives are known (unannotated area is not background), and ten examples show
+little of how varied the objects are. The weight-free method therefore learns from the
+candidates too: a two-component mixture over examples and candidates, with the
+examples pinned to one component (:func:`select_by_mixture`). A first version scored
+candidates by a standardised distance to the examples with a leave-one-out threshold;
+on stardist's nuclei it rejected many real nuclei smaller or brighter than the ten
+examples (mean F1 0.85 against 0.93 for the mixture, seeds 0-4), so it was dropped.
+
+The seed's selector (cosine similarity to the mean of L2-normalised vectors, kept at
+>= 0.5) is :class:`PrototypeSelector`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which candidates were kept, with a score per candidate.
+
+    Attributes
+    ----------
+    scores : ndarray, shape (N,)
+        Similarity to the examples in [0, 1] (mixture: posterior probability of the
+        examples' component; prototype: cosine similarity).
+    keep : ndarray of bool, shape (N,)
+    threshold : float
+    threshold_source : str
+    """
+
+    scores: np.ndarray
+    keep: np.ndarray
+    threshold: float
+    threshold_source: str
+
+    def to_dict(self) -> dict:
+        return {
+            "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
+            "n_candidates": int(len(self.scores)),
+            "n_kept": int(self.keep.sum()),
+        }
+
+
+def _log_gauss(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    return -0.5 * (((x - mean) ** 2) / var + np.log(var)).sum(axis=1)
+
+
+def mixture_posterior(examples: np.ndarray, candidates: np.ndarray, *, iterations: int = 100, reg: float = 1e-2) -> np.ndarray:
+    """Posterior that each candidate belongs with the examples (semi-supervised mixture).
+
+    A two-component diagonal Gaussian mixture is fitted by EM to the examples and the
+    candidates together: component 0 holds every example with certainty (they are the
+    only labels there are), component 1 is whatever else the proposer found (halos,
+    debris, other kinds of object). Candidates are what is learned from: the examples
+    only say which cluster is wanted, so ten examples of a varied population are
+    enough. Descriptors are standardised by the pooled median and standard deviation.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        Probability of component 0 for each candidate.
+    """
+    e = np.asarray(examples, dtype=np.float64)
+    x = np.asarray(candidates, dtype=np.float64)
+    if len(x) == 0:
+        return np.zeros(0)
+    pooled = np.vstack([e, x])
+    z = (pooled - np.median(pooled, axis=0)) / (np.std(pooled, axis=0) + 1e-9)
+    ze, zx = z[: len(e)], z[len(e) :]
+    # Start: candidates nearer the examples than the median candidate are "like them".
+    d = np.mean((zx - ze.mean(axis=0)) ** 2 / (ze.var(axis=0) + 0.25), axis=1)
+    resp = (d <= np.median(d)).astype(np.float64)
+    for _ in range(iterations):
+        w_like = np.r_[np.ones(len(e)), resp]
+        w_other = np.r_[np.zeros(len(e)), 1 - resp]
+        params = []
+        for w in (w_like, w_other):
+            total = w.sum() + 1e-9
+            mean = (w[:, None] * z).sum(axis=0) / total
+            var = (w[:, None] * (z - mean) ** 2).sum(axis=0) / total + reg
+            params.append((mean, var))
+        prior = float(np.clip(resp.mean(), 0.05, 0.95))
+        log_like = _log_gauss(zx, *params[0]) + np.log(prior)
+        log_other = _log_gauss(zx, *params[1]) + np.log(1 - prior)
+        new = 1.0 / (1.0 + np.exp(np.clip(log_other - log_like, -50, 50)))
+        converged = np.max(np.abs(new - resp)) < 1e-5
+        resp = new
+        if converged:
+            break
+    return resp
+
+
+def select_by_mixture(examples: np.ndarray, candidates: np.ndarray, *, threshold: float | None = None) -> Selection:
+    """Keep candidates whose mixture posterior (:func:`mixture_posterior`) is >= threshold.
+
+    The default threshold 0.5 is the Bayes decision between the two components, so
+    it needs no tuning; ``threshold`` overrides it (``--similarity``).
+    """
+    scores = mixture_posterior(examples, candidates)
+    thr = 0.5 if threshold is None else float(threshold)
+    source = "mixture posterior (Bayes decision)" if threshold is None else "user"
+    return Selection(scores, scores >= thr, thr, source)
+
+
+@dataclass(frozen=True)
+class PrototypeSelector:
+    """The seed's selector: cosine similarity to the L2-normalised mean example vector."""
+
+    prototype: np.ndarray
+    threshold: float = 0.5
+
+    def similarity(self, vectors: np.ndarray) -> np.ndarray:
+        v = np.asarray(vectors, dtype=np.float64)
+        norms = np.linalg.norm(v, axis=1, keepdims=True)
+        return (v / np.maximum(norms, 1e-12)) @ self.prototype
+
+    def select(self, vectors: np.ndarray) -> Selection:
+        scores = self.similarity(vectors)
+        return Selection(scores, scores >= self.threshold, self.threshold, "seed: cosine to prototype")
+
+
+def fit_prototype_selector(vectors: np.ndarray, *, threshold: float = 0.5) -> PrototypeSelector:
+    """Prototype = L2-normalised mean of the example vectors (the seed's rule)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    mean = v.mean(axis=0)
+    return PrototypeSelector(mean / max(np.linalg.norm(mean), 1e-12), float(threshold))
