@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from .objects import ObjectMask, labels_from_masks, masks_from_labels
@@ -89,16 +88,17 @@ def split_regions(smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
         surface = ndi.gaussian_filter(smooth, settings.seed_sigma)
     else:
         raise ValueError(f"unknown seed mode {settings.seeds!r}")
-    peaks = peak_local_max(surface, min_distance=settings.min_distance, labels=components, exclude_border=False)
-    markers = np.zeros(fg.shape, dtype=np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    # Seeds: local maxima over a (2 * min_distance + 1) window; a plateau is one seed.
+    size = 2 * settings.min_distance + 1
+    is_peak = (surface >= ndi.maximum_filter(surface, size=size)) & fg
+    markers, n_peaks = ndi.label(is_peak)
     # Components without a peak (flat or tiny) still get one seed at their maximum.
     seeded = np.zeros(n + 1, dtype=bool)
-    seeded[components[tuple(peaks.T)]] = True
+    seeded[components[is_peak]] = True
     missing = np.flatnonzero(~seeded[1:]) + 1
     if missing.size:
         where = ndi.maximum_position(surface, components, missing)
-        for k, pos in enumerate(where, start=len(peaks) + 1):
+        for k, pos in enumerate(where, start=n_peaks + 1):
             markers[pos] = k
     return watershed(-surface, markers, mask=fg).astype(np.int32)
 
@@ -110,7 +110,7 @@ def trim_regions(smooth: np.ndarray, regions: np.ndarray, settings: ProposerSett
     if n == 0:
         return regions
     peak = np.zeros(n + 1, dtype=np.float32)
-    peak[1:] = ndi.maximum(ndi.gaussian_filter(smooth, 1.0), regions, np.arange(1, n + 1))
+    np.maximum.at(peak, regions.ravel(), ndi.gaussian_filter(smooth, 1.0).ravel().astype(np.float32))
     level = np.maximum(settings.fraction * peak, settings.floor)
     return np.where(smooth > level[regions], regions, 0).astype(np.int32)
 
@@ -146,6 +146,9 @@ def propose(signal: np.ndarray, settings: ProposerSettings, *, min_area: int = 3
         Keep candidates with ``min_area <= area`` and (``max_area`` > 0) ``area <= max_area``.
     """
     labels = segment_signal(smooth_signal(signal, settings), settings)
+    # Fragments far below min_area cannot grow into objects: skip tidying them.
+    area = np.bincount(labels.ravel())
+    labels[area[labels] < 0.5 * min_area] = 0
     masks = [tidy_mask(m, outline_sigma=settings.outline_sigma) for m in masks_from_labels(labels)]
     masks = [m for m in masks if m.area > 0]
     return [m for m in masks if m.area >= min_area and (max_area <= 0 or m.area <= max_area)]
@@ -157,9 +160,13 @@ def tidy_mask(m: ObjectMask, *, outline_sigma: float = 0.0) -> ObjectMask:
     ``outline_sigma`` > 0 smooths the outline (Gaussian blur of the mask, cut at 0.5),
     removing the pixel noise a threshold leaves on a boundary.
     """
+    parts, n = ndi.label(m.mask)
+    if n == 1 and outline_sigma <= 0:
+        filled = ndi.binary_fill_holes(m.mask)
+        return ObjectMask(m.row, m.col, filled)
     pad = int(np.ceil(2 * outline_sigma)) + 1
     mask = np.pad(m.mask, pad)
-    parts, n = ndi.label(mask)
+    parts = np.pad(parts, pad)
     if n > 1:
         mask = parts == (np.argmax(np.bincount(parts.ravel())[1:]) + 1)
     mask = ndi.binary_fill_holes(mask)

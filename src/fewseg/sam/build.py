@@ -466,7 +466,7 @@ def load_sam(name: str, *, checkpoint=None, device=None, download: bool = False)
 # --------------------------------------------------------------------------- tiny models
 
 
-def build_tiny_sam1(seed: int = 0, **sizes) -> SamModel:
+def build_tiny_sam1(seed: int = 0, *, pe_scale: float = 8.0, **sizes) -> SamModel:
     """A random-weight SAM1 of the official classes at small sizes (:data:`TINY_SAM1`).
 
     ``sizes`` override entries of the description (e.g. ``image_size=256``). The same
@@ -478,10 +478,15 @@ def build_tiny_sam1(seed: int = 0, **sizes) -> SamModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         module = build_sam1_module(desc)
-        # The official init leaves the position embedding at zero; give it some
-        # structure so that random-weight tests exercise it.
         with torch.no_grad():
+            # The official init leaves the position embedding at zero; give it some
+            # structure so that random-weight tests exercise it.
             module.image_encoder.pos_embed.normal_(0.0, 0.02)
+            # Random Fourier features of prompt positions: the official scale (1.0) gives
+            # wavelengths of about the image size, which a tiny model trained for minutes
+            # cannot sharpen into "this blob, not its neighbour"; use higher frequencies.
+            pe = module.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
+            pe.copy_(torch.randn(pe.shape) * pe_scale)
     return SamModel("sam1", "tiny_sam1", module, torch.device("cpu"), desc["image_size"], desc)
 
 

@@ -315,11 +315,20 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=None, help="stop early after this long")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--size", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a tiny-architecture entry (JSON value), e.g. image_size=256")
     args = parser.parse_args(argv)
+    import json
+
+    sizes = {}
+    for item in args.size:
+        key, _, value = item.partition("=")
+        sizes[key] = json.loads(value)
 
     from .build import save_tiny
 
-    model, note = train(steps=args.steps, minutes=args.minutes, seed=args.seed, lr=args.lr)
+    model, note = train(steps=args.steps, minutes=args.minutes, seed=args.seed, lr=args.lr,
+                        sizes=sizes)
     note.update(evaluate(model))
     path = save_tiny(args.out, model.arch, model.module.state_dict(), note=note)
     import os

@@ -1,0 +1,135 @@
+"""The fewseg command line: outputs, exit codes and one-line errors."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from fewseg.cli import main
+from fewseg.demo import write_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    paths = write_demo(tmp_path_factory.mktemp("demo"), seed=2, shape=(200, 200), n_blobs=30)
+    examples = paths["annotations"].with_name("examples.json")
+    examples.write_text(json.dumps(json.loads(paths["annotations"].read_text())[:10]))
+    return {**paths, "examples": examples}
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".json", ".tif"])
+def test_segment_writes_each_format(demo, tmp_path, capsys, suffix):
+    out = tmp_path / f"found{suffix}"
+    code, stdout, _ = run(capsys, "segment", demo["frame"], "--examples", demo["examples"], "--tag", "YFP blob",
+                          "-o", out, "--overlay", tmp_path / "o.png")
+    assert code == 0 and out.exists() and (tmp_path / "o.png").exists()
+    n = int(stdout.split()[0])
+    assert 10 <= n <= 30
+    if suffix == ".tif":
+        assert len(np.unique(tifffile.imread(out))) - 1 == n
+    elif suffix == ".json":
+        data = json.loads(out.read_text())
+        assert len(data) == n and data[0]["tags"] == ["YFP blob"] and data[0]["location"] == {"XY": 0, "Z": 0, "Time": 0}
+    else:
+        assert len(json.loads(out.read_text())["features"]) == n
+    meta = json.loads((tmp_path / f"found{suffix}.fewseg.json").read_text())
+    assert meta["n_objects"] == n and meta["config"]["smoothing"] == 0.3
+
+
+def test_evaluate_writes_metrics_and_figure(demo, tmp_path, capsys):
+    code, stdout, _ = run(capsys, "evaluate", demo["frame"], "--truth", demo["annotations"], "--tag", "YFP blob",
+                          "--num-train", 10, "--seed", 42, "--json", tmp_path / "m.json", "--overlay", tmp_path / "f.png")
+    assert code == 0 and "| classic | 42 | 10 | 20 |" in stdout
+    m = json.loads((tmp_path / "m.json").read_text())
+    for key in ("precision", "recall", "f1", "mean_iou", "n_train", "n_truth", "n_pred", "n_candidates", "seed", "config"):
+        assert key in m
+    assert {"propose", "embed", "select", "total"} <= set(m["timings_s"])
+    assert m["n_train"] == 10 and m["n_truth"] == 20 and m["config"]["method"] == "classic"
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_several_seeds_prints_mean(demo, capsys):
+    code, stdout, _ = run(capsys, "evaluate", demo["frame"], "--truth", demo["annotations"], "--seed", "0,1")
+    assert code == 0 and "mean over seeds" in stdout
+
+
+def test_demo_small(tmp_path, capsys):
+    code, stdout, _ = run(capsys, "demo", "--small", "--out", tmp_path)
+    assert code == 0 and "F1" in stdout
+    assert (tmp_path / "metrics.json").exists() and (tmp_path / "evaluation.png").exists()
+
+
+@pytest.mark.parametrize(
+    "case, pattern",
+    [
+        ("missing_image", r"nope\.tif: .*"),
+        ("corrupt_image", r"bad\.tif: "),
+        ("unknown_tag", r"YFP blobz"),
+        ("too_few", r"needs at least --num-train \+ 1"),
+        ("bad_channel", r"--channels|channel"),
+        ("degenerate", r"at least 3 distinct vertices"),
+        ("outside", r"outside"),
+        ("empty_truth", r"empty\.json: "),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(demo, tmp_path, capsys, case, pattern):
+    frame, ann = str(demo["frame"]), str(demo["annotations"])
+    args = ["evaluate", frame, "--truth", ann]
+    if case == "missing_image":
+        args[1] = str(tmp_path / "nope.tif")
+    elif case == "corrupt_image":
+        bad = tmp_path / "bad.tif"
+        bad.write_bytes(b"II*\x00garbage")
+        args[1] = str(bad)
+    elif case == "unknown_tag":
+        args += ["--tag", "YFP blobz"]
+    elif case == "too_few":
+        args += ["--num-train", "30"]
+    elif case == "bad_channel":
+        args += ["--channels", "7"]
+    elif case in ("degenerate", "outside", "empty_truth"):
+        data = json.loads(Path(ann).read_text())
+        if case == "degenerate":
+            data[3]["coordinates"] = data[3]["coordinates"][:2]
+        elif case == "outside":
+            data[3]["coordinates"] = [{"x": x + 5000, "y": y} for x, y in ((0, 0), (10, 0), (10, 10))]
+        else:
+            data = []
+        bad = tmp_path / ("empty.json" if case == "empty_truth" else "ann.json")
+        bad.write_text(json.dumps(data))
+        args[3] = str(bad)
+    out = tmp_path / "metrics.json"
+    code, _, err = run(capsys, *args, "--json", out)
+    assert code == 2
+    assert err.startswith("fewseg: error: ") and err.count("\n") == 1, err
+    import re
+
+    assert re.search(pattern, err), err
+    assert not out.exists()
+
+
+def test_segment_refuses_to_overwrite_its_input(demo, capsys):
+    code, _, err = run(capsys, "segment", demo["frame"], "--examples", demo["annotations"], "-o", demo["annotations"])
+    assert code == 2 and "overwrite an input" in err
+
+
+def test_models_list_does_not_need_torch(capsys):
+    code, out, _ = run(capsys, "models", "list")
+    assert code == 0 and "sam1_vit_h" in out and "sam2.1_large" in out
+
+
+def test_import_does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = "import fewseg, fewseg.model, fewseg.cli, sys; fewseg.cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

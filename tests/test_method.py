@@ -1,0 +1,159 @@
+"""The weight-free method stage by stage, on small synthetic frames."""
+
+import numpy as np
+import pytest
+
+from fewseg.config import SegmentConfig
+from fewseg.demo import make_demo
+from fewseg.embed import describe, descriptor_names
+from fewseg.evaluate import score
+from fewseg.examples import estimate_background, learn_profile, object_signal, robust_noise
+from fewseg.model import WeightFreeSegmenter
+from fewseg.objects import Frame, ObjectMask, masks_from_labels
+from fewseg.propose import default_settings, propose
+from fewseg.select import fit_prototype_selector, mixture_posterior, select_by_mixture
+
+
+def disc_frame(*, dark=False, noise=2.0, seed=0, shape=(160, 200)):
+    """Discs of radius 6 on a tilted background; returns frame and true masks."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.indices(shape)
+    img = 100 + 0.1 * cols
+    labels = np.zeros(shape, dtype=np.int32)
+    k = 0
+    for r in range(15, shape[0] - 10, 28):
+        for c in range(15, shape[1] - 10, 30):
+            k += 1
+            disc = (rows - r) ** 2 + (cols - c) ** 2 <= 36
+            labels[disc] = k
+            img = img + (-60 if dark else 60) * disc
+    img = img + rng.normal(0, noise, shape)
+    return Frame.from_array(img.astype(np.float32)), masks_from_labels(labels)
+
+
+def test_noise_estimate_ignores_gradient():
+    rng = np.random.default_rng(0)
+    img = np.add.outer(np.arange(100.0), np.arange(100.0)) + rng.normal(0, 3, (100, 100))
+    assert robust_noise(img) == pytest.approx(3, rel=0.15)
+
+
+def test_background_follows_tilt_not_objects():
+    frame, masks = disc_frame()
+    bg = estimate_background(frame.data[0], radius=6)
+    outside = np.ones(frame.shape, bool)
+    for m in masks:
+        outside[m.slices] &= ~m.mask
+    assert np.abs(bg - frame.data[0])[outside].mean() < 5
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_profile_learns_polarity_and_signal_scale(dark):
+    frame, masks = disc_frame(dark=dark)
+    profile = learn_profile(frame, masks[:5])
+    assert np.sign(profile.weights[0]) == (-1 if dark else 1)
+    signal = object_signal(frame, profile)
+    inside = np.mean([signal[m.slices][m.mask].mean() for m in masks])
+    assert inside == pytest.approx(1.0, abs=0.1)
+    assert abs(np.median(signal)) < 0.1
+
+
+def test_profile_weights_the_channel_that_shows_objects():
+    frame, masks = disc_frame()
+    rng = np.random.default_rng(1)
+    noise_channel = rng.normal(500, 5, frame.shape).astype(np.float32)
+    two = Frame(np.stack([noise_channel, frame.data[0]]))
+    profile = learn_profile(two, masks[:5])
+    assert profile.weights[0] == 0 and profile.weights[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_proposals_recover_discs(dark):
+    frame, masks = disc_frame(dark=dark)
+    profile = learn_profile(frame, masks[:5])
+    found = propose(object_signal(frame, profile), default_settings(profile.radius), min_area=10)
+    s = score(found, masks, frame.shape)
+    assert s.recall == 1.0 and s.mean_iou > 0.8
+
+
+def test_proposals_are_disjoint_and_respect_area_bounds():
+    frame, masks = disc_frame()
+    profile = learn_profile(frame, masks[:5])
+    found = propose(object_signal(frame, profile), default_settings(profile.radius), min_area=100, max_area=130)
+    assert all(100 <= m.area <= 130 for m in found)
+    canvas = np.zeros(frame.shape, int)
+    for m in found:
+        canvas[m.slices] += m.mask
+    assert canvas.max() <= 1
+
+
+def test_descriptors_shape_and_values():
+    frame, masks = disc_frame()
+    profile = learn_profile(frame, masks[:5])
+    x = describe(frame, object_signal(frame, profile), masks, profile)
+    assert x.shape == (len(masks), len(descriptor_names(1)))
+    area = np.exp(x[:, 0])
+    assert np.allclose(area, [m.area for m in masks])
+    assert np.all(x[:, 1] < 1.2)  # discs are round
+    assert np.all(np.abs(x[:, 2] - 1) < 0.1)  # and fill their moment ellipse
+
+
+def test_mixture_keeps_the_examples_cluster():
+    rng = np.random.default_rng(0)
+    like = rng.normal(0, 1, (80, 4))
+    other = rng.normal(6, 1, (40, 4))
+    examples = rng.normal(0, 1, (10, 4))
+    post = mixture_posterior(examples, np.vstack([like, other]))
+    assert (post[:80] > 0.5).mean() > 0.95 and (post[80:] < 0.5).mean() > 0.95
+    sel = select_by_mixture(examples, np.vstack([like, other]), threshold=0.99)
+    assert sel.threshold_source == "user" and sel.keep.sum() <= (post >= 0.99).sum()
+
+
+def test_prototype_selector_is_the_seed_rule():
+    ex = np.array([[1.0, 0.0], [1.0, 0.2]])
+    sel = fit_prototype_selector(ex)
+    assert np.linalg.norm(sel.prototype) == pytest.approx(1)
+    kept = sel.select(np.array([[2.0, 0.1], [0.0, 1.0], [-1, 0]])).keep
+    assert kept.tolist() == [True, False, False]
+
+
+def test_segmenter_end_to_end_on_small_demo():
+    frame, truth = make_demo(seed=3, shape=(256, 256), n_blobs=40)
+    model = WeightFreeSegmenter(SegmentConfig()).fit(frame, truth[:10])
+    result = model.predict(frame, exclude=truth[:10])
+    s = score(result.masks, [a.to_mask(frame.shape) for a in truth[10:]], frame.shape)
+    assert s.recall > 0.9 and s.f1 > 0.7 and s.mean_iou > 0.8
+    assert result.n_rediscovered >= 8
+    assert len(result.polygons) == len(result.masks) == len(result.scores)
+    assert set(result.timings) == {"propose", "embed", "select", "polygons"}
+
+
+def test_predict_before_fit_and_channel_mismatch():
+    frame, truth = make_demo(seed=3, shape=(128, 128), n_blobs=15)
+    with pytest.raises(RuntimeError, match="fit"):
+        WeightFreeSegmenter().predict(frame)
+    model = WeightFreeSegmenter().fit(frame, truth[:5])
+    one = Frame(frame.data[:1], source="one.tif")
+    with pytest.raises(Exception, match="one.tif: has 1 channel"):
+        model.predict(one)
+
+
+def test_example_outside_frame_is_rejected():
+    from fewseg.errors import InputError
+    from fewseg.objects import Annotation
+
+    frame, truth = make_demo(seed=3, shape=(128, 128), n_blobs=15)
+    far = Annotation(polygon=np.array([[500.0, 500], [500, 510], [510, 510]]), origin="ex.json: annotations[0]")
+    with pytest.raises(InputError, match="ex.json: annotations\\[0\\]: example covers no pixel"):
+        WeightFreeSegmenter().fit(frame, [far])
+
+
+def test_outputs_are_disjoint_valid_polygons():
+    from shapely.geometry import Polygon
+
+    frame, truth = make_demo(seed=4, shape=(256, 256), n_blobs=60)
+    result = WeightFreeSegmenter().fit(frame, truth[:10]).predict(frame)
+    polys = [Polygon(p[:, ::-1]) for p in result.polygons]
+    assert all(p.is_valid and len(p.exterior.coords) >= 4 for p in polys)
+    for i, a in enumerate(polys):
+        for b in polys[i + 1 :]:
+            assert a.intersection(b).area < 1e-6
