@@ -11,6 +11,7 @@ from .errors import FewsegError
 # ``func(args) -> int``. Modules are imported lazily by name so ``fewseg --help`` stays fast.
 COMMAND_MODULES = (
     "fewseg._cli_segment",
+    "fewseg._cli_sweep",
     "fewseg._cli_models",
 )
 

@@ -178,12 +178,14 @@ class Evaluation:
     examples: list[ObjectMask]
 
 
-def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, seed: int = 42, source: str = "truth") -> Evaluation:
+def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, seed: int = 42, source: str = "truth",
+                   segmenter=None) -> Evaluation:
     """The seed's protocol on one frame: split, fit on the examples, predict, score.
 
     Returns an :class:`Evaluation` whose ``metrics`` hold precision, recall, f1,
     mean_iou, n_train, n_truth, n_pred, n_candidates, seed, timings_s (fit, propose,
-    embed, select, polygons, total) and the full config.
+    embed, select, polygons, total) and the full config. ``segmenter`` (unfitted) replaces
+    the one ``config`` would make, e.g. to reuse a loaded model across runs.
     """
     import time
 
@@ -194,7 +196,7 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
     t0 = time.perf_counter()
     train_masks = example_masks(train, frame.shape, source=source)
     truth = example_masks(truth_ann, frame.shape, source=source)
-    segmenter = make_segmenter(config).fit(frame, train_masks)
+    segmenter = (segmenter or make_segmenter(config)).fit(frame, train_masks)
     t1 = time.perf_counter()
     result = segmenter.predict(frame, exclude=train_masks)
     t2 = time.perf_counter()

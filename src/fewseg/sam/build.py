@@ -364,19 +364,28 @@ def _read(path: Path):
 
 
 def _load_state(module, state, path: Path, what: str) -> None:
+    """``load_state_dict`` strictly, with a message that names the file and what is off."""
     if not isinstance(state, dict):
         raise InputError(path, f"expected a state dict for {what}, found {type(state).__name__}")
-    result = module.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        def few(keys):
-            return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
-        parts = []
-        if result.missing_keys:
-            parts.append(f"missing {len(result.missing_keys)} weights ({few(result.missing_keys)})")
-        if result.unexpected_keys:
-            parts.append(f"{len(result.unexpected_keys)} unexpected weights "
-                         f"({few(result.unexpected_keys)})")
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own
+             if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+
+    def few(keys):
+        return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} weights missing ({few(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected weights ({few(unexpected)})")
+    if wrong:
+        parts.append(f"{len(wrong)} weights of the wrong shape ({few(wrong)})")
+    if parts:
         raise InputError(path, f"is not a {what} checkpoint: " + "; ".join(parts))
+    module.load_state_dict(state, strict=True)
 
 
 def build_from_arch(desc: dict, source="<arch>"):

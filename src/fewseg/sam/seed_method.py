@@ -1,0 +1,193 @@
+"""The seed report's method, step by step (``--method seed``).
+
+1. Candidates: the official automatic mask generator on the whole uint8 RGB frame
+   (``points_per_side``, ``pred_iou_thresh`` 0.88, ``stability_score_thresh`` 0.95,
+   ``min_mask_region_area = min_area``).
+2. Area filter: ``min_area <= area <= max_area`` (0 = no upper bound).
+3. Each candidate and each example: a square crop around it in which it covers
+   ``target_occupancy`` of the area (side ``sqrt(area / occupancy)``, at least the
+   bounding box, centred on the box, shifted to stay inside the image), encoded with the
+   SAM image encoder; the crop mask resized to the embedding grid (bilinear) weights a
+   mean of the embedding: one vector per object.
+4. Prototype: L2-normalised mean of the example vectors; keep candidates with cosine
+   similarity >= ``similarity`` (0.5).
+5. Polygons: outer contour simplified by ``smoothing`` (shared with every method).
+
+One full encoder pass per candidate is what makes this slow (the report: 350 of 393 s
+per frame with ViT-H); ``--method fast`` encodes each frame once instead.
+
+One deliberate difference: PyPI's ``segment-anything`` 1.0 generator crashes in
+torchvision's ``batched_nms`` on CUDA with many boxes (its category tensor lives on the
+CPU). On CUDA, SAM1 candidates therefore come from :mod:`fewseg.sam.generate`, fewseg's
+re-implementation of the same generator (tested mask-for-mask against the official one
+on CPU), instead of patching the library.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..config import SegmentConfig
+from ..model import Segmentation, _as_masks, finish
+from ..objects import Frame, ObjectMask
+from ..progress import progress
+from ..select import fit_prototype_selector
+
+
+def occupancy_crop(mask: ObjectMask, shape: tuple[int, int], occupancy: float) -> tuple[int, int, int, int]:
+    """The seed's crop box ``(row0, col0, row1, col1)`` for one object.
+
+    Square of side ``sqrt(area / occupancy)``, at least the bounding box, centred on the
+    box, shifted to stay inside the image (and clipped where the image is smaller).
+
+    Examples
+    --------
+    >>> m = ObjectMask(50, 50, np.ones((10, 10), bool))
+    >>> occupancy_crop(m, (200, 200), 0.25)
+    (45, 45, 65, 65)
+    """
+    r0, c0, r1, c1 = mask.bbox
+    side = max(math.sqrt(mask.area / occupancy), r1 - r0, c1 - c0)
+    side = int(math.ceil(side))
+    out = []
+    for lo, hi, n in ((r0, r1, shape[0]), (c0, c1, shape[1])):
+        s = min(side, n)
+        start = int(round((lo + hi) / 2 - s / 2))
+        start = min(max(start, 0), n - s)
+        out.append((start, start + s))
+    return out[0][0], out[1][0], out[0][1], out[1][1]
+
+
+def crop_vector(model, rgb: np.ndarray, mask: ObjectMask, occupancy: float) -> np.ndarray:
+    """Encode the object's occupancy crop; mask-weighted mean of its embedding: ``(C,)``."""
+    from skimage.transform import resize
+
+    from .runtime import encode
+
+    r0, c0, r1, c1 = occupancy_crop(mask, rgb.shape[:2], occupancy)
+    emb = encode(model, np.ascontiguousarray(rgb[r0:r1, c0:c1]))
+    local = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
+    local[mask.row - r0 : mask.row - r0 + mask.mask.shape[0], mask.col - c0 : mask.col - c0 + mask.mask.shape[1]] = mask.mask
+    features = emb.feature_map()  # (C, h, w)
+    weights = resize(local, features.shape[1:], order=1, anti_aliasing=False, preserve_range=True)
+    total = float(weights.sum())
+    if total <= 0:
+        return features.mean(axis=(1, 2))
+    return (features * weights).sum(axis=(1, 2)) / total
+
+
+def generate_candidates(model, rgb: np.ndarray, config: SegmentConfig) -> list[ObjectMask]:
+    """Step 1 + 2: generator masks on the frame, area-filtered, as crop masks."""
+    if model.family == "sam1" and model.device.type == "cuda":
+        from .generate import generate_masks
+
+        full = generate_masks(model, rgb, points_per_side=config.points_per_side,
+                              pred_iou_thresh=config.pred_iou_thresh,
+                              stability_score_thresh=config.stability_score_thresh)
+    else:
+        full = [r["segmentation"] for r in official_generator(model, config).generate(rgb)]
+    masks = [ObjectMask.from_full(m) for m in full]
+    return [m for m in masks if m.area >= config.min_area and (config.max_area <= 0 or m.area <= config.max_area)]
+
+
+def official_generator(model, config: SegmentConfig):
+    """The official automatic mask generator for ``model`` with the seed's settings."""
+    kwargs = dict(
+        points_per_side=config.points_per_side,
+        pred_iou_thresh=config.pred_iou_thresh,
+        stability_score_thresh=config.stability_score_thresh,
+        min_mask_region_area=config.min_area,
+        output_mode="binary_mask",
+    )
+    if model.family == "sam1":
+        from segment_anything import SamAutomaticMaskGenerator
+
+        return SamAutomaticMaskGenerator(model.module, **kwargs)
+    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+    gen = SAM2AutomaticMaskGenerator(model.module, **kwargs)
+    return _Autocast(gen, model)
+
+
+class _Autocast:
+    """Run a SAM2 generator under the model's precision policy (bf16 autocast on CUDA)."""
+
+    def __init__(self, generator, model):
+        self.generator, self.model = generator, model
+
+    def generate(self, rgb):
+        import torch
+
+        with torch.inference_mode(), self.model.autocast():
+            return self.generator.generate(rgb)
+
+
+class SeedSegmenter:
+    """The seed report's pipeline with the same ``fit`` / ``predict`` as the others."""
+
+    def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None):
+        self.config = config or SegmentConfig(method="seed")
+        self.render = render
+        self._model = model
+        self.selector = None
+        self.example_vectors: np.ndarray | None = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from .build import load_sam
+
+            self._model = load_sam(self.config.model, checkpoint=self.config.checkpoint, device=self.config.device)
+        return self._model
+
+    def rgb(self, frame: Frame) -> np.ndarray:
+        from ..render import to_rgb
+
+        return to_rgb(frame, self.render)
+
+    def fit(self, frame: Frame, examples) -> "SeedSegmenter":
+        masks = _as_masks(examples, frame)
+        rgb = self.rgb(frame)
+        occ = self.config.target_occupancy
+        self.example_vectors = np.stack([crop_vector(self.model, rgb, m, occ) for m in masks])
+        threshold = 0.5 if self.config.similarity is None else self.config.similarity
+        self.selector = fit_prototype_selector(self.example_vectors, threshold=threshold)
+        return self
+
+    def predict(self, frame: Frame, *, exclude=None) -> Segmentation:
+        if self.selector is None:
+            raise RuntimeError("call fit(frame, examples) before predict(frame)")
+        cfg = self.config
+        rgb = self.rgb(frame)
+        t0 = time.perf_counter()
+        candidates = generate_candidates(self.model, rgb, cfg)
+        t1 = time.perf_counter()
+        vectors = [crop_vector(self.model, rgb, m, cfg.target_occupancy)
+                   for m in progress(candidates, total=len(candidates), desc="encoding candidates")]
+        vectors = np.stack(vectors) if vectors else np.zeros((0, self.example_vectors.shape[1]))
+        t2 = time.perf_counter()
+        selection = self.selector.select(vectors)
+        kept = [c for c, k in zip(candidates, selection.keep) if k]
+        t3 = time.perf_counter()
+        polys, masks, scores, n_re = finish(frame, kept, selection.scores[selection.keep], config=cfg,
+                                            exclude=_as_masks(exclude, frame) if exclude else None)
+        t4 = time.perf_counter()
+        timings = {"propose": t1 - t0, "embed": t2 - t1, "select": t3 - t2, "polygons": t4 - t3,
+                   "mask_generation": t1 - t0, "encoding": t2 - t1}
+        return Segmentation(polys, masks, scores, len(candidates), n_re, timings, selection,
+                            extra={"mean_similarity": float(np.mean(selection.scores)) if len(vectors) else None})
+
+    def describe_fit(self) -> dict:
+        m = self._model
+        return {
+            "method": "seed",
+            "model": self.config.model,
+            "family": getattr(m, "family", None),
+            "checkpoint": str(getattr(m, "checkpoint", None)),
+            "device": str(getattr(m, "device", None)),
+            "n_examples": 0 if self.example_vectors is None else int(len(self.example_vectors)),
+            "similarity_threshold": None if self.selector is None else self.selector.threshold,
+        }
