@@ -1,0 +1,168 @@
+"""Fast SAM path (``--method fast``): encode each frame once, prompt where objects are.
+
+1. **Detect** (weight-free, :mod:`fewseg.propose`): candidate objects, their scale
+   learned from the examples. Each becomes one point prompt at its most interior
+   pixel, instead of a blind grid (a 128 x 128 grid is 16,384 prompts; a frame of
+   500 objects needs ~500).
+2. **Encode once** (:func:`~fewseg.sam.embedding.encode_frame`): tiles sized so an
+   object spans several feature cells, cached on disk with a checked signature.
+3. **Refine** (hybrid): SAM decodes the prompts (multimask); each prompt keeps the mask
+   whose predicted IoU and size fit the examples best (:func:`choose_mask`). The SAM
+   mask replaces the detection where the two agree (IoU >= ``agree_iou``); otherwise
+   the detection stands, so a model that does not know these objects cannot make the
+   result worse than the weight-free method.
+4. **Embed**: SAM features pooled per object from the frame's embedding (sub-cell,
+   mask-weighted), next to the weight-free descriptors.
+5. **Select**: the weight-free mixture over the descriptors plus each object's cosine
+   similarity to the SAM prototype (the seed's vector, one column among several).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..config import SegmentConfig
+from ..embed import describe
+from ..evaluate import iou_pairs
+from ..examples import object_signal
+from ..model import Segmentation, WeightFreeSegmenter, _as_masks, finish
+from ..objects import Frame, ObjectMask
+from ..propose import propose
+from ..select import fit_prototype_selector, select_by_mixture
+from .embedding import encode_frame, tile_side
+from .generate import low_res_pixel_area, upsample_mask
+
+
+def interior_point(mask: ObjectMask) -> tuple[float, float]:
+    """The mask pixel farthest from its boundary, ``(row, col)`` in frame coordinates."""
+    dist = ndi.distance_transform_edt(np.pad(mask.mask, 1))[1:-1, 1:-1]
+    r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return float(mask.row + r), float(mask.col + c)
+
+
+def choose_mask(iou: np.ndarray, areas: np.ndarray, expected_area: float, *, size_weight: float = 0.25) -> np.ndarray:
+    """Per prompt, the index of the mask maximising ``iou - size_weight * |log(area / expected)|``.
+
+    ``iou``, ``areas``: ``(n, K)`` predicted IoU and mask area in frame pixels.
+    """
+    penalty = np.abs(np.log((areas + 1.0) / max(expected_area, 1.0)))
+    return np.argmax(iou - size_weight * penalty, axis=1)
+
+
+class FastSegmenter:
+    """Encode once, prompt at detected objects, refine with SAM; ``fit`` / ``predict``."""
+
+    def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None, cache_dir=None,
+                 cells_per_diameter: float = 4.0, max_tiles: int = 4, agree_iou: float = 0.5):
+        self.config = config or SegmentConfig(method="fast")
+        self.render = render
+        self.cache_dir = cache_dir
+        self.cells_per_diameter = cells_per_diameter
+        self.max_tiles = max_tiles
+        self.agree_iou = agree_iou
+        self._model = model
+        self._embeddings: dict[str, object] = {}
+        self.classic: WeightFreeSegmenter | None = None
+        self.prototype = None
+        self.expected_area = None
+        self.example_descriptors = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from .build import load_sam
+
+            self._model = load_sam(self.config.model, checkpoint=self.config.checkpoint, device=self.config.device)
+        return self._model
+
+    def _rgb(self, frame: Frame) -> np.ndarray:
+        from ..render import to_rgb
+
+        return to_rgb(frame, self.render)
+
+    def encode(self, frame: Frame):
+        """The frame's embedding: from this object's memory, the disk cache, or the encoder."""
+        rgb = self._rgb(frame)
+        side = tile_side(self.classic.profile.radius, self.model.image_size, frame.shape,
+                         cells_per_diameter=self.cells_per_diameter, max_tiles=self.max_tiles)
+        key = f"{id(frame)}:{side}"
+        if key not in self._embeddings:
+            self._embeddings = {key: encode_frame(self.model, rgb, side=side, cache_dir=self.cache_dir)}
+        return self._embeddings[key]
+
+    def fit(self, frame: Frame, examples) -> "FastSegmenter":
+        masks = _as_masks(examples, frame)
+        self.classic = WeightFreeSegmenter(self.config).fit(frame, masks)
+        self.expected_area = float(np.median([m.area for m in masks]))
+        fe = self.encode(frame)
+        self.prototype = fit_prototype_selector(fe.pool(masks))
+        self.example_descriptors = self._descriptors(frame, masks, fe)
+        return self
+
+    def _descriptors(self, frame: Frame, masks: list[ObjectMask], fe) -> np.ndarray:
+        base = describe(frame, object_signal(frame, self.classic.profile), masks, self.classic.profile)
+        cosine = self.prototype.similarity(fe.pool(masks)) if masks else np.zeros(0)
+        return np.column_stack([base, cosine])
+
+    def refine(self, fe, detections: list[ObjectMask]) -> tuple[list[ObjectMask], int, int]:
+        """SAM masks for the detections (hybrid rule); returns (masks, prompts, decoded)."""
+        from .runtime import predict_points
+
+        out = list(detections)
+        n_decoded = 0
+        by_tile: dict[int, list[int]] = {}
+        for k, m in enumerate(detections):
+            by_tile.setdefault(fe.tile_for(m), []).append(k)
+        for t, ks in by_tile.items():
+            tile, emb = fe.tiles[t], fe.embeddings[t]
+            pts = np.array([interior_point(detections[k]) for k in ks]) - (tile.row, tile.col)
+            logits, iou = predict_points(self.model, emb, pts, multimask=True)
+            n_decoded += iou.size
+            areas = (logits > 0).sum(axis=(-1, -2)) * low_res_pixel_area(emb, logits.shape[-1])
+            pick = choose_mask(iou, areas, self.expected_area)
+            for k, lg in zip(ks, logits[np.arange(len(ks)), pick]):
+                m = upsample_mask(self.model, emb, lg)
+                if m is None:
+                    continue
+                m = ObjectMask(m.row + tile.row, m.col + tile.col, m.mask)
+                pair = iou_pairs([m], [detections[k]], fe.signature.image_shape)
+                if len(pair) and pair[:, 2].max() >= self.agree_iou:
+                    out[k] = m
+        return out, len(detections), n_decoded
+
+    def predict(self, frame: Frame, *, exclude=None) -> Segmentation:
+        if self.classic is None:
+            raise RuntimeError("call fit(frame, examples) before predict(frame)")
+        cfg = self.config
+        t0 = time.perf_counter()
+        fe = self.encode(frame)
+        t1 = time.perf_counter()
+        signal = object_signal(frame, self.classic.profile)
+        detections = propose(signal, self.classic.settings, min_area=cfg.min_area, max_area=cfg.max_area)
+        candidates, n_prompts, n_decoded = self.refine(fe, detections)
+        t2 = time.perf_counter()
+        vectors = self._descriptors(frame, candidates, fe)
+        t3 = time.perf_counter()
+        selection = select_by_mixture(self.example_descriptors, vectors, threshold=cfg.similarity)
+        kept = [c for c, k in zip(candidates, selection.keep) if k]
+        t4 = time.perf_counter()
+        polys, masks, scores, n_re = finish(frame, kept, selection.scores[selection.keep], config=cfg,
+                                            exclude=_as_masks(exclude, frame) if exclude else None)
+        t5 = time.perf_counter()
+        timings = {"propose": t2 - t1, "embed": (t1 - t0) + (t3 - t2), "select": t4 - t3, "polygons": t5 - t4,
+                   "encoding": t1 - t0}
+        return Segmentation(polys, masks, scores, len(candidates), n_re, timings, selection,
+                            extra={"n_prompts": n_prompts, "n_decoded": n_decoded, "n_tiles": len(fe.tiles)})
+
+    def describe_fit(self) -> dict:
+        return {
+            "method": "fast",
+            "model": self.config.model,
+            "classic": self.classic.describe_fit() if self.classic else None,
+            "expected_area": self.expected_area,
+            "cells_per_diameter": self.cells_per_diameter,
+            "agree_iou": self.agree_iou,
+        }
