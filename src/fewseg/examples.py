@@ -16,8 +16,10 @@ from .errors import InputError
 from .objects import Annotation, Frame, ObjectMask, labels_from_masks
 
 
-def example_masks(annotations: list[Annotation], shape: tuple[int, int], *, source: str = "examples") -> list[ObjectMask]:
-    """Rasterise example annotations into masks, rejecting any that leave no pixels.
+def example_masks(annotations: list[Annotation] | list[ObjectMask], shape: tuple[int, int], *,
+                  source: str = "examples") -> list[ObjectMask]:
+    """Rasterise example annotations into masks (masks pass through), rejecting any that
+    leave no pixels.
 
     Raises
     ------
@@ -28,9 +30,9 @@ def example_masks(annotations: list[Annotation], shape: tuple[int, int], *, sour
         raise InputError(source, "no example annotations to learn from")
     masks = []
     for k, ann in enumerate(annotations):
-        m = ann.to_mask(shape)
+        m = ann if isinstance(ann, ObjectMask) else ann.to_mask(shape)
         if m.area == 0:
-            where = ann.origin or f"{source}: example {k}"
+            where = getattr(ann, "origin", "") or f"{source}: example {k}"
             raise InputError(where, f"example covers no pixel of the {shape[1]} x {shape[0]} (X x Y) frame")
         masks.append(m)
     return masks

@@ -177,11 +177,7 @@ class WeightFreeSegmenter:
 
 
 def _as_masks(items, frame: Frame) -> list[ObjectMask]:
-    if not items:
-        return []
-    if isinstance(items[0], ObjectMask):
-        return list(items)
-    return example_masks(list(items), frame.shape, source=frame.source)
+    return example_masks(list(items), frame.shape, source=frame.source) if items else []
 
 
 def make_segmenter(config: SegmentConfig):
