@@ -133,3 +133,34 @@ def test_import_does_not_load_torch():
     code = "import fewseg, fewseg.model, fewseg.cli, sys; fewseg.cli.build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_segment_batch_over_z(tmp_path, capsys):
+    """Fit on Z=1's examples, segment Z planes 0-2 of a ZCYX OME-TIFF; one output file."""
+    from fewseg.demo import make_demo
+    from fewseg.annotations import write_annotations
+    from fewseg.objects import Location
+
+    planes, examples = [], None
+    for z in range(3):
+        frame, truth = make_demo(seed=10 + z, shape=(160, 160), n_blobs=25)
+        planes.append(frame.data)
+        if z == 1:
+            examples = truth[:10]
+    image = tmp_path / "stack.ome.tif"
+    tifffile.imwrite(image, np.stack(planes).astype(np.uint16), metadata={"axes": "ZCYX"})
+    ex = tmp_path / "ex.json"
+    write_annotations(ex, examples, shape=(160, 160), location=Location(z=1))
+    out = tmp_path / "found.json"
+    code, stdout, _ = run(capsys, "segment", image, "--z", 1, "--examples", ex, "--batch-z", "0-2", "-o", out)
+    assert code == 0 and "in 3 frames" in stdout
+    zs = {a["location"]["Z"] for a in json.loads(out.read_text())}
+    assert zs == {0, 1, 2}
+    meta = json.loads((tmp_path / "found.json.fewseg.json").read_text())
+    assert [f["z"] for f in meta["frames"]] == [0, 1, 2]
+
+
+def test_batch_range_errors(tmp_path, capsys, demo):
+    code, _, err = run(capsys, "segment", demo["frame"], "--examples", demo["examples"], "--batch-z", "0-4",
+                       "-o", tmp_path / "x.geojson")
+    assert code == 2 and "--batch-z: range '0-4' is outside 0-0" in err

@@ -123,16 +123,24 @@ def add_segment(sub) -> None:
     p.add_argument("--overlay", default=None, help="also write a PNG of the frame with the found outlines")
     p.add_argument("--output-tag", action="append", default=None,
                    help="tag(s) for the results (default: --tag, else 'fewseg')")
+    p.add_argument("--batch-z", default=None,
+                   help="also segment these Z planes with the same examples: '1-3, 5-8', 'all' (default: --z only)")
+    p.add_argument("--batch-t", default=None, help="also segment these time points: '0-9', 'all' (default: --t only)")
     _frame_options(p)
     _method_options(p)
     p.set_defaults(func=run_segment)
 
 
 def run_segment(args) -> int:
+    """Fit on the examples' frame, then predict on it and on every frame of the batch."""
     import time
 
     from .annotations import write_annotations
+    from .batch import parse_range
+    from .load import plane_counts, read_frame
     from .model import make_segmenter
+    from .objects import Location
+    from .progress import progress
 
     image = Path(args.image)
     out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
@@ -140,28 +148,44 @@ def run_segment(args) -> int:
     config = _config(args)
     t0 = time.perf_counter()
     frame, examples = _read(args, args.examples)
+    counts = plane_counts(args.image)
+    zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=args.z or 0)
+    ts = parse_range(args.batch_t, size=counts["T"], option="--batch-t", current=args.t or 0)
     segmenter = make_segmenter(config).fit(frame, examples)
-    result = segmenter.predict(frame, exclude=examples)
     tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
-    write_annotations(out, result.annotations(tags=tags, location=frame.location), shape=frame.shape)
-    if args.overlay:
-        from .figure import overlay_png
-        from .render import to_rgb
+    found, per_frame, n_candidates, n_rediscovered = [], [], 0, 0
+    positions = [(z, t) for t in ts for z in zs]
+    for z, t in progress(positions, total=len(positions), desc="frames"):
+        here = frame if (z, t) == (frame.location.z, frame.location.time) else read_frame(
+            args.image, z=z if counts["Z"] > 1 else None, t=t if counts["T"] > 1 else None,
+            channels=args.channels, location=Location(xy=args.xy or 0, z=z, time=t))
+        result = segmenter.predict(here, exclude=examples if here is frame else None)
+        found += result.annotations(tags=tags, location=here.location)
+        per_frame.append({"z": z, "time": t, "n_objects": len(result.polygons), "n_candidates": result.n_candidates,
+                          "timings_s": {k: round(v, 4) for k, v in result.timings.items()}})
+        n_candidates += result.n_candidates
+        n_rediscovered += result.n_rediscovered
+        if here is frame and args.overlay:
+            from .figure import overlay_png
+            from .render import to_rgb
 
-        overlay_png(args.overlay, to_rgb(frame, _render_config(args)), result.masks)
+            overlay_png(args.overlay, to_rgb(frame, _render_config(args)), result.masks)
+    write_annotations(out, found, shape=frame.shape)
     record = {
         "image": str(image),
         "examples": args.examples,
         "n_examples": len(examples),
-        "n_candidates": result.n_candidates,
-        "n_objects": len(result.polygons),
-        "n_pred_on_examples": result.n_rediscovered,
-        "timings_s": {**{k: round(v, 4) for k, v in result.timings.items()}, "total": round(time.perf_counter() - t0, 4)},
+        "n_candidates": n_candidates,
+        "n_objects": len(found),
+        "n_pred_on_examples": n_rediscovered,
+        "frames": per_frame,
+        "total_s": round(time.perf_counter() - t0, 4),
         "config": config.to_dict(),
         "learned": segmenter.describe_fit(),
     }
     _write_json(out.with_name(out.name + ".fewseg.json"), record)
-    print(f"{len(result.polygons)} objects from {len(examples)} examples ({result.n_candidates} candidates) -> {out}")
+    where = f" in {len(positions)} frames" if len(positions) > 1 else ""
+    print(f"{len(found)} objects{where} from {len(examples)} examples ({n_candidates} candidates) -> {out}")
     return 0
 
 

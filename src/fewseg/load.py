@@ -430,3 +430,22 @@ def _smallest_exact_dtype(data: np.ndarray) -> np.dtype:
         if info.min <= lo and hi <= info.max:
             return np.dtype(dtype)
     return np.dtype(np.float32)
+
+
+def plane_counts(path: str | os.PathLike) -> dict[str, int]:
+    """How many Z planes and time points a file holds: ``{"Z": nz, "T": nt}``.
+
+    Non-TIFF images have one of each. Reads only the file's header.
+    """
+    source = _check_file(path)
+    if not _is_tiff(source):
+        return {"Z": 1, "T": 1}
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(source) as tif:
+            series = tif.series[0]
+            sizes = dict(zip(series.axes, series.shape))
+    except _READ_ERRORS as exc:
+        raise _unreadable(source, "TIFF", exc) from None
+    return {"Z": int(sizes.get("Z", 1)), "T": int(sizes.get("T", 1))}

@@ -73,7 +73,9 @@ TINY_SAM1 = {
     "window_size": 8,
     "prompt_embed_dim": 64,
     "decoder_mlp_dim": 256,
-    "decoder_num_heads": 4,
+    # One head: the decoder's attention then compares 32-d projections of the prompt and
+    # image positional encodings (train_tiny initialises it to do exactly that).
+    "decoder_num_heads": 1,
     "iou_head_hidden_dim": 64,
 }
 
@@ -122,18 +124,6 @@ def tiny_sam2_overrides(*, image_size: int = 256, embed_dim: int = 16, d_model: 
         "model.memory_encoder.fuser.layer.dim": d_model,
         "model.memory_encoder.fuser.num_layers": 1,
     }
-
-
-# Used only while fewseg.weights is not importable: name -> (family, arch, sam2 config).
-_KNOWN_NAMES = {
-    "sam1_vit_h": ("sam1", "vit_h", None),
-    "sam1_vit_l": ("sam1", "vit_l", None),
-    "sam1_vit_b": ("sam1", "vit_b", None),
-    "sam2.1_tiny": ("sam2", "hiera_t", SAM2_CONFIGS["hiera_t"]),
-    "sam2.1_small": ("sam2", "hiera_s", SAM2_CONFIGS["hiera_s"]),
-    "sam2.1_base_plus": ("sam2", "hiera_b+", SAM2_CONFIGS["hiera_b+"]),
-    "sam2.1_large": ("sam2", "hiera_l", SAM2_CONFIGS["hiera_l"]),
-}
 
 
 @dataclass(eq=False)
@@ -321,35 +311,24 @@ def build_sam2_module(desc: dict, source="<sam2 arch>"):
 # --------------------------------------------------------------------------- loading
 
 
-def _registry_entry(name: str) -> tuple[str, str, str | None]:
-    """``(family, arch, sam2 config)`` of a model name."""
-    try:
-        from .. import weights
-    except ImportError:  # fewseg.weights not written yet / not importable
-        weights = None
-    if weights is not None and name in getattr(weights, "CHECKPOINTS", {}):
-        ck = weights.CHECKPOINTS[name]
-        return ck.family, ck.arch, getattr(ck, "config", None)
-    if name in _KNOWN_NAMES:
-        return _KNOWN_NAMES[name]
-    known = sorted(getattr(weights, "CHECKPOINTS", None) or _KNOWN_NAMES)
-    raise InputError("--model", f"unknown model {name!r}; expected one of {', '.join(known)}")
-
-
-def _resolve_path(name: str, checkpoint, download: bool) -> Path:
-    try:
-        from ..weights import resolve_checkpoint
-    except ImportError:
-        resolve_checkpoint = None
-    if resolve_checkpoint is not None:
-        return Path(resolve_checkpoint(name, checkpoint=checkpoint, download=download))
-    if checkpoint is None:
-        raise InputError("--checkpoint", f"no checkpoint file given for {name!r} "
-                         "(and fewseg.weights, which finds or downloads it, is not available)")
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise InputError(path, "checkpoint file not found")
-    return path
+def _official_state(obj, entry, path: Path):
+    """The state dict inside an official (non-fewseg) file: SAM1 files are bare state
+    dicts, SAM2 files ``{"model": state_dict}``, micro-sam files hold it under
+    ``entry.state_key`` with ``entry.state_prefix`` on every key."""
+    if entry.family == "sam2":
+        if not (isinstance(obj, dict) and "model" in obj):
+            raise InputError(path, "is not a SAM2 checkpoint (expected a dict with a 'model' entry)")
+        return obj["model"]
+    state_key = getattr(entry, "state_key", None)
+    prefix = getattr(entry, "state_prefix", None)
+    if isinstance(obj, dict) and state_key and state_key in obj:
+        obj = obj[state_key]
+    elif isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]  # a SAM1 state dict re-saved the SAM2 way
+    if isinstance(obj, dict) and prefix:
+        obj = {(k[len(prefix):] if isinstance(k, str) and k.startswith(prefix) else k): v
+               for k, v in obj.items()}
+    return obj
 
 
 def _read(path: Path):
@@ -436,13 +415,16 @@ def load_sam(name: str, *, checkpoint=None, device=None, download: bool = False)
     from .device import pick_device
 
     require("torch", extra="sam", purpose="Segment Anything models")
-    family, arch, config = _registry_entry(name)
+    from ..weights import get_checkpoint, resolve_checkpoint
+
+    entry = get_checkpoint(name)
+    family = entry.family
     if family == "sam1":
         require("segment_anything", extra="sam", purpose="SAM1 models")
     else:
         require("sam2", extra="sam", purpose="SAM2 models")
     dev = pick_device(device) if device is None or isinstance(device, str) else device
-    path = _resolve_path(name, checkpoint, download)
+    path = Path(resolve_checkpoint(entry, checkpoint=checkpoint, download=download))
     obj = _read(path)
 
     if isinstance(obj, dict) and "fewseg_arch" in obj:
@@ -454,18 +436,15 @@ def load_sam(name: str, *, checkpoint=None, device=None, download: bool = False)
         module, desc = build_from_arch(desc, path)
         state = obj.get("model")
         what = f"fewseg tiny {family}"
-    elif family == "sam1":
-        desc = sam1_arch(arch)
-        module = build_sam1_module(desc)
-        state = obj.get("model", obj) if isinstance(obj, dict) else obj
-        what = f"SAM1 {arch}"
     else:
-        desc = {"family": "sam2", "config": config or SAM2_CONFIGS.get(arch), "overrides": {}}
-        module = build_sam2_module(desc, path)
-        if not (isinstance(obj, dict) and "model" in obj):
-            raise InputError(path, "is not a SAM2 checkpoint (expected a dict with a 'model' entry)")
-        state = obj["model"]
-        what = f"SAM2 {arch}"
+        if family == "sam1":
+            desc = sam1_arch(entry.arch)
+            module = build_sam1_module(desc)
+        else:
+            desc = {"family": "sam2", "config": entry.config, "overrides": {}}
+            module = build_sam2_module(desc, path)
+        state = _official_state(obj, entry, path)
+        what = f"{'SAM1' if family == 'sam1' else 'SAM2'} {entry.arch}"
     _load_state(module, state, path, what)
     module.eval().to(dev)
     return SamModel(family=family, name=name, module=module, device=dev,
@@ -475,7 +454,7 @@ def load_sam(name: str, *, checkpoint=None, device=None, download: bool = False)
 # --------------------------------------------------------------------------- tiny models
 
 
-def build_tiny_sam1(seed: int = 0, *, pe_scale: float = 8.0, **sizes) -> SamModel:
+def build_tiny_sam1(seed: int = 0, **sizes) -> SamModel:
     """A random-weight SAM1 of the official classes at small sizes (:data:`TINY_SAM1`).
 
     ``sizes`` override entries of the description (e.g. ``image_size=256``). The same
@@ -487,15 +466,10 @@ def build_tiny_sam1(seed: int = 0, *, pe_scale: float = 8.0, **sizes) -> SamMode
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         module = build_sam1_module(desc)
+        # The official init leaves the position embedding at zero; give it some structure
+        # so that random-weight tests exercise it.
         with torch.no_grad():
-            # The official init leaves the position embedding at zero; give it some
-            # structure so that random-weight tests exercise it.
             module.image_encoder.pos_embed.normal_(0.0, 0.02)
-            # Random Fourier features of prompt positions: the official scale (1.0) gives
-            # wavelengths of about the image size, which a tiny model trained for minutes
-            # cannot sharpen into "this blob, not its neighbour"; use higher frequencies.
-            pe = module.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
-            pe.copy_(torch.randn(pe.shape) * pe_scale)
     return SamModel("sam1", "tiny_sam1", module, torch.device("cpu"), desc["image_size"], desc)
 
 
