@@ -98,6 +98,22 @@ def test_load_sam_reports_bad_files(tmp_path, tiny_sam1):
         build.load_sam("sam1_vit_b", checkpoint=bare, device="cpu")
 
 
+def test_official_state_formats():
+    """Official SAM1 files are bare state dicts, SAM2 files {"model": ...}, micro-sam files
+    hold the state under a key with a prefix (the registry says which)."""
+    from fewseg.weights import get_checkpoint
+
+    state = {"image_encoder.x": 1, "mask_decoder.y": 2}
+    sam1, sam2, lm = (get_checkpoint(n) for n in ("sam1_vit_b", "sam2.1_tiny", "sam1_vit_b_lm"))
+    assert build._official_state(state, sam1, "f.pt") == state
+    assert build._official_state({"model": state}, sam2, "f.pt") == state
+    with pytest.raises(InputError, match="'model' entry"):
+        build._official_state(state, sam2, "f.pt")
+    prefixed = {"sam." + k: v for k, v in state.items()}
+    assert build._official_state({"model_state": prefixed, "decoder_state": {}}, lm, "f.pt") == state
+    assert build._official_state(prefixed, lm, "f.pt") == state
+
+
 def test_tiny_sam2_roundtrip(tmp_path, tiny_sam2):
     path = build.save_tiny(tmp_path / "t2.pt", tiny_sam2.arch, tiny_sam2.module.state_dict())
     model = build.load_sam("sam2.1_tiny", checkpoint=path, device="cpu")

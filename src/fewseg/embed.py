@@ -9,9 +9,10 @@ encoder features instead (``fewseg.sam``); both return ``(N, D)`` float arrays.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from .examples import ExampleProfile, ring_masks
-from .objects import Frame, ObjectMask, labels_from_masks
+from .objects import Frame, ObjectMask, label_shapes, labels_from_masks
 
 DESCRIPTOR_NAMES = (
     "log_area",
@@ -20,6 +21,7 @@ DESCRIPTOR_NAMES = (
     "log_signal",
     "signal_contrast",
     "signal_texture",
+    "log_cluster",
 )
 
 
@@ -46,25 +48,8 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     if n == 0:
         return np.zeros((0, len(names)))
     labels = labels_from_masks(masks, frame.shape)
-    count = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
-    count = np.maximum(count, 1)
-    rows, cols = np.indices(frame.shape, dtype=np.float64)
-    mr = _sums(rows, labels, n) / count
-    mc = _sums(cols, labels, n) / count
-    lab_idx = labels.ravel()
-    sel = lab_idx > 0
-    dr = rows.ravel()[sel] - mr[lab_idx[sel] - 1]
-    dc = cols.ravel()[sel] - mc[lab_idx[sel] - 1]
-    ids = lab_idx[sel]
-    crr = np.bincount(ids, weights=dr * dr, minlength=n + 1)[1:] / count + 1 / 12
-    ccc = np.bincount(ids, weights=dc * dc, minlength=n + 1)[1:] / count + 1 / 12
-    crc = np.bincount(ids, weights=dr * dc, minlength=n + 1)[1:] / count
-    half_trace = (crr + ccc) / 2
-    root = np.sqrt(np.maximum(half_trace**2 - (crr * ccc - crc**2), 0))
-    l1, l2 = half_trace + root, np.maximum(half_trace - root, 1e-6)
-    elongation = np.sqrt(l1 / l2)
-    ellipse_area = 4 * np.pi * np.sqrt(l1 * l2)
-    ellipse_fill = count / ellipse_area
+    shapes = label_shapes(labels, n)
+    count = shapes["area"]
 
     s_sum = _sums(signal, labels, n)
     s_mean = s_sum / count
@@ -79,7 +64,15 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     for channel, sigma in zip(frame.data, profile.noise):
         base = float(np.median(channel))
         levels.append((_sums(channel, labels, n) / count - base) / sigma)
+    # Objects that touch form clusters; a piece of a large structure (an aggregate cut
+    # into object-sized parts) sits in a cluster much larger than itself.
+    touching, _ = ndi.label(ndi.binary_dilation(labels > 0))
+    cluster_area = np.bincount(touching.ravel(), weights=(labels > 0).ravel())
+    own_cluster = np.zeros(n + 1, dtype=np.int64)
+    own_cluster[labels.ravel()] = touching.ravel()
+    log_cluster = np.log(cluster_area[own_cluster[1:]] / count)
+
     # Brightness varies multiplicatively between objects: compare it on a log scale.
     log_signal = np.log(np.maximum(s_mean, 0.05))
     log_levels = [np.sign(v) * np.log1p(np.abs(v)) for v in levels]
-    return np.column_stack([np.log(count), elongation, ellipse_fill, log_signal, contrast, texture, *log_levels])
+    return np.column_stack([np.log(count), shapes["elongation"], shapes["ellipse_fill"], log_signal, contrast, texture, log_cluster, *log_levels])

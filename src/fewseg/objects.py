@@ -182,3 +182,35 @@ class Annotation:
         from .polygons import rasterize
 
         return rasterize(self.polygon, shape)
+
+
+def label_shapes(labels: np.ndarray, n: int | None = None) -> dict[str, np.ndarray]:
+    """Area, elongation and ellipse fill of every label 1..n of a ``(Y, X)`` label image.
+
+    From second moments (each pixel a unit square): ``elongation`` is the ratio of the
+    moment ellipse's axes, ``ellipse_fill`` the area over that ellipse's area (~1 for an
+    ellipse, lower for crescents and for two touching objects). Arrays of length ``n``.
+    """
+    labels = np.asarray(labels)
+    n = int(labels.max()) if n is None else int(n)
+    flat = labels.ravel()
+    count = np.maximum(np.bincount(flat, minlength=n + 1)[1 : n + 1].astype(np.float64), 1)
+    rows, cols = np.indices(labels.shape, dtype=np.float64)
+    sel = flat > 0
+    ids = flat[sel]
+    r, c = rows.ravel()[sel], cols.ravel()[sel]
+
+    def mean_of(v):
+        return np.bincount(ids, weights=v, minlength=n + 1)[1 : n + 1] / count
+
+    mr, mc = mean_of(r), mean_of(c)
+    dr, dc = r - mr[ids - 1], c - mc[ids - 1]
+    crr, ccc, crc = mean_of(dr * dr) + 1 / 12, mean_of(dc * dc) + 1 / 12, mean_of(dr * dc)
+    half = (crr + ccc) / 2
+    root = np.sqrt(np.maximum(half**2 - (crr * ccc - crc**2), 0))
+    l1, l2 = half + root, np.maximum(half - root, 1e-6)
+    return {
+        "area": count,
+        "elongation": np.sqrt(l1 / l2),
+        "ellipse_fill": count / (4 * np.pi * np.sqrt(l1 * l2)),
+    }

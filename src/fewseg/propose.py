@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-from .objects import ObjectMask, labels_from_masks, masks_from_labels
+from .objects import ObjectMask, label_shapes, labels_from_masks, masks_from_labels
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class ProposerSettings:
         Minimum distance between seeds.
     outline_sigma : float
         Smoothing of each object's outline (see :func:`tidy_mask`).
+    neck_depth : float
+        How pronounced a neck must be to split there (see :func:`split_at_necks`).
     """
 
     smooth: float = 1.0
@@ -52,6 +54,7 @@ class ProposerSettings:
     seed_sigma: float = 2.0
     min_distance: int = 4
     outline_sigma: float = 1.0
+    neck_depth: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,6 +67,7 @@ def default_settings(radius: float) -> ProposerSettings:
         peak_radius=max(2.0, 1.5 * radius),
         seed_sigma=max(1.0, radius / 2.5),
         min_distance=max(2, int(round(radius * 0.6))),
+        neck_depth=max(0.5, 0.08 * radius),
     )
 
 
@@ -115,6 +119,39 @@ def trim_regions(smooth: np.ndarray, regions: np.ndarray, settings: ProposerSett
     return np.where(smooth > level[regions], regions, 0).astype(np.int32)
 
 
+def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96) -> np.ndarray:
+    """Cut concave regions at their necks: touching objects one seed claimed together.
+
+    Only regions whose ellipse fill (:func:`~fewseg.objects.label_shapes`) is below
+    ``below`` are examined, each in its own box. There the distance to the region's
+    boundary (lightly smoothed) has one maximum per round object; maxima that stand at
+    least ``depth`` pixels above the saddle between them seed a watershed of the
+    distance map.
+    """
+    n = int(labels.max())
+    if n == 0:
+        return labels
+    from skimage.morphology import h_maxima
+
+    fill = label_shapes(labels, n)["ellipse_fill"]
+    out = labels.copy()
+    next_label = n + 1
+    for value, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None or fill[value - 1] >= below:
+            continue
+        region = np.pad(labels[box] == value, 2)
+        dist = ndi.gaussian_filter(ndi.distance_transform_edt(region), 1.0)
+        markers, k = ndi.label(h_maxima(dist, depth) & region)
+        if k < 2:
+            continue
+        parts = watershed(-dist, markers, mask=region)[2:-2, 2:-2]
+        view = out[box]
+        for part in range(2, k + 1):
+            view[parts == part] = next_label
+            next_label += 1
+    return out
+
+
 def segment_signal(smooth: np.ndarray, settings: ProposerSettings, *, passes: int = 2) -> np.ndarray:
     """Objects of a smoothed signal as a ``(Y, X)`` int32 label image.
 
@@ -129,6 +166,7 @@ def segment_signal(smooth: np.ndarray, settings: ProposerSettings, *, passes: in
         found = trim_regions(masked, split_regions(masked, settings), settings)
         if not found.any():
             break
+        found = split_at_necks(found, depth=settings.neck_depth)
         new = found > 0
         labels[new] = found[new] + labels.max()
         free &= ~ndi.binary_dilation(labels > 0)

@@ -137,6 +137,13 @@ def _training_shape(rng, long_side=(160, 512)):
     return (long, short) if rng.random() < 0.5 else (short, long)
 
 
+def _heads(module):
+    """``(prompt_encoder, mask_decoder)`` of an official SAM1 or SAM2 module."""
+    if hasattr(module, "sam_mask_decoder"):
+        return module.sam_prompt_encoder, module.sam_mask_decoder
+    return module.prompt_encoder, module.mask_decoder
+
+
 def _init_positional_attention(module, *, pe_scale: float = 1.5, alpha: float = 1.7) -> None:
     """Initialisation that lets a tiny decoder learn *where* in minutes, not hours.
 
@@ -144,38 +151,44 @@ def _init_positional_attention(module, *, pe_scale: float = 1.5, alpha: float = 
       (official: 1.0, made for a 64 x 64 grid; the tiny model's grid is coarser in cells
       but finer in image terms).
     * The q / k projections of every prompt <-> image attention start as a selection of
-      the sine and cosine of the first frequencies (times ``alpha``) plus small noise, so
-      the attention score starts as a kernel of the distance between the prompt and each
-      image cell (the sum of cosines of random Fourier features). Without this the
-      decoder first learns "all blobs" and takes thousands of steps to use the prompt's
-      position.
+      the sine and cosine of the same frequencies (times ``alpha``; in each head its own
+      frequencies) plus small noise, so the attention score starts as a kernel of the
+      distance between the prompt and each image cell (a sum of cosines of random
+      Fourier features). Without this the decoder first learns "all blobs" and takes
+      thousands of steps to use the prompt's position.
+
     All of these are ordinary weights / buffers of the official classes, trained further.
     """
     import torch
 
-    gauss = module.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
+    prompt_encoder, decoder = _heads(module)
+    gauss = prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
     with torch.no_grad():
         gauss.copy_(torch.randn(gauss.shape) * pe_scale)
     half = gauss.shape[1]  # PE = [sin(f_0..f_half-1), cos(f_0..f_half-1)]
 
-    def select(linear):
+    def select(linear, heads):
         out, _ = linear.weight.shape
         weight = torch.randn(linear.weight.shape) * 0.02
-        k = min(out // 2, half)
-        for j in range(k):
-            weight[j, j] += alpha
-            weight[k + j, half + j] += alpha
+        per_head = out // heads
+        pairs = per_head // 2
+        for h in range(heads):
+            for j in range(pairs):
+                freq = h * pairs + j
+                if freq < half:
+                    weight[h * per_head + j, freq] += alpha
+                    weight[h * per_head + pairs + j, half + freq] += alpha
         with torch.no_grad():
             linear.weight.copy_(weight)
             linear.bias.zero_()
 
-    t = module.mask_decoder.transformer
+    t = decoder.transformer
     attentions = [layer.cross_attn_image_to_token for layer in t.layers]
     attentions += [layer.cross_attn_token_to_image for layer in t.layers]
     attentions.append(t.final_attn_token_to_image)
     for attention in attentions:
-        select(attention.q_proj)
-        select(attention.k_proj)
+        select(attention.q_proj, attention.num_heads)
+        select(attention.k_proj, attention.num_heads)
 
 
 def _sample_prompts(rng, labels, max_prompts):
@@ -226,38 +239,55 @@ def _losses(logits, target, iou_pred):
 
 
 def _prepare(model, rgb, labels, points):
-    """Model input (1, 3, S, S), target masks (P, S, S) in the padded input frame, and
-    prompt coordinates in the model's (x, y) input frame (official mapping)."""
+    """Model input (1, 3, S, S), the label image in the model's input frame (S, S), and
+    prompt coordinates in the model's (x, y) input frame, exactly as
+    :mod:`fewseg.sam.runtime` does it (SAM1: resize the long side and pad; SAM2: stretch)."""
     import torch
     from PIL import Image
 
-    from .runtime import resized_shape
+    from .runtime import _sam1_input, _sam2_input
 
     s = model.image_size
     y, x = labels.shape
-    nh, nw = resized_shape(y, x, s)
-    img = np.array(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
-    lab = np.array(Image.fromarray(labels).resize((nw, nh), Image.NEAREST))
-    inp = model.module.preprocess(torch.as_tensor(img).permute(2, 0, 1)[None])
+    inp, (nh, nw) = (_sam1_input if model.family == "sam1" else _sam2_input)(model, rgb)
+    lab = np.zeros((s, s), labels.dtype)
+    lab[:nh, :nw] = np.array(Image.fromarray(labels).resize((nw, nh), Image.NEAREST))
     coords = np.stack([points[:, 1] * (nw / x), points[:, 0] * (nh / y)], axis=1)
     return inp, lab, torch.as_tensor(coords, dtype=torch.float32)
 
 
-def train(*, steps: int = 1500, minutes: float | None = None, seed: int = 0,
-          images_per_step: int = 2, prompts_per_image: int = 8, lr: float = 2e-3,
-          log_every: int = 50, sizes: dict | None = None, progress=print):
-    """Train a tiny SAM1; returns ``(model, note)``. See the module docstring."""
+def _image_features(model, x):
+    """Image embedding (B, C, h, w) and, for SAM2, its high-res features, with gradients."""
+    module = model.module
+    if model.family == "sam1":
+        return module.image_encoder(x), None
+    backbone_out = module.forward_image(x)
+    _, feats, _, _ = module._prepare_backbone_features(backbone_out)
+    if module.directly_add_no_mem_embed:
+        feats[-1] = feats[-1] + module.no_mem_embed
+    s, b = model.image_size, x.shape[0]
+    sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+    maps = [f.permute(1, 2, 0).reshape(b, -1, *hw) for f, hw in zip(feats, sizes)]
+    return maps[-1], maps[:-1]
+
+
+def train(*, family: str = "sam1", steps: int = 1500, minutes: float | None = None,
+          seed: int = 0, images_per_step: int = 2, prompts_per_image: int = 8,
+          lr: float = 2e-3, log_every: int = 50, sizes: dict | None = None, progress=print):
+    """Train a tiny SAM1 (or SAM2); returns ``(model, note)``. See the module docstring."""
     import torch
     import torch.nn.functional as F
 
-    from .build import build_tiny_sam1
+    from .build import build_tiny_sam1, build_tiny_sam2
 
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build_tiny_sam1(seed=seed, **(sizes or {}))
+    build_tiny = build_tiny_sam1 if family == "sam1" else build_tiny_sam2
+    model = build_tiny(seed=seed, **(sizes or {}))
     module = model.module.train()
     _init_positional_attention(module)
+    prompt_encoder, decoder = _heads(module)
     s = model.image_size
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     warmup = max(1, steps // 20)
@@ -281,24 +311,29 @@ def train(*, steps: int = 1500, minutes: float | None = None, seed: int = 0,
             rgb, labels, _ = synthetic_blobs(rng, _training_shape(rng))
             points, ids = _sample_prompts(rng, labels, prompts_per_image)
             inp, lab, xy = _prepare(model, rgb, labels, points)
-            tgt = np.zeros((len(ids), s, s), np.float32)
-            tgt[:, : lab.shape[0], : lab.shape[1]] = lab[None] == ids[:, None, None]
+            tgt = torch.from_numpy((lab[None] == ids[:, None, None]).astype(np.float32))
             inputs.append(inp)
             # Area fraction on the low-res grid (4 x 4 input pixels per low-res pixel).
-            targets.append(F.avg_pool2d(torch.from_numpy(tgt)[:, None], 4)[:, 0])
+            targets.append(F.avg_pool2d(tgt[:, None], 4)[:, 0])
             coords.append(xy)
-        features = module.image_encoder(torch.cat(inputs))
-        image_pe = module.prompt_encoder.get_dense_pe()
+        features, high_res = _image_features(model, torch.cat(inputs))
+        image_pe = prompt_encoder.get_dense_pe()
         total, ious = 0.0, []
         for b in range(images_per_step):
             n = len(coords[b])
             if n == 0:
                 continue
-            sparse, dense = module.prompt_encoder(
+            sparse, dense = prompt_encoder(
                 points=(coords[b][:, None, :], torch.ones(n, 1, dtype=torch.int)), boxes=None, masks=None)
-            low, iou_pred = module.mask_decoder.predict_masks(
-                image_embeddings=features[b : b + 1], image_pe=image_pe,
-                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense)
+            if family == "sam1":
+                low, iou_pred = decoder.predict_masks(
+                    image_embeddings=features[b : b + 1], image_pe=image_pe,
+                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense)
+            else:
+                low, iou_pred, _, _ = decoder.predict_masks(
+                    image_embeddings=features[b : b + 1], image_pe=image_pe,
+                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                    repeat_image=True, high_res_features=[h[b : b + 1] for h in high_res])
             loss, best_iou = _losses(low, targets[b], iou_pred)
             total = total + loss
             ious.append(float(best_iou))
@@ -318,7 +353,8 @@ def train(*, steps: int = 1500, minutes: float | None = None, seed: int = 0,
         step = steps
     module.eval()
     note = {
-        "made_by": "python -m fewseg.sam.train_tiny",
+        "made_by": f"python -m fewseg.sam.train_tiny --family {family}",
+        "family": family,
         "seed": seed,
         "steps": int(step),
         "planned_steps": steps,
@@ -362,6 +398,7 @@ def evaluate(model, *, seed: int = 12345, images: int = 4) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fewseg.sam.train_tiny", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="checkpoint to write (e.g. tests/data/tiny_sam1.pt)")
+    parser.add_argument("--family", choices=("sam1", "sam2"), default="sam1")
     parser.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
     parser.add_argument("--minutes", type=float, default=None, help="stop early after this long")
     parser.add_argument("--seed", type=int, default=0)
@@ -378,8 +415,8 @@ def main(argv=None) -> int:
 
     from .build import save_tiny
 
-    model, note = train(steps=args.steps, minutes=args.minutes, seed=args.seed, lr=args.lr,
-                        sizes=sizes)
+    model, note = train(family=args.family, steps=args.steps, minutes=args.minutes,
+                        seed=args.seed, lr=args.lr, sizes=sizes)
     note.update(evaluate(model))
     path = save_tiny(args.out, model.arch, model.module.state_dict(), note=note)
     import os
