@@ -151,7 +151,7 @@ def run_segment(args) -> int:
     counts = plane_counts(args.image)
     zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=args.z or 0)
     ts = parse_range(args.batch_t, size=counts["T"], option="--batch-t", current=args.t or 0)
-    segmenter = make_segmenter(config).fit(frame, examples)
+    segmenter = make_segmenter(config, render=_render_config(args)).fit(frame, examples)
     tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
     found, per_frame, n_candidates, n_rediscovered = [], [], 0, 0
     positions = [(z, t) for t in ts for z in zs]
@@ -217,10 +217,12 @@ def _seeds(text) -> list[int]:
 def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source, json_path=None, figure_path=None,
                         render=None) -> list[dict]:
     from .evaluate import metrics_table, run_evaluation
+    from .model import make_segmenter
 
     rows, first = [], None
     for seed in seeds:
-        ev = run_evaluation(frame, annotations, config=config, num_train=num_train, seed=seed, source=source)
+        ev = run_evaluation(frame, annotations, config=config, num_train=num_train, seed=seed, source=source,
+                            segmenter=make_segmenter(config, render=render))
         rows.append(ev.metrics)
         first = first or ev
     print(metrics_table(rows))

@@ -53,7 +53,7 @@ def _checkpoints(items: list[str]) -> dict[str, str]:
     return out
 
 
-def sweep_rows(frame, annotations, *, base_config, models, pts, checkpoints, num_train, seeds, source):
+def sweep_rows(frame, annotations, *, base_config, models, pts, checkpoints, num_train, seeds, source, render=None):
     """One evaluated row per (model, points per side); each model is loaded once."""
     from dataclasses import replace
 
@@ -63,12 +63,12 @@ def sweep_rows(frame, annotations, *, base_config, models, pts, checkpoints, num
     rows = []
     for name in models:
         config = replace(base_config, model=name, checkpoint=checkpoints.get(name, base_config.checkpoint))
-        loaded = make_segmenter(config).model  # load (and verify) once per model
+        loaded = make_segmenter(config, render=render).model  # load (and verify) once per model
         for n in pts:
             cfg = replace(config, points_per_side=n)
             for seed in seeds:
                 ev = run_evaluation(frame, annotations, config=cfg, num_train=num_train, seed=seed, source=source,
-                                    segmenter=_with_model(make_segmenter(cfg), loaded))
+                                    segmenter=_with_model(make_segmenter(cfg, render=render), loaded))
                 m, t = ev.metrics, ev.metrics["timings_s"]
                 rows.append({
                     "model": name, "pts/side": n, "candidates": m["n_candidates"],
@@ -102,7 +102,7 @@ def to_csv(rows: list[dict]) -> str:
 
 def run_sweep(args) -> int:
     from ._atomic import atomic_open
-    from ._cli_segment import _config, _read, _seeds
+    from ._cli_segment import _config, _read, _render_config, _seeds
 
     models = [m for m in args.models.split(",") if m.strip()]
     pts = _ints(args.pts, "--pts")
@@ -110,7 +110,7 @@ def run_sweep(args) -> int:
     frame, annotations = _read(args, args.truth)
     rows = sweep_rows(frame, annotations, base_config=base, models=models, pts=pts,
                       checkpoints=_checkpoints(args.checkpoints), num_train=args.num_train,
-                      seeds=_seeds(args.seed), source=args.truth)
+                      seeds=_seeds(args.seed), source=args.truth, render=_render_config(args))
     table = to_markdown(rows)
     print(table)
     out = Path(args.out)

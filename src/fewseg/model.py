@@ -180,16 +180,21 @@ def _as_masks(items, frame: Frame) -> list[ObjectMask]:
     return example_masks(list(items), frame.shape, source=frame.source) if items else []
 
 
-def make_segmenter(config: SegmentConfig):
-    """The segmenter for ``config.method`` (SAM methods import torch only when asked for)."""
+def make_segmenter(config: SegmentConfig, *, render=None):
+    """The segmenter for ``config.method`` (SAM methods import torch only when asked for).
+
+    ``render`` (:class:`~fewseg.render.RenderConfig`) is how the SAM methods merge the
+    channels into the RGB image the model sees; the weight-free method reads the
+    channels directly and ignores it.
+    """
     if config.method == "classic":
         return WeightFreeSegmenter(config)
     if config.method == "seed":
         from .sam.seed_method import SeedSegmenter
 
-        return SeedSegmenter(config)
+        return SeedSegmenter(config, render=render)
     if config.method == "fast":
         from .sam.fast_method import FastSegmenter
 
-        return FastSegmenter(config)
+        return FastSegmenter(config, render=render)
     raise ValueError(config.method)

@@ -26,6 +26,7 @@ itself and chooses among them, so it wants the raw decoder.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -501,7 +502,10 @@ def save_tiny(path, model_arch: dict, state_dict: dict, *, note: dict | None = N
         if half and value.is_floating_point():
             value = value.half()
         state[key] = value.contiguous().clone()
+    # Plain JSON types only, so that torch.load(weights_only=True) reads the file back.
+    arch = json.loads(json.dumps(dict(model_arch)))
+    note = json.loads(json.dumps(dict(note or {}), default=str))
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save({"fewseg_arch": dict(model_arch), "model": state, "note": dict(note or {})}, tmp)
+        torch.save({"fewseg_arch": arch, "model": state, "note": note}, tmp)
     return path

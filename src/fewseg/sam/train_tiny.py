@@ -365,7 +365,7 @@ def train(*, family: str = "sam1", steps: int = 1500, minutes: float | None = No
         "final_loss_ema": round(float(ema_loss or 0.0), 4),
         "final_train_iou_ema": round(float(ema_iou or 0.0), 4),
         "sizes": dict(sizes or {}),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "data": "fewseg.sam.train_tiny.synthetic_blobs (radius 4-15 px, long side 160-512 px)",
         "init": "_init_positional_attention(pe_scale=1.5, alpha=1.7)",
     }
