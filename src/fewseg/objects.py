@@ -107,6 +107,26 @@ class ObjectMask:
     def to_full(self, shape: tuple[int, int]) -> np.ndarray:
         return self.paste(np.zeros(shape, dtype=bool))
 
+    def iou(self, other: "ObjectMask") -> float:
+        """Intersection over union with another mask (computed on the boxes' overlap).
+
+        Examples
+        --------
+        >>> a = ObjectMask(0, 0, np.ones((2, 2), bool))
+        >>> a.iou(ObjectMask(1, 0, np.ones((2, 2), bool)))
+        0.3333333333333333
+        """
+        r0, c0 = max(self.row, other.row), max(self.col, other.col)
+        r1 = min(self.row + self.mask.shape[0], other.row + other.mask.shape[0])
+        c1 = min(self.col + self.mask.shape[1], other.col + other.mask.shape[1])
+        inter = 0
+        if r1 > r0 and c1 > c0:
+            a = self.mask[r0 - self.row : r1 - self.row, c0 - self.col : c1 - self.col]
+            b = other.mask[r0 - other.row : r1 - other.row, c0 - other.col : c1 - other.col]
+            inter = int(np.count_nonzero(a & b))
+        union = self.area + other.area - inter
+        return inter / union if union else 0.0
+
     @classmethod
     def from_full(cls, mask: np.ndarray) -> "ObjectMask":
         """Crop a full-frame boolean mask to its bounding box (empty masks stay 0 x 0)."""

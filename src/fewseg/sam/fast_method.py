@@ -26,7 +26,6 @@ from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
 from ..embed import describe
-from ..evaluate import iou_pairs
 from ..examples import object_signal
 from ..model import Segmentation, WeightFreeSegmenter, _as_masks, finish
 from ..objects import Frame, ObjectMask
@@ -85,10 +84,13 @@ class FastSegmenter:
 
     def encode(self, frame: Frame):
         """The frame's embedding: from this object's memory, the disk cache, or the encoder."""
+        import hashlib
+
         rgb = self._rgb(frame)
         side = tile_side(self.classic.profile.radius, self.model.image_size, frame.shape,
                          cells_per_diameter=self.cells_per_diameter, max_tiles=self.max_tiles)
-        key = f"{id(frame)}:{side}"
+        # Keyed by content: fit and predict on the same frame encode it once.
+        key = f"{hashlib.sha256(rgb.tobytes()).hexdigest()}:{side}"
         if key not in self._embeddings:
             self._embeddings = {key: encode_frame(self.model, rgb, side=side, cache_dir=self.cache_dir)}
         return self._embeddings[key]
@@ -128,8 +130,7 @@ class FastSegmenter:
                 if m is None:
                     continue
                 m = ObjectMask(m.row + tile.row, m.col + tile.col, m.mask)
-                pair = iou_pairs([m], [detections[k]], fe.signature.image_shape)
-                if len(pair) and pair[:, 2].max() >= self.agree_iou:
+                if m.iou(detections[k]) >= self.agree_iou:
                     out[k] = m
         return out, len(detections), n_decoded
 
