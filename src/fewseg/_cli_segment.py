@@ -46,6 +46,8 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("pictures")
     r.add_argument("--render", default=None,
                    help="channel colours and contrast, e.g. 'gray:p0.5-p99.5,yellow:p1-p99.8' (see fewseg.render)")
+    r.add_argument("--blend", default="lighten", choices=("lighten", "add", "screen"),
+                   help="how tinted channels combine into RGB (default lighten = per-pixel max)")
 
 
 def _config(args):
@@ -88,9 +90,9 @@ def _read(args, annotation_path: str):
 def _render_config(args):
     from .render import RenderConfig, parse_channel_styles
 
-    if not args.render:
+    if not args.render and args.blend == "lighten":
         return None
-    return RenderConfig(styles=parse_channel_styles(args.render))
+    return RenderConfig(styles=parse_channel_styles(args.render) if args.render else None, blend=args.blend)
 
 
 def _check_output(path: Path, *inputs: str) -> None:

@@ -24,6 +24,7 @@ handed to the model exactly as the official predictors do with ``(x, y) = (col, 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,13 +348,22 @@ def _bilinear_matrix(n_in: int, n_out: int, dst: np.ndarray | None = None) -> np
     return m
 
 
-def _axis_matrix(emb: Embedding, low: int, axis: int, dst: np.ndarray) -> np.ndarray:
-    """Rows ``dst`` (original-image pixels) of the full low-res -> image map on one axis."""
-    n_orig = emb.original_size[axis]
-    if emb.family == "sam1":
-        padded = _bilinear_matrix(low, emb.image_size)[: emb.input_size[axis]]
-        return _bilinear_matrix(emb.input_size[axis], n_orig, dst) @ padded
-    return _bilinear_matrix(low, n_orig, dst)
+@functools.lru_cache(maxsize=16)
+def _axis_map(family: str, low: int, image_size: int, n_input: int, n_orig: int):
+    """The full low-res -> image map along one axis, ``(n_orig, low)`` float32, and for
+    each image row the first / last low-res index with non-zero weight (cached: a frame
+    has two, and every crop of it reuses them)."""
+    if family == "sam1":  # upsample to the padded input, drop the padding, resize
+        m = _bilinear_matrix(n_input, n_orig) @ _bilinear_matrix(low, image_size)[:n_input]
+    else:  # resize straight to the image
+        m = _bilinear_matrix(low, n_orig)
+    nonzero = m != 0
+    first = nonzero.argmax(1)
+    last = low - 1 - nonzero[:, ::-1].argmax(1)
+    m = m.astype(np.float32)
+    for a in (m, first, last):
+        a.flags.writeable = False
+    return m, first, last
 
 
 def logits_to_image(model: SamModel, emb: Embedding, logits, *, crop=None) -> np.ndarray:
@@ -400,13 +410,12 @@ def logits_to_image(model: SamModel, emb: Embedding, logits, *, crop=None) -> np
     r0, c0, r1, c1 = (int(v) for v in crop)
     if not (0 <= r0 < r1 <= y and 0 <= c0 < c1 <= x):
         raise ValueError(f"crop {crop} is not a non-empty window inside the image {(y, x)}")
-    mr = _axis_matrix(emb, low, 0, np.arange(r0, r1))
-    mc = _axis_matrix(emb, low, 1, np.arange(c0, c1))
-    # Only the low-res rows / columns with non-zero weight matter.
-    rows = np.flatnonzero(np.abs(mr).sum(0) > 0)
-    cols = np.flatnonzero(np.abs(mc).sum(0) > 0)
-    lr, hr = rows[0], rows[-1] + 1
-    lc, hc = cols[0], cols[-1] + 1
-    sub = flat[:, lr:hr, lc:hc].astype(np.float64)
-    out = np.einsum("ij,njk,lk->nil", mr[:, lr:hr], sub, mc[:, lc:hc], optimize=True)
-    return out.astype(np.float32).reshape(*lead, r1 - r0, c1 - c0)
+    maps = [_axis_map(emb.family, low, int(emb.image_size), int(emb.input_size[a]), int(emb.original_size[a]))
+            for a in (0, 1)]
+    (mr, fr, lr_), (mc, fc, lc_) = maps
+    # Only the low-res rows / columns with non-zero weight in the window matter.
+    lr, hr = int(fr[r0:r1].min()), int(lr_[r0:r1].max()) + 1
+    lc, hc = int(fc[c0:c1].min()), int(lc_[c0:c1].max()) + 1
+    sub = flat[:, lr:hr, lc:hc]
+    out = np.einsum("ij,njk,lk->nil", mr[r0:r1, lr:hr], sub, mc[c0:c1, lc:hc], optimize=True)
+    return out.astype(np.float32, copy=False).reshape(*lead, r1 - r0, c1 - c0)

@@ -106,9 +106,19 @@ def official_generator(model, config: SegmentConfig):
         from segment_anything import SamAutomaticMaskGenerator
 
         return SamAutomaticMaskGenerator(model.module, **kwargs)
+    import warnings
+
     from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
-    gen = SAM2AutomaticMaskGenerator(model.module, **kwargs)
+    with warnings.catch_warnings():
+        # SAM2Transforms calls torch.jit.script, which recent torch deprecates with a
+        # FutureWarning; nothing a fewseg user can act on. Only that warning is silenced.
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+        gen = SAM2AutomaticMaskGenerator(model.module, **kwargs)
+    # The official predictor assumes a 1024 input ((256, 256), (128, 128), (64, 64)
+    # backbone maps); state the geometry of this model (the same values for official ones).
+    s = model.image_size
+    gen.predictor._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
     return _Autocast(gen, model)
 
 

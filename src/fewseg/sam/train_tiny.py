@@ -274,13 +274,32 @@ def _image_features(model, x):
 def train(*, family: str = "sam1", steps: int = 1500, minutes: float | None = None,
           seed: int = 0, images_per_step: int = 2, prompts_per_image: int = 8,
           lr: float = 2e-3, log_every: int = 50, sizes: dict | None = None, progress=print):
-    """Train a tiny SAM1 (or SAM2); returns ``(model, note)``. See the module docstring."""
+    """Train a tiny SAM1 (or SAM2); returns ``(model, note)``. See the module docstring.
+
+    Runs with 2 threads and ``torch.use_deterministic_algorithms(True)`` (without it the
+    CPU backward of the rel-pos indexing differs run to run); both are restored after.
+    """
+    import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(family=family, steps=steps, minutes=minutes, seed=seed,
+                      images_per_step=images_per_step, prompts_per_image=prompts_per_image,
+                      lr=lr, log_every=log_every, sizes=sizes, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(*, family, steps, minutes, seed, images_per_step, prompts_per_image, lr,
+           log_every, sizes, progress):
     import torch
     import torch.nn.functional as F
 
     from .build import build_tiny_sam1, build_tiny_sam2
 
-    torch.set_num_threads(2)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     build_tiny = build_tiny_sam1 if family == "sam1" else build_tiny_sam2
