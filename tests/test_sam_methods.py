@@ -198,3 +198,21 @@ def test_render_option_reaches_the_model(tiny_file, tmp_path):
     styles = parse_channel_styles("off,white:p1-p99")
     b = SeedSegmenter(cfg, render=RenderConfig(styles=styles, blend="add")).fit(frame, truth[:3]).example_vectors
     assert not np.allclose(a, b)
+
+
+def test_fast_hybrid_masks_and_features_from_different_models(tiny_file, tmp_path, small_demo):
+    """SAM1 decodes the masks, a second model (SAM2.1 when available) gives the features."""
+    pytest.importorskip("sam2")
+    from fewseg.sam.build import build_tiny_sam2, save_tiny
+    from fewseg.sam.fast_method import FastSegmenter
+
+    m2 = build_tiny_sam2(0)
+    path2 = save_tiny(tmp_path / "tiny2.pt", m2.arch, m2.module.state_dict(), half=False)
+    frame, truth = small_demo
+    cfg = SegmentConfig(method="fast", model="sam1_vit_b", checkpoint=str(tiny_file), device="cpu", min_area=5,
+                        feature_model="sam2.1_tiny", feature_checkpoint=str(path2))
+    seg = FastSegmenter(cfg).fit(frame, truth[:10])
+    assert seg.model.family == "sam1" and seg.feature_model.family == "sam2"
+    assert seg.prototype.prototype.shape == (seg.feature_model.embed_dim,)
+    result = seg.predict(frame, exclude=truth[:10])
+    assert result.n_candidates > 0 and seg.describe_fit()["feature_model"] == "sam2.1_tiny"

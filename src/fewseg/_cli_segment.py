@@ -43,6 +43,9 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--pred-iou-thresh", type=float, default=0.88)
     s.add_argument("--stability-score-thresh", type=float, default=0.95)
     s.add_argument("--target-occupancy", type=float, default=0.20)
+    s.add_argument("--feature-model", default=None,
+                   help="fast method: features from this model, masks from --model (e.g. sam2.1_base_plus)")
+    s.add_argument("--feature-checkpoint", default=None, help="local checkpoint file for --feature-model")
     r = p.add_argument_group("pictures")
     r.add_argument("--render", default=None,
                    help="channel colours and contrast, e.g. 'gray:p0.5-p99.5,yellow:p1-p99.8' (see fewseg.render)")
@@ -68,6 +71,8 @@ def _config(args):
         pred_iou_thresh=args.pred_iou_thresh,
         stability_score_thresh=args.stability_score_thresh,
         target_occupancy=args.target_occupancy,
+        feature_model=args.feature_model,
+        feature_checkpoint=args.feature_checkpoint,
     )
 
 

@@ -34,6 +34,9 @@ class SegmentConfig:
     model, checkpoint, device : SAM model name, local checkpoint file, device.
     points_per_side, pred_iou_thresh, stability_score_thresh, target_occupancy :
         The seed method's generator and crop settings.
+    feature_model, feature_checkpoint : str or None
+        Fast method: pool features from this model instead of ``model`` (hybrid, e.g.
+        SAM1 masks with SAM2.1 features). None = the same model.
     """
 
     method: str = "classic"
@@ -50,6 +53,8 @@ class SegmentConfig:
     pred_iou_thresh: float = 0.88
     stability_score_thresh: float = 0.95
     target_occupancy: float = 0.20
+    feature_model: str | None = None
+    feature_checkpoint: str | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:

@@ -15,6 +15,9 @@
    mask-weighted), next to the weight-free descriptors.
 5. **Select**: the weight-free mixture over the descriptors plus each object's cosine
    similarity to the SAM prototype (the seed's vector, one column among several).
+
+Hybrid models: ``feature_model`` (``--feature-model``) pools features from a second
+model while ``model`` decodes the masks, e.g. SAM1's masks with SAM2.1's features.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class FastSegmenter:
     """Encode once, prompt at detected objects, refine with SAM; ``fit`` / ``predict``."""
 
     def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None, cache_dir=None,
-                 cells_per_diameter: float = 4.0, max_tiles: int = 4, agree_iou: float = 0.5):
+                 cells_per_diameter: float = 4.0, max_tiles: int = 4, agree_iou: float = 0.5, feature_model=None):
         self.config = config or SegmentConfig(method="fast")
         self.render = render
         self.cache_dir = cache_dir
@@ -63,6 +66,7 @@ class FastSegmenter:
         self.max_tiles = max_tiles
         self.agree_iou = agree_iou
         self._model = model
+        self._feature_model = feature_model
         self._embeddings: dict[str, object] = {}
         self.classic: WeightFreeSegmenter | None = None
         self.prototype = None
@@ -71,35 +75,56 @@ class FastSegmenter:
 
     @property
     def model(self):
+        """The model that decodes prompts into masks (``--model``)."""
         if self._model is None:
             from .build import load_sam
 
             self._model = load_sam(self.config.model, checkpoint=self.config.checkpoint, device=self.config.device)
         return self._model
 
+    @property
+    def feature_model(self):
+        """The model whose embedding is pooled (``--feature-model``; default the same)."""
+        if self.config.feature_model is None:
+            return self.model
+        if self._feature_model is None:
+            from .build import load_sam
+
+            self._feature_model = load_sam(self.config.feature_model, checkpoint=self.config.feature_checkpoint,
+                                           device=self.config.device)
+        return self._feature_model
+
     def _rgb(self, frame: Frame) -> np.ndarray:
         from ..render import to_rgb
 
         return to_rgb(frame, self.render)
 
-    def encode(self, frame: Frame):
-        """The frame's embedding: from this object's memory, the disk cache, or the encoder."""
+    def encode(self, frame: Frame, model=None):
+        """The frame's embedding by ``model`` (default the mask model): from this object's
+        memory, the disk cache, or the encoder."""
         import hashlib
 
+        model = model or self.model
         rgb = self._rgb(frame)
-        side = tile_side(self.classic.profile.radius, self.model.image_size, frame.shape,
+        side = tile_side(self.classic.profile.radius, model.image_size, frame.shape,
                          cells_per_diameter=self.cells_per_diameter, max_tiles=self.max_tiles)
-        # Keyed by content: fit and predict on the same frame encode it once.
-        key = f"{hashlib.sha256(rgb.tobytes()).hexdigest()}:{side}"
+        # Keyed by content and model: fit and predict on the same frame encode it once.
+        key = f"{hashlib.sha256(rgb.tobytes()).hexdigest()}:{model.name}:{id(model)}:{side}"
         if key not in self._embeddings:
-            self._embeddings = {key: encode_frame(self.model, rgb, side=side, cache_dir=self.cache_dir)}
+            kept = {k: v for k, v in self._embeddings.items() if k.split(":")[0] == key.split(":")[0]}
+            kept[key] = encode_frame(model, rgb, side=side, cache_dir=self.cache_dir)
+            self._embeddings = kept  # only this frame's embeddings stay in memory
         return self._embeddings[key]
+
+    def features(self, frame: Frame):
+        """The embedding pooled for descriptors (the feature model's)."""
+        return self.encode(frame, self.feature_model)
 
     def fit(self, frame: Frame, examples) -> "FastSegmenter":
         masks = _as_masks(examples, frame)
         self.classic = WeightFreeSegmenter(self.config).fit(frame, masks)
         self.expected_area = float(np.median([m.area for m in masks]))
-        fe = self.encode(frame)
+        fe = self.features(frame)
         self.prototype = fit_prototype_selector(fe.pool(masks))
         self.example_descriptors = self._descriptors(frame, masks, fe)
         return self
@@ -139,13 +164,14 @@ class FastSegmenter:
             raise RuntimeError("call fit(frame, examples) before predict(frame)")
         cfg = self.config
         t0 = time.perf_counter()
-        fe = self.encode(frame)
+        masks_fe = self.encode(frame)
+        features_fe = self.features(frame)
         t1 = time.perf_counter()
         signal = object_signal(frame, self.classic.profile)
         detections = propose(signal, self.classic.settings, min_area=cfg.min_area, max_area=cfg.max_area)
-        candidates, n_prompts, n_decoded = self.refine(fe, detections)
+        candidates, n_prompts, n_decoded = self.refine(masks_fe, detections)
         t2 = time.perf_counter()
-        vectors = self._descriptors(frame, candidates, fe)
+        vectors = self._descriptors(frame, candidates, features_fe)
         t3 = time.perf_counter()
         selection = select_by_mixture(self.example_descriptors, vectors, threshold=cfg.similarity)
         kept = [c for c, k in zip(candidates, selection.keep) if k]
@@ -156,12 +182,13 @@ class FastSegmenter:
         timings = {"propose": t2 - t1, "embed": (t1 - t0) + (t3 - t2), "select": t4 - t3, "polygons": t5 - t4,
                    "encoding": t1 - t0}
         return Segmentation(polys, masks, scores, len(candidates), n_re, timings, selection,
-                            extra={"n_prompts": n_prompts, "n_decoded": n_decoded, "n_tiles": len(fe.tiles)})
+                            extra={"n_prompts": n_prompts, "n_decoded": n_decoded, "n_tiles": len(masks_fe.tiles)})
 
     def describe_fit(self) -> dict:
         return {
             "method": "fast",
             "model": self.config.model,
+            "feature_model": self.config.feature_model or self.config.model,
             "classic": self.classic.describe_fit() if self.classic else None,
             "expected_area": self.expected_area,
             "cells_per_diameter": self.cells_per_diameter,
