@@ -216,3 +216,15 @@ def test_fast_hybrid_masks_and_features_from_different_models(tiny_file, tmp_pat
     assert seg.prototype.prototype.shape == (seg.feature_model.embed_dim,)
     result = seg.predict(frame, exclude=truth[:10])
     assert result.n_candidates > 0 and seg.describe_fit()["feature_model"] == "sam2.1_tiny"
+
+
+def test_batched_crop_encoding_equals_one_by_one(tiny, small_demo):
+    from fewseg.render import to_rgb
+    from fewseg.sam.seed_method import crop_vector, crop_vectors
+
+    frame, truth = small_demo
+    rgb = to_rgb(frame)
+    masks = [a.to_mask(frame.shape) for a in truth[:5]]
+    batched = crop_vectors(tiny, rgb, masks, 0.2, batch_size=4)
+    single = np.stack([crop_vector(tiny, rgb, m, 0.2) for m in masks])
+    np.testing.assert_allclose(batched, single, rtol=1e-4, atol=1e-5)

@@ -217,28 +217,46 @@ def encode(model: SamModel, rgb: np.ndarray) -> Embedding:
     >>> emb.feature_map().shape  # doctest: +SKIP
     (256, 64, 64)
     """
+    return encode_batch(model, [rgb])[0]
+
+
+def encode_batch(model: SamModel, images: list[np.ndarray]) -> list[Embedding]:
+    """Encode several images (of any sizes) in one encoder pass.
+
+    Every image is resized and padded to the model's square input first, so they stack
+    into one batch; the results equal :func:`encode` of each image.
+    """
     import torch
 
-    rgb = _check_rgb(rgb)
+    images = [_check_rgb(rgb) for rgb in images]
+    if not images:
+        return []
     module = model.module
+    make_input = _sam1_input if model.family == "sam1" else _sam2_input
+    inputs = [make_input(model, rgb) for rgb in images]
+    x = torch.cat([i[0] for i in inputs])
     with torch.no_grad(), model.autocast():
         if model.family == "sam1":
-            x, input_size = _sam1_input(model, rgb)
             features = module.image_encoder(x)
-            high_res = None
+            high_res = [None] * len(images)
+            per_image = [features[k : k + 1] for k in range(len(images))]
         else:
-            x, input_size = _sam2_input(model, rgb)
             backbone_out = module.forward_image(x)
             _, vision_feats, _, _ = module._prepare_backbone_features(backbone_out)
             if module.directly_add_no_mem_embed:
                 vision_feats[-1] = vision_feats[-1] + module.no_mem_embed
             s = model.image_size
             sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
-            feats = [f.permute(1, 2, 0).reshape(1, -1, *hw) for f, hw in zip(vision_feats, sizes)]
-            features, high_res = feats[-1], feats[:-1]
-    return Embedding(features=features, original_size=(int(rgb.shape[0]), int(rgb.shape[1])),
-                     input_size=tuple(int(v) for v in input_size), family=model.family,
-                     image_size=model.image_size, high_res=high_res)
+            n = len(images)
+            feats = [f.permute(1, 2, 0).reshape(n, -1, *hw) for f, hw in zip(vision_feats, sizes)]
+            per_image = [feats[-1][k : k + 1] for k in range(n)]
+            high_res = [[f[k : k + 1] for f in feats[:-1]] for k in range(n)]
+    return [
+        Embedding(features=f, original_size=(int(rgb.shape[0]), int(rgb.shape[1])),
+                  input_size=tuple(int(v) for v in inp[1]), family=model.family,
+                  image_size=model.image_size, high_res=h)
+        for f, rgb, inp, h in zip(per_image, images, inputs, high_res)
+    ]
 
 
 # --------------------------------------------------------------------------- prompts

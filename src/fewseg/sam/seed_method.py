@@ -33,7 +33,6 @@ import numpy as np
 from ..config import SegmentConfig
 from ..model import Segmentation, _as_masks, finish
 from ..objects import Frame, ObjectMask
-from ..progress import progress
 from ..select import fit_prototype_selector
 
 
@@ -61,22 +60,35 @@ def occupancy_crop(mask: ObjectMask, shape: tuple[int, int], occupancy: float) -
     return out[0][0], out[1][0], out[0][1], out[1][1]
 
 
-def crop_vector(model, rgb: np.ndarray, mask: ObjectMask, occupancy: float) -> np.ndarray:
-    """Encode the object's occupancy crop; mask-weighted mean of its embedding: ``(C,)``."""
+def crop_vectors(model, rgb: np.ndarray, masks: list[ObjectMask], occupancy: float, *,
+                 batch_size: int = 8, progress_bar: bool | None = None) -> np.ndarray:
+    """The seed's per-object vectors, ``(N, C)``: encode each object's occupancy crop,
+    take the mask-weighted mean of its embedding (the crop mask resized to the
+    embedding grid, bilinear). Crops go through the encoder ``batch_size`` at a time."""
     from skimage.transform import resize
 
-    from .runtime import encode
+    from ..progress import progress
+    from .runtime import encode_batch
 
-    r0, c0, r1, c1 = occupancy_crop(mask, rgb.shape[:2], occupancy)
-    emb = encode(model, np.ascontiguousarray(rgb[r0:r1, c0:c1]))
-    local = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
-    local[mask.row - r0 : mask.row - r0 + mask.mask.shape[0], mask.col - c0 : mask.col - c0 + mask.mask.shape[1]] = mask.mask
-    features = emb.feature_map()  # (C, h, w)
-    weights = resize(local, features.shape[1:], order=1, anti_aliasing=False, preserve_range=True)
-    total = float(weights.sum())
-    if total <= 0:
-        return features.mean(axis=(1, 2))
-    return (features * weights).sum(axis=(1, 2)) / total
+    out = []
+    starts = range(0, len(masks), batch_size)
+    for start in progress(starts, total=len(starts), desc="encoding crops", enabled=progress_bar):
+        chunk = masks[start : start + batch_size]
+        boxes = [occupancy_crop(m, rgb.shape[:2], occupancy) for m in chunk]
+        embs = encode_batch(model, [np.ascontiguousarray(rgb[r0:r1, c0:c1]) for r0, c0, r1, c1 in boxes])
+        for m, (r0, c0, r1, c1), emb in zip(chunk, boxes, embs):
+            local = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
+            local[m.row - r0 : m.row - r0 + m.mask.shape[0], m.col - c0 : m.col - c0 + m.mask.shape[1]] = m.mask
+            features = emb.feature_map()  # (C, h, w)
+            weights = resize(local, features.shape[1:], order=1, anti_aliasing=False, preserve_range=True)
+            total = float(weights.sum())
+            out.append((features * weights).sum(axis=(1, 2)) / total if total > 0 else features.mean(axis=(1, 2)))
+    return np.stack(out) if out else np.zeros((0, model.embed_dim), dtype=np.float32)
+
+
+def crop_vector(model, rgb: np.ndarray, mask: ObjectMask, occupancy: float) -> np.ndarray:
+    """:func:`crop_vectors` of one object: ``(C,)``."""
+    return crop_vectors(model, rgb, [mask], occupancy, batch_size=1, progress_bar=False)[0]
 
 
 def generate_candidates(model, rgb: np.ndarray, config: SegmentConfig) -> list[ObjectMask]:
@@ -138,8 +150,9 @@ class _Autocast:
 class SeedSegmenter:
     """The seed report's pipeline with the same ``fit`` / ``predict`` as the others."""
 
-    def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None):
+    def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None, batch_size: int = 8):
         self.config = config or SegmentConfig(method="seed")
+        self.batch_size = batch_size
         self.render = render
         self._model = model
         self.selector = None
@@ -162,7 +175,7 @@ class SeedSegmenter:
         masks = _as_masks(examples, frame)
         rgb = self.rgb(frame)
         occ = self.config.target_occupancy
-        self.example_vectors = np.stack([crop_vector(self.model, rgb, m, occ) for m in masks])
+        self.example_vectors = crop_vectors(self.model, rgb, masks, occ, batch_size=self.batch_size)
         threshold = 0.5 if self.config.similarity is None else self.config.similarity
         self.selector = fit_prototype_selector(self.example_vectors, threshold=threshold)
         return self
@@ -175,9 +188,7 @@ class SeedSegmenter:
         t0 = time.perf_counter()
         candidates = generate_candidates(self.model, rgb, cfg)
         t1 = time.perf_counter()
-        vectors = [crop_vector(self.model, rgb, m, cfg.target_occupancy)
-                   for m in progress(candidates, total=len(candidates), desc="encoding candidates")]
-        vectors = np.stack(vectors) if vectors else np.zeros((0, self.example_vectors.shape[1]))
+        vectors = crop_vectors(self.model, rgb, candidates, cfg.target_occupancy, batch_size=self.batch_size)
         t2 = time.perf_counter()
         selection = self.selector.select(vectors)
         kept = [c for c, k in zip(candidates, selection.keep) if k]
