@@ -54,26 +54,13 @@ def _method_options(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
+    """The run's :class:`~fewseg.config.SegmentConfig`: options are named like its fields."""
+    from dataclasses import fields
+
     from .config import SegmentConfig
 
-    return SegmentConfig(
-        method=args.method,
-        min_area=args.min_area,
-        max_area=args.max_area,
-        smoothing=args.smoothing,
-        similarity=args.similarity,
-        iou=args.iou,
-        exclude_examples=not args.keep_examples,
-        model=args.model,
-        checkpoint=args.checkpoint,
-        device=args.device,
-        points_per_side=args.points_per_side,
-        pred_iou_thresh=args.pred_iou_thresh,
-        stability_score_thresh=args.stability_score_thresh,
-        target_occupancy=args.target_occupancy,
-        feature_model=args.feature_model,
-        feature_checkpoint=args.feature_checkpoint,
-    )
+    values = {f.name: getattr(args, f.name) for f in fields(SegmentConfig) if hasattr(args, f.name)}
+    return SegmentConfig(**values, exclude_examples=not args.keep_examples)
 
 
 def _read(args, annotation_path: str):
