@@ -1,19 +1,25 @@
-"""Train the tiny SAM1 that fewseg's semantic tests run on.
+"""Train the tiny SAM1 (or SAM2) that fewseg's semantic tests run on.
 
-``python -m fewseg.sam.train_tiny --out tests/data/tiny_sam1.pt [--steps N] [--minutes M] [--seed S]``
+``python -m fewseg.sam.train_tiny --out tests/data/tiny_sam1.pt [--family sam1|sam2]
+[--steps N] [--minutes M] [--seed S] [--size KEY=VALUE ...]``
 
 It draws synthetic microscopy-like frames on the fly (:func:`synthetic_blobs`: dark,
 noisy background, bright elliptical blobs of radius ~4-15 px, some touching, random frame
-sizes, a random channel tint), and trains the tiny SAM1 of
-:func:`fewseg.sam.build.build_tiny_sam1` (image encoder, prompt encoder and mask decoder;
-the official classes) from one positive point per blob. The loss is SAM's: for each
-prompt the best of the three multimask outputs (BCE + dice), plus the same loss for the
-single-mask output, plus the MSE between the predicted and the actual IoU of every output.
-Adam, CPU, 2 threads. The result is saved with :func:`fewseg.sam.build.save_tiny`
-(float16 storage, with ``fewseg_arch`` and a ``note`` of how it was made).
+sizes, a random channel tint), and trains a tiny model of the official classes
+(:func:`fewseg.sam.build.build_tiny_sam1` / ``build_tiny_sam2``: image encoder, prompt
+encoder and mask decoder) from one positive point per blob, fed exactly as
+:mod:`fewseg.sam.runtime` feeds images and points. The loss is SAM's: for each prompt the
+best of the three multimask outputs (BCE + dice, on the low-res grid against each low-res
+pixel's object fraction), plus the same loss for the single-mask output, plus 10 x the MSE
+between the predicted and the actual IoU of every output. Adam with warm-up and cosine
+decay, CPU, 2 threads. The decoder's prompt <-> image attention starts from a positional
+initialisation (:func:`_init_positional_attention`). The result is saved with
+:func:`fewseg.sam.build.save_tiny` (float16 storage, ``fewseg_arch``, and a ``note`` of
+how it was made, with a held-out evaluation).
 
-Given the seed and the number of steps the run is deterministic as far as torch is on the
-CPU with a fixed thread count; ``--minutes`` only stops early (the note records where).
+Given the seed and the number of steps a run is deterministic (2 threads,
+``torch.use_deterministic_algorithms``); ``--minutes`` only stops early (the note records
+where).
 """
 
 from __future__ import annotations
@@ -227,12 +233,15 @@ def _losses(logits, target, iou_pred):
     per_mask = bce + dice  # (P, 4)
     best, _ = per_mask[:, 1:].min(1)
     with torch.no_grad():
+        # IoU of the binary mask with the object, counting each low-res pixel's object
+        # fraction (close to the IoU at full resolution, also for small objects).
         hard = (logits > 0).float()
-        t = (t > 0.5).float()
         inter_h = (hard * t).sum((2, 3))
         union = hard.sum((2, 3)) + t.sum((2, 3)) - inter_h
-        true_iou = inter_h / union.clamp(min=1)
-    iou_loss = F.mse_loss(iou_pred, true_iou)
+        true_iou = inter_h / union.clamp(min=1e-6)
+    # The IoU head's MSE is ~1e-2 while the mask losses are ~0.3: weight it up, or it
+    # never learns to rank the three masks (which is how fewseg picks one).
+    iou_loss = 10.0 * F.mse_loss(iou_pred, true_iou)
     loss = best.mean() + per_mask[:, 0].mean() + iou_loss
     best_iou = true_iou[:, 1:].max(1).values.mean()
     return loss, best_iou
