@@ -280,7 +280,7 @@ def _image_features(model, x):
     return maps[-1], maps[:-1]
 
 
-def train(*, family: str = "sam1", steps: int = 1500, minutes: float | None = None,
+def train(*, family: str = "sam1", steps: int = 2500, minutes: float | None = None,
           seed: int = 0, images_per_step: int = 2, prompts_per_image: int = 8,
           lr: float = 2e-3, log_every: int = 50, sizes: dict | None = None, progress=print):
     """Train a tiny SAM1 (or SAM2); returns ``(model, note)``. See the module docstring.
@@ -427,7 +427,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fewseg.sam.train_tiny", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="checkpoint to write (e.g. tests/data/tiny_sam1.pt)")
     parser.add_argument("--family", choices=("sam1", "sam2"), default="sam1")
-    parser.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
+    parser.add_argument("--steps", type=int, default=2500, help="optimiser steps (default 2500)")
     parser.add_argument("--minutes", type=float, default=None, help="stop early after this long")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=2e-3)
