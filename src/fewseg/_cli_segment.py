@@ -46,6 +46,8 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--feature-model", default=None,
                    help="fast method: features from this model, masks from --model (e.g. sam2.1_base_plus)")
     s.add_argument("--feature-checkpoint", default=None, help="local checkpoint file for --feature-model")
+    s.add_argument("--max-tiles", type=int, default=4,
+                   help="fast method: at most this many encoder passes per frame (default 4)")
     r = p.add_argument_group("pictures")
     r.add_argument("--render", default=None,
                    help="channel colours and contrast, e.g. 'gray:p0.5-p99.5,yellow:p1-p99.8' (see fewseg.render)")

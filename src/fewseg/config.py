@@ -37,6 +37,9 @@ class SegmentConfig:
     feature_model, feature_checkpoint : str or None
         Fast method: pool features from this model instead of ``model`` (hybrid, e.g.
         SAM1 masks with SAM2.1 features). None = the same model.
+    max_tiles : int
+        Fast method: at most this many encoder passes per frame (tiles). More tiles give
+        small objects more feature cells; each costs one pass (~10 s for ViT-B on CPU).
     """
 
     method: str = "classic"
@@ -55,6 +58,7 @@ class SegmentConfig:
     target_occupancy: float = 0.20
     feature_model: str | None = None
     feature_checkpoint: str | None = None
+    max_tiles: int = 4
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -69,6 +73,8 @@ class SegmentConfig:
             raise InputError("--iou", f"expected a value in (0, 1], got {self.iou}")
         if not 0 < self.target_occupancy <= 1:
             raise InputError("--target-occupancy", f"expected a value in (0, 1], got {self.target_occupancy}")
+        if self.max_tiles < 1:
+            raise InputError("--max-tiles", f"expected at least 1, got {self.max_tiles}")
         if not 1 <= self.points_per_side <= 1024:
             raise InputError("--points-per-side", f"expected 1..1024, got {self.points_per_side}")
 

@@ -58,12 +58,13 @@ class FastSegmenter:
     """Encode once, prompt at detected objects, refine with SAM; ``fit`` / ``predict``."""
 
     def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None, cache_dir=None,
-                 cells_per_diameter: float = 4.0, max_tiles: int = 4, agree_iou: float = 0.5, feature_model=None):
+                 cells_per_diameter: float = 4.0, max_tiles: int | None = None, agree_iou: float = 0.5,
+                 feature_model=None):
         self.config = config or SegmentConfig(method="fast")
         self.render = render
         self.cache_dir = cache_dir
         self.cells_per_diameter = cells_per_diameter
-        self.max_tiles = max_tiles
+        self.max_tiles = self.config.max_tiles if max_tiles is None else max_tiles
         self.agree_iou = agree_iou
         self._model = model
         self._feature_model = feature_model
