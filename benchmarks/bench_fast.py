@@ -111,7 +111,7 @@ def end_to_end(model_arch: str, device_name: str, tiles: int) -> None:
     fast = FastSegmenter(SegmentConfig(method="fast", max_tiles=tiles), model=model).fit(frame, truth[:10])
     result = fast.predict(frame, exclude=truth[:10])
     print(json.dumps({"seconds": time.perf_counter() - t0, "load_s": load_s, "peak_rss_mb": peak_mb(),
-                      "objects": len(result.polygons), **result.extra}))
+                      "objects": len(result.polygons), "timings_s": result.timings, **result.extra}))
 
 
 def main() -> None:

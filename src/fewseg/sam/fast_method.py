@@ -1,9 +1,9 @@
 """Fast SAM path (``--method fast``): encode each frame once, prompt where objects are.
 
 1. **Detect** (weight-free, :mod:`fewseg.propose`): candidate objects, their scale
-   learned from the examples. Each becomes one point prompt at its most interior
-   pixel, instead of a blind grid (a 128 x 128 grid is 16,384 prompts; a frame of
-   500 objects needs ~500).
+   learned from the examples. Each plausible one (weight-free mixture posterior >= 0.1)
+   becomes one point prompt at its most interior pixel, instead of a blind grid (a
+   128 x 128 grid is 16,384 prompts; a frame of 500 objects needs ~500).
 2. **Encode once** (:func:`~fewseg.sam.embedding.encode_frame`): tiles sized so an
    object spans several feature cells, cached on disk with a checked signature.
 3. **Refine** (hybrid): SAM decodes the prompts (multimask); each prompt keeps the mask
@@ -170,7 +170,14 @@ class FastSegmenter:
         t1 = time.perf_counter()
         signal = object_signal(frame, self.classic.profile)
         detections = propose(signal, self.classic.settings, min_area=cfg.min_area, max_area=cfg.max_area)
-        candidates, n_prompts, n_decoded = self.refine(masks_fe, detections)
+        # Only detections the weight-free descriptors find plausible are worth a decoder
+        # pass (halo fragments, debris are not); the rest stay candidates, unrefined.
+        plausible = select_by_mixture(self.classic.example_vectors,
+                                      describe(frame, signal, detections, self.classic.profile)).scores >= 0.1
+        refined, n_prompts, n_decoded = self.refine(masks_fe, [d for d, k in zip(detections, plausible) if k])
+        others = iter(d for d, k in zip(detections, plausible) if not k)
+        refined_iter = iter(refined)
+        candidates = [next(refined_iter) if k else next(others) for k in plausible]
         t2 = time.perf_counter()
         vectors = self._descriptors(frame, candidates, features_fe)
         t3 = time.perf_counter()
