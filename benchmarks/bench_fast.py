@@ -131,7 +131,6 @@ def main() -> None:
 
     import torch
 
-    from fewseg.config import SegmentConfig
     from fewseg.demo import make_demo
     from fewseg.render import to_rgb
     from fewseg.sam.build import build_from_arch, sam1_arch, SamModel, load_sam

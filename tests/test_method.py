@@ -9,7 +9,7 @@ from fewseg.embed import describe, descriptor_names
 from fewseg.evaluate import score
 from fewseg.examples import estimate_background, learn_profile, object_signal, robust_noise
 from fewseg.model import WeightFreeSegmenter
-from fewseg.objects import Frame, ObjectMask, masks_from_labels
+from fewseg.objects import Frame, masks_from_labels
 from fewseg.propose import default_settings, propose
 from fewseg.select import fit_prototype_selector, mixture_posterior, select_by_mixture
 

@@ -485,7 +485,6 @@ def _place_blobs(rng, canvas: np.ndarray, n_blobs: int):
 
     Returns a list of ``(mask, params, polygon)`` and a bool array "touches another blob".
     """
-    shape = canvas.shape
     n_grouped = round(_TOUCHING_FRACTION * n_blobs)
     units = []
     while sum(units) < n_grouped and n_blobs - sum(units) >= 2:

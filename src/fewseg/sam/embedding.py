@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -234,7 +233,3 @@ def _load(path: Path, sig: Signature, model, tiles: list[Tile]) -> FrameEmbeddin
         return None  # unreadable or from another layout: recompute
     return FrameEmbedding(tiles, embeddings, sig)
 
-
-def cells_per_diameter(radius: float, side: int, image_size: int) -> float:
-    """How many feature cells an object of ``radius`` spans with tiles of ``side``."""
-    return 2 * radius / (16 * side / image_size) if side else math.inf

@@ -316,7 +316,6 @@ def _train(*, family, steps, minutes, seed, images_per_step, prompts_per_image, 
     module = model.module.train()
     _init_positional_attention(module)
     prompt_encoder, decoder = _heads(module)
-    s = model.image_size
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     warmup = max(1, steps // 20)
 
