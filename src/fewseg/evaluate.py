@@ -160,11 +160,18 @@ def score(pred: list[ObjectMask], truth: list[ObjectMask], shape: tuple[int, int
     )
 
 
+def rediscovered(pred: list[ObjectMask], examples: list[ObjectMask], shape, *, iou: float = 0.3) -> np.ndarray:
+    """Boolean ``(len(pred),)``: which predictions match an example (same greedy rule)."""
+    hit = np.zeros(len(pred), dtype=bool)
+    for i, _, _ in greedy_match(iou_pairs(pred, examples, shape), iou=iou):
+        hit[i] = True
+    return hit
+
+
 def drop_rediscovered(pred: list[ObjectMask], examples: list[ObjectMask], shape, *, iou: float = 0.3):
     """Split ``pred`` into (kept, number dropped) by removing those matched to an example."""
-    matches = greedy_match(iou_pairs(pred, examples, shape), iou=iou)
-    hit = {i for i, _, _ in matches}
-    return [p for k, p in enumerate(pred) if k not in hit], len(hit)
+    hit = rediscovered(pred, examples, shape, iou=iou)
+    return [p for p, h in zip(pred, hit) if not h], int(hit.sum())
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import SegmentConfig
 from .embed import describe
-from .evaluate import drop_rediscovered
+from .evaluate import rediscovered
 from .examples import ExampleProfile, example_masks, learn_profile, object_signal
 from .objects import Annotation, Frame, Location, ObjectMask
 from .polygons import mask_to_polygon, rasterize, remove_overlaps
@@ -82,10 +82,8 @@ def finish(
     scores = np.asarray(scores)[order]
     n_rediscovered = 0
     if exclude and config.exclude_examples:
-        kept, n_rediscovered = drop_rediscovered(masks, exclude, frame.shape, iou=config.iou)
-        keep_ids = {id(m) for m in kept}
-        keep = np.array([id(m) in keep_ids for m in masks], dtype=bool)
-        masks, scores = kept, scores[keep] if len(scores) else scores
+        hit = rediscovered(masks, exclude, frame.shape, iou=config.iou)
+        masks, scores, n_rediscovered = [m for m, h in zip(masks, hit) if not h], scores[~hit], int(hit.sum())
     polys = [mask_to_polygon(m, smoothing=config.smoothing) for m in masks]
     valid = [i for i, p in enumerate(polys) if p is not None]
     disjoint = remove_overlaps([polys[i] for i in valid])
