@@ -111,6 +111,11 @@ class ExampleProfile:
 
 def learn_profile(frame: Frame, masks: list[ObjectMask]) -> ExampleProfile:
     """Learn size and per-channel appearance from example masks on one frame."""
+    return learn_profile_and_signal(frame, masks)[0]
+
+
+def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[ExampleProfile, np.ndarray]:
+    """:func:`learn_profile` and the frame's :func:`object_signal` under it, computed once."""
     shape = frame.shape
     areas = np.array([m.area for m in masks], dtype=np.float64)
     radius = float(np.sqrt(np.median(areas) / np.pi))
@@ -147,7 +152,7 @@ def learn_profile(frame: Frame, masks: list[ObjectMask]) -> ExampleProfile:
             "the examples are not brighter or darker than their surroundings in any channel; "
             "check that the examples belong to this frame and channel",
         )
-    return ExampleProfile(**{**asdict(profile), "signal_scale": scale})
+    return ExampleProfile(**{**asdict(profile), "signal_scale": scale}), raw / np.float32(scale)
 
 
 def object_signal(frame: Frame, profile: ExampleProfile) -> np.ndarray:

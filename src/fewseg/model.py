@@ -19,7 +19,7 @@ import numpy as np
 from .config import SegmentConfig
 from .embed import describe
 from .evaluate import rediscovered
-from .examples import ExampleProfile, example_masks, learn_profile, object_signal
+from .examples import ExampleProfile, example_masks, learn_profile_and_signal, object_signal
 from .objects import Annotation, Frame, Location, ObjectMask
 from .polygons import mask_to_polygon, rasterize, remove_overlaps
 from .propose import ProposerSettings, fit_proposer, propose
@@ -128,8 +128,7 @@ class WeightFreeSegmenter:
 
     def fit(self, frame: Frame, examples: list[Annotation] | list[ObjectMask]) -> "WeightFreeSegmenter":
         masks = _as_masks(examples, frame)
-        self.profile = learn_profile(frame, masks)
-        signal = object_signal(frame, self.profile)
+        self.profile, signal = learn_profile_and_signal(frame, masks)
         self.settings, self.example_fit = fit_proposer(signal, masks, self.profile.radius)
         self.example_vectors = describe(frame, signal, masks, self.profile)
         return self

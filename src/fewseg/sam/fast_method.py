@@ -127,13 +127,12 @@ class FastSegmenter:
         self.expected_area = float(np.median([m.area for m in masks]))
         fe = self.features(frame)
         self.prototype = fit_prototype_selector(fe.pool(masks))
-        self.example_descriptors = self._descriptors(frame, masks, fe)
+        self.example_descriptors = np.column_stack([self.classic.example_vectors, self._cosine(masks, fe)])
         return self
 
-    def _descriptors(self, frame: Frame, masks: list[ObjectMask], fe) -> np.ndarray:
-        base = describe(frame, object_signal(frame, self.classic.profile), masks, self.classic.profile)
-        cosine = self.prototype.similarity(fe.pool(masks)) if masks else np.zeros(0)
-        return np.column_stack([base, cosine])
+    def _cosine(self, masks: list[ObjectMask], fe) -> np.ndarray:
+        """Cosine similarity of each mask's pooled feature to the SAM prototype."""
+        return self.prototype.similarity(fe.pool(masks)) if masks else np.zeros(0)
 
     def refine(self, fe, detections: list[ObjectMask]) -> tuple[list[ObjectMask], int, int]:
         """SAM masks for the detections (hybrid rule); returns (masks, prompts, decoded)."""
@@ -174,12 +173,14 @@ class FastSegmenter:
         # pass (halo fragments, debris are not); the rest stay candidates, unrefined.
         plausible = select_by_mixture(self.classic.example_vectors,
                                       describe(frame, signal, detections, self.classic.profile)).scores >= 0.1
-        refined, n_prompts, n_decoded = self.refine(masks_fe, [d for d, k in zip(detections, plausible) if k])
-        others = iter(d for d, k in zip(detections, plausible) if not k)
-        refined_iter = iter(refined)
-        candidates = [next(refined_iter) if k else next(others) for k in plausible]
+        which = np.flatnonzero(plausible)
+        refined, n_prompts, n_decoded = self.refine(masks_fe, [detections[i] for i in which])
+        candidates = list(detections)
+        for i, m in zip(which, refined):
+            candidates[i] = m
         t2 = time.perf_counter()
-        vectors = self._descriptors(frame, candidates, features_fe)
+        vectors = np.column_stack([describe(frame, signal, candidates, self.classic.profile),
+                                   self._cosine(candidates, features_fe)])
         t3 = time.perf_counter()
         selection = select_by_mixture(self.example_descriptors, vectors, threshold=cfg.similarity)
         kept = [c for c, k in zip(candidates, selection.keep) if k]
