@@ -228,3 +228,51 @@ def test_batched_crop_encoding_equals_one_by_one(tiny, small_demo):
     batched = crop_vectors(tiny, rgb, masks, 0.2, batch_size=4)
     single = np.stack([crop_vector(tiny, rgb, m, 0.2) for m in masks])
     np.testing.assert_allclose(batched, single, rtol=1e-4, atol=1e-5)
+
+
+def test_fast_method_decode_window_policy(tiny_file, small_demo):
+    """The decoder window: 4 object diameters, at least 16 cells, never past the
+    embedding; ``decode_window=0`` is the whole embedding; a negative one is refused."""
+    from fewseg.errors import InputError
+    from fewseg.sam.fast_method import FastSegmenter
+
+    frame, truth = small_demo
+    base = dict(method="fast", model="sam1_vit_b", checkpoint=str(tiny_file), device="cpu", min_area=5)
+    seg = FastSegmenter(SegmentConfig(**base)).fit(frame, truth[:10])
+    emb = seg.encode(frame).embeddings[0]
+    side = int(emb.features.shape[-1])
+    assert seg.decode_window(emb) == min(side, max(16, 2 * int(np.ceil(4 * seg.classic.profile.radius
+                                                                       / min(emb.grid.cell_size)))))
+    assert FastSegmenter(SegmentConfig(**base, decode_window=0)).fit(frame, truth[:10]).decode_window(emb) == side
+    assert FastSegmenter(SegmentConfig(**base, decode_window=4)).fit(frame, truth[:10]).decode_window(emb) == 4
+    with pytest.raises(InputError, match="--decode-window"):
+        SegmentConfig(**base, decode_window=-1)
+
+
+def test_fast_method_windowed_refine_keeps_recall_and_fit():
+    """With the trained tiny SAM1, refining detections on windows of the embedding (the
+    default policy) finds what decoding on the whole embedding finds, as well outlined."""
+    from pathlib import Path
+
+    from fewseg.evaluate import score
+    from fewseg.examples import object_signal
+    from fewseg.propose import propose
+    from fewseg.sam.fast_method import FastSegmenter
+
+    trained = Path(__file__).parent / "data" / "tiny_sam1.pt"
+    frame, truth = make_demo(seed=3, shape=(256, 320), n_blobs=40)
+    truth_masks = [a.to_mask(frame.shape) for a in truth]
+    scores = {}
+    for window in (0, None):
+        cfg = SegmentConfig(method="fast", model="sam1_vit_b", checkpoint=str(trained), device="cpu",
+                            decode_window=window)
+        seg = FastSegmenter(cfg).fit(frame, truth[:10])
+        fe = seg.encode(frame)
+        side = int(fe.embeddings[0].features.shape[-1])
+        assert (seg.decode_window(fe.embeddings[0]) < side) == (window is None)
+        dets = propose(object_signal(frame, seg.classic.profile), seg.classic.settings, min_area=10)
+        refined, n_prompts, n_decoded = seg.refine(fe, dets)
+        assert n_prompts == len(dets) and n_decoded == 3 * len(dets)
+        scores[window] = score(refined, truth_masks, frame.shape)
+    assert scores[None].recall >= scores[0].recall >= 0.9
+    assert scores[None].mean_iou >= scores[0].mean_iou - 0.02

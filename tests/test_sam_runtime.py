@@ -205,6 +205,60 @@ def test_sam2_matches_official_predictor(tiny_sam2):
 
 
 @pytest.mark.parametrize("family", ["sam1", "sam2"])
+def test_local_decode_on_the_whole_embedding_is_the_full_decode(family, tiny_sam1, tiny_sam2):
+    model = tiny_sam1 if family == "sam1" else tiny_sam2
+    rgb = _random_rgb()
+    emb = runtime.encode(model, rgb)
+    side = int(emb.features.shape[-1])
+    low, iou = runtime.predict_points(model, emb, POINTS)
+    local = runtime.predict_points_local(model, emb, POINTS, window=side + 4, batch_size=2)
+    assert local.logits.shape == low.shape and local.full_side == low.shape[-1]
+    assert (local.origin == 0).all()
+    np.testing.assert_allclose(local.logits, low, atol=1e-5)
+    np.testing.assert_allclose(local.iou, iou, atol=1e-6)
+    np.testing.assert_array_equal(local.placed(3, 1), local.logits[3, 1])
+
+
+@pytest.mark.parametrize("family", ["sam1", "sam2"])
+def test_local_decode_windows_hold_their_prompts(family, tiny_sam1, tiny_sam2):
+    """Each prompt is decoded on the window (of the fixed set) whose centre is nearest,
+    so it lies in the window's central half; outside its window a placed mask is background."""
+    model = tiny_sam1 if family == "sam1" else tiny_sam2
+    rgb = _random_rgb((300, 300))
+    emb = runtime.encode(model, rgb)
+    side = int(emb.features.shape[-1])
+    window = side // 2
+    points = np.array([[5.0, 5.0], [150.0, 150.0], [290.0, 20.0], [70.0, 280.0]])
+    local = runtime.predict_points_local(model, emb, points, window=window)
+    assert local.logits.shape == (4, 3, 4 * window, 4 * window)
+    grid = emb.grid
+    cells = grid.to_cells(points) + 0.5  # edges at integers
+    low_cells = local.origin / 4
+    inside = (cells >= low_cells) & (cells <= low_cells + window)
+    assert inside.all()
+    centre_dist = np.abs(cells - (low_cells + window / 2))
+    at_end = (low_cells == 0) | (low_cells == side - window)
+    assert ((centre_dist <= window / 4 + 1e-9) | at_end).all()
+    placed = local.placed(1, 0)
+    r, c = local.origin[1]
+    outside = np.ones(placed.shape, bool)
+    outside[r : r + 4 * window, c : c + 4 * window] = False
+    assert (placed[outside] < 0).all()
+    # One window per group: the same prompt alone gives the same logits.
+    alone = runtime.predict_points_local(model, emb, points[1:2], window=window)
+    np.testing.assert_allclose(alone.logits[0], local.logits[1], atol=1e-5)
+    with pytest.raises(ValueError, match="window"):
+        runtime.predict_points_local(model, emb, points, window=0)
+
+
+def test_window_starts_cover_every_cell_in_a_central_half():
+    np.testing.assert_array_equal(runtime.window_starts(64, 16), [0, 8, 16, 24, 32, 40, 48])
+    np.testing.assert_array_equal(runtime.window_starts(20, 8), [0, 4, 8, 12])
+    np.testing.assert_array_equal(runtime.window_starts(16, 16), [0])
+    np.testing.assert_array_equal(runtime.window_starts(10, 16), [0])
+
+
+@pytest.mark.parametrize("family", ["sam1", "sam2"])
 @pytest.mark.parametrize("shape", [(200, 300), (300, 200), (90, 90), (700, 500)])
 def test_logits_to_image_crop_agrees_with_full(family, shape):
     size = 256 if family == "sam1" else 512
@@ -365,6 +419,17 @@ def test_tiny_model_segments_blobs(name, filename):
     assert np.median(scores) >= 0.7, scores
     assert np.mean(scores >= 0.7) >= 0.8, scores
     assert scores[7:10].min() >= 0.5, scores  # the blobs at the right and bottom edges
+
+    # Decoding on a quarter-side window around each prompt (the fast path's decoder)
+    # gives the same masks as decoding on the whole embedding.
+    side = int(emb.features.shape[-1])
+    local = runtime.predict_points_local(model, emb, centres, window=side // 4)
+    best = local.iou.argmax(1)
+    low, iou = runtime.predict_points(model, emb, centres)
+    full = runtime.logits_to_image(model, emb, low[np.arange(len(centres)), iou.argmax(1)]) > 0
+    agree = [_iou(runtime.logits_to_image(model, emb, local.placed(n, best[n])) > 0, full[n])
+             for n in range(len(centres))]
+    assert min(agree) >= 0.95, agree
 
     # Negative control: the same prompts with x / y swapped must do clearly worse.
     swapped = ious_for(centres[:, ::-1])

@@ -48,6 +48,9 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--feature-checkpoint", default=None, help="local checkpoint file for --feature-model")
     s.add_argument("--max-tiles", type=int, default=4,
                    help="fast method: at most this many encoder passes per frame (default 4)")
+    s.add_argument("--decode-window", type=int, default=None,
+                   help="fast method: decode each prompt on this many embedding cells around it "
+                        "(default: 4 object diameters, at least 16; 0 = the whole embedding)")
     r = p.add_argument_group("pictures")
     r.add_argument("--render", default=None,
                    help="channel colours and contrast, e.g. 'gray:p0.5-p99.5,yellow:p1-p99.8' (see fewseg.render)")

@@ -40,6 +40,10 @@ class SegmentConfig:
     max_tiles : int
         Fast method: at most this many encoder passes per frame (tiles). More tiles give
         small objects more feature cells; each costs one pass (~10 s for ViT-B on CPU).
+    decode_window : int or None
+        Fast method: decode each prompt on a window of this many embedding cells per side
+        around it (the decoder's cost grows with the window's area); None = 4 object
+        diameters, at least 16 cells; 0 = the whole embedding (the official decode).
     """
 
     method: str = "classic"
@@ -59,6 +63,7 @@ class SegmentConfig:
     feature_model: str | None = None
     feature_checkpoint: str | None = None
     max_tiles: int = 4
+    decode_window: int | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -75,6 +80,8 @@ class SegmentConfig:
             raise InputError("--target-occupancy", f"expected a value in (0, 1], got {self.target_occupancy}")
         if self.max_tiles < 1:
             raise InputError("--max-tiles", f"expected at least 1, got {self.max_tiles}")
+        if self.decode_window is not None and self.decode_window < 0:
+            raise InputError("--decode-window", f"expected >= 0 cells (0 = whole embedding), got {self.decode_window}")
         if not 1 <= self.points_per_side <= 1024:
             raise InputError("--points-per-side", f"expected 1..1024, got {self.points_per_side}")
 

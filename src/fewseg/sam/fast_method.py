@@ -6,7 +6,9 @@
    128 x 128 grid is 16,384 prompts; a frame of 500 objects needs ~500).
 2. **Encode once** (:func:`~fewseg.sam.embedding.encode_frame`): tiles sized so an
    object spans several feature cells, cached on disk with a checked signature.
-3. **Refine** (hybrid): SAM decodes the prompts (multimask); each prompt keeps the mask
+3. **Refine** (hybrid): SAM decodes the prompts (multimask), each on a window of the
+   embedding around it (:func:`~fewseg.sam.runtime.predict_points_local`: the decoder's
+   cost grows with the cells it attends to); each prompt keeps the mask
    whose predicted IoU and size fit the examples best (:func:`choose_mask`). The SAM
    mask replaces the detection where the two agree (IoU >= ``agree_iou``); otherwise
    the detection stands, so a model that does not know these objects cannot make the
@@ -134,9 +136,20 @@ class FastSegmenter:
         """Cosine similarity of each mask's pooled feature to the SAM prototype."""
         return self.prototype.similarity(fe.pool(masks)) if masks else np.zeros(0)
 
+    def decode_window(self, emb) -> int:
+        """Decoder window side in cells for ``emb`` (``config.decode_window``; by default
+        4 object diameters, at least 16 cells; never more than the embedding)."""
+        side = int(emb.features.shape[-1])
+        if self.config.decode_window == 0:
+            return side
+        if self.config.decode_window is not None:
+            return min(self.config.decode_window, side)
+        diameter = 2.0 * self.classic.profile.radius / min(emb.grid.cell_size)
+        return min(side, max(16, 2 * int(np.ceil(2.0 * diameter))))
+
     def refine(self, fe, detections: list[ObjectMask]) -> tuple[list[ObjectMask], int, int]:
         """SAM masks for the detections (hybrid rule); returns (masks, prompts, decoded)."""
-        from .runtime import predict_points
+        from .runtime import predict_points_local
 
         out = list(detections)
         n_decoded = 0
@@ -146,12 +159,12 @@ class FastSegmenter:
         for t, ks in by_tile.items():
             tile, emb = fe.tiles[t], fe.embeddings[t]
             pts = np.array([interior_point(detections[k]) for k in ks]) - (tile.row, tile.col)
-            logits, iou = predict_points(self.model, emb, pts, multimask=True)
-            n_decoded += iou.size
-            areas = (logits > 0).sum(axis=(-1, -2)) * low_res_pixel_area(emb, logits.shape[-1])
-            pick = choose_mask(iou, areas, self.expected_area)
-            for k, lg in zip(ks, logits[np.arange(len(ks)), pick]):
-                m = upsample_mask(self.model, emb, lg)
+            local = predict_points_local(self.model, emb, pts, window=self.decode_window(emb), multimask=True)
+            n_decoded += local.iou.size
+            areas = (local.logits > 0).sum(axis=(-1, -2)) * low_res_pixel_area(emb, local.full_side)
+            pick = choose_mask(local.iou, areas, self.expected_area)
+            for n, (k, best) in enumerate(zip(ks, pick)):
+                m = upsample_mask(self.model, emb, local.placed(n, best))
                 if m is None:
                     continue
                 m = ObjectMask(m.row + tile.row, m.col + tile.col, m.mask)
@@ -202,4 +215,5 @@ class FastSegmenter:
             "expected_area": self.expected_area,
             "cells_per_diameter": self.cells_per_diameter,
             "agree_iou": self.agree_iou,
+            "decode_window": self.config.decode_window,
         }
