@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo
@@ -10,7 +11,9 @@ from fewseg.evaluate import score
 from fewseg.examples import estimate_background, learn_profile, object_signal, robust_noise
 from fewseg.model import WeightFreeSegmenter
 from fewseg.objects import Frame, masks_from_labels
-from fewseg.propose import default_settings, propose
+from dataclasses import replace
+
+from fewseg.propose import default_settings, propose, split_large, valleys
 from fewseg.select import fit_prototype_selector, mixture_posterior, select_by_mixture
 
 
@@ -84,6 +87,45 @@ def test_proposals_are_disjoint_and_respect_area_bounds():
     for m in found:
         canvas[m.slices] += m.mask
     assert canvas.max() <= 1
+
+
+def _touching_pair(line_depth):
+    """Two ellipses side by side, overlapping a little, with a dark line of relative
+    depth ``line_depth`` where they meet; their union is convex enough to pass as one
+    blob by shape alone."""
+    rows, cols = np.indices((60, 90)).astype(float)
+    left = ((rows - 30) / 12) ** 2 + ((cols - 32) / 14) ** 2 <= 1
+    right = ((rows - 30) / 12) ** 2 + ((cols - 57) / 13) ** 2 <= 1
+    signal = ndi.gaussian_filter(1.0 * (left | right), 1.0)
+    signal *= 1 - line_depth * np.exp(-((cols - 45.5) ** 2) / 2.0)
+    return signal.astype(np.float32), (left | right).astype(np.int32)
+
+
+def test_valleys_mark_dark_lines_not_interiors():
+    signal, union = _touching_pair(0.4)
+    v = valleys(signal, 2.0)
+    assert v[30, 45:47].max() > 0.1
+    assert np.abs(v[30, 25:35]).max() < 0.04 and np.abs(v[30, 52:62]).max() < 0.04
+
+
+def test_split_large_cuts_along_dark_lines_only():
+    signal, union = _touching_pair(0.4)
+    settings = replace(default_settings(13.0), split_above=0.8 * union.sum(), min_part=100, valley=0.04)
+    out = split_large(union, signal, settings)
+    left, right = out[30, 30], out[30, 60]
+    assert left != right and set(np.unique(out[union > 0])) == {left, right}
+    assert (out[:, :40][union[:, :40] > 0] == left).all() and (out[:, 52:][union[:, 52:] > 0] == right).all()
+    # Below split_above, or with the valley test off, nothing changes...
+    # ... nor when the parts would not be shaped like examples (ellipse fill too low).
+    for s in (replace(settings, split_above=union.sum() + 1.0), replace(settings, valley=0.0),
+              replace(settings, part_fill=1.0)):
+        np.testing.assert_array_equal(split_large(union, signal, s), union)
+    # One large object without a dark line across it stays whole.
+    rows, cols = np.indices((60, 90)).astype(float)
+    blob = (((rows - 30) / 13) ** 2 + ((cols - 45) / 26) ** 2 <= 1).astype(np.int32)
+    smooth = ndi.gaussian_filter(blob.astype(float), 1.0).astype(np.float32)
+    smooth += np.random.default_rng(0).normal(0, 0.02, smooth.shape).astype(np.float32)
+    np.testing.assert_array_equal(split_large(blob, smooth, replace(settings, split_above=0.5 * blob.sum())), blob)
 
 
 def test_descriptors_shape_and_values():
