@@ -66,13 +66,17 @@ def estimate_background(image: np.ndarray, *, radius: float) -> np.ndarray:
 
 
 def ring_masks(labels: np.ndarray, width: int) -> np.ndarray:
-    """Labels of the ``width``-pixel ring just outside each object (not on other objects)."""
-    from skimage.segmentation import expand_labels
+    """Labels of the ``width``-pixel ring just outside each object (not on other objects).
 
-    grown = expand_labels(labels, distance=width + 1)
-    inner = expand_labels(labels, distance=1)
-    ring = np.where((labels == 0) & (inner == 0), grown, 0)
-    return ring
+    A background pixel belongs to the ring of its nearest object when it lies more than
+    1 and at most ``width + 1`` pixels from it (as ``skimage.segmentation.expand_labels``
+    would grow the labels, from one distance transform).
+    """
+    if not labels.any():
+        return np.zeros_like(labels)
+    dist, (rows, cols) = ndi.distance_transform_edt(labels == 0, return_indices=True)
+    ring = (dist > 1) & (dist <= width + 1)
+    return np.where(ring, labels[rows, cols], 0).astype(labels.dtype, copy=False)
 
 
 @dataclass(frozen=True)

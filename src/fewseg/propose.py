@@ -131,9 +131,12 @@ def split_regions(smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
     seeded[components[is_peak]] = True
     missing = np.flatnonzero(~seeded[1:]) + 1
     if missing.size:
-        where = ndi.maximum_position(surface, components, missing)
-        for k, pos in enumerate(where, start=n_peaks + 1):
-            markers[pos] = k
+        boxes = ndi.find_objects(components)
+        for k, value in enumerate(missing, start=n_peaks + 1):
+            box = boxes[value - 1]
+            local = np.where(components[box] == value, surface[box], -np.inf)
+            r, c = np.unravel_index(int(np.argmax(local)), local.shape)
+            markers[box[0].start + r, box[1].start + c] = k
     return watershed(-surface, markers, mask=fg).astype(np.int32)
 
 
