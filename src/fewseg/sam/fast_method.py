@@ -97,37 +97,40 @@ class FastSegmenter:
                                            device=self.config.device)
         return self._feature_model
 
-    def _rgb(self, frame: Frame) -> np.ndarray:
-        from ..render import to_rgb
-
-        return to_rgb(frame, self.render)
-
-    def encode(self, frame: Frame, model=None):
-        """The frame's embedding by ``model`` (default the mask model): from this object's
-        memory, the disk cache, or the encoder."""
+    def rendered(self, frame: Frame) -> tuple[np.ndarray, str]:
+        """The frame as SAM sees it (uint8 RGB) and that image's sha256."""
         import hashlib
 
+        from ..render import to_rgb
+
+        rgb = to_rgb(frame, self.render)
+        return rgb, hashlib.sha256(rgb.tobytes()).hexdigest()
+
+    def encode(self, frame: Frame, model=None, *, rendered: tuple[np.ndarray, str] | None = None):
+        """The frame's embedding by ``model`` (default the mask model): from this object's
+        memory, the disk cache, or the encoder. ``rendered``: :meth:`rendered` of the
+        frame, when the caller already has it."""
         model = model or self.model
-        rgb = self._rgb(frame)
+        rgb, digest = rendered or self.rendered(frame)
         side = tile_side(self.classic.profile.radius, model.image_size, frame.shape,
                          cells_per_diameter=self.cells_per_diameter, max_tiles=self.max_tiles)
         # Keyed by content and model: fit and predict on the same frame encode it once.
-        key = f"{hashlib.sha256(rgb.tobytes()).hexdigest()}:{model.name}:{id(model)}:{side}"
+        key = f"{digest}:{model.name}:{id(model)}:{side}"
         if key not in self._embeddings:
-            kept = {k: v for k, v in self._embeddings.items() if k.split(":")[0] == key.split(":")[0]}
+            kept = {k: v for k, v in self._embeddings.items() if k.split(":")[0] == digest}
             kept[key] = encode_frame(model, rgb, side=side, cache_dir=self.cache_dir)
             self._embeddings = kept  # only this frame's embeddings stay in memory
         return self._embeddings[key]
 
-    def features(self, frame: Frame):
+    def features(self, frame: Frame, *, rendered: tuple[np.ndarray, str] | None = None):
         """The embedding pooled for descriptors (the feature model's)."""
-        return self.encode(frame, self.feature_model)
+        return self.encode(frame, self.feature_model, rendered=rendered)
 
     def fit(self, frame: Frame, examples) -> "FastSegmenter":
         masks = _as_masks(examples, frame)
         self.classic = WeightFreeSegmenter(self.config).fit(frame, masks)
         self.expected_area = float(np.median([m.area for m in masks]))
-        fe = self.features(frame)
+        fe = self.features(frame, rendered=self.rendered(frame))
         self.prototype = fit_prototype_selector(fe.pool(masks))
         self.example_descriptors = np.column_stack([self.classic.example_vectors, self._cosine(masks, fe)])
         return self
@@ -177,8 +180,9 @@ class FastSegmenter:
             raise RuntimeError("call fit(frame, examples) before predict(frame)")
         cfg = self.config
         t0 = time.perf_counter()
-        masks_fe = self.encode(frame)
-        features_fe = self.features(frame)
+        rendered = self.rendered(frame)
+        masks_fe = self.encode(frame, rendered=rendered)
+        features_fe = self.features(frame, rendered=rendered)
         t1 = time.perf_counter()
         signal = object_signal(frame, self.classic.profile)
         detections = propose(signal, self.classic.settings, min_area=cfg.min_area, max_area=cfg.max_area)
