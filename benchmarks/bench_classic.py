@@ -15,7 +15,6 @@ Prints a Markdown table and writes it with the raw records to
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -78,12 +77,9 @@ def main() -> None:
     lines.append("")
     lines.append(f"Speed: fit + predict on a {speed['frame']} frame: {speed['fit_predict_s_median']:.2f} s (median of 3); "
                  f"peak RSS of the benchmark process {peak_mb:.0f} MB.")
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "classic.md").write_text(text + "\n")
-    (out / "classic.json").write_text(json.dumps({"quality": results, "speed": speed}, indent=1, default=float))
+    from report import publish
+
+    publish(args.out, "classic", lines, {"quality": results, "speed": speed})
 
 
 if __name__ == "__main__":

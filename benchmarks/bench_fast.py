@@ -239,12 +239,9 @@ def main() -> None:
     full, local = report["end_to_end"]["1 tile, whole-embedding decode"], report["end_to_end"]["1 tile"]
     lines.append(f"| decoding on windows vs the whole embedding (1 tile) | | {full['timings_s']['propose']:.1f} s -> "
                  f"{local['timings_s']['propose']:.1f} s | {full['timings_s']['propose'] / local['timings_s']['propose']:.0f}x |")
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fast.md").write_text(text + "\n")
-    (out / "fast.json").write_text(json.dumps(report, indent=1, default=float))
+    from report import publish
+
+    publish(args.out, "fast", lines, report)
 
 
 if __name__ == "__main__":
