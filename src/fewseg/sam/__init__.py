@@ -5,19 +5,22 @@
 * :func:`encode` an ``(Y, X, 3)`` uint8 image -> :class:`Embedding`;
   :func:`feature_grid` says which image region each embedding cell covers.
 * :func:`predict_points` -> low-res mask logits and predicted IoUs for many one-point
-  prompts; :func:`logits_to_image` upsamples them to the image (or a window of it).
+  prompts (:func:`predict_points_local`: each decoded on a window of the embedding
+  around it, much faster); :func:`logits_to_image` upsamples them to the image (or a
+  window of it).
 
 Importing this package does not import torch; the functions do, when called.
 """
 
 from .build import SamModel, build_tiny_sam1, build_tiny_sam2, load_sam, save_tiny
 from .device import pick_device
-from .runtime import (Embedding, FeatureGrid, encode, feature_grid, logits_to_image,
-                      predict_points)
+from .runtime import (Embedding, FeatureGrid, LocalLogits, encode, feature_grid, logits_to_image,
+                      predict_points, predict_points_local)
 
 __all__ = [
     "Embedding",
     "FeatureGrid",
+    "LocalLogits",
     "SamModel",
     "build_tiny_sam1",
     "build_tiny_sam2",
@@ -27,5 +30,6 @@ __all__ = [
     "logits_to_image",
     "pick_device",
     "predict_points",
+    "predict_points_local",
     "save_tiny",
 ]

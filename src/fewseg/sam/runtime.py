@@ -408,21 +408,22 @@ def window_starts(side: int, window: int) -> np.ndarray:
 
 def predict_points_local(model: SamModel, emb: Embedding, points, *, window: int = 16,
                          multimask: bool = True, batch_size: int = 64) -> LocalLogits:
-    """Like :func:`predict_points`, but each prompt is decoded on a ``window x window``
-    cell window of the embedding whose centre is nearest to the prompt.
+    """Like :func:`predict_points` (foreground points), but each prompt is decoded on a
+    ``window x window`` cell window of the embedding whose centre is nearest to it.
 
     SAM's decoder attends over every embedding cell it is given, so its cost grows with
-    the window's area: a 16-cell window is 1/16 of a 64 x 64 embedding and ~25x faster
-    with ViT-B's decoder on a CPU. For objects much smaller than the window the masks are
-    those of the full decode (the decoder's attention concentrates near the prompt;
-    ``tests/test_sam_runtime.py`` measures the agreement with a trained model); an object
+    the window's area: a 16-cell window is 1/16 of a 64 x 64 embedding (ViT-B on a CPU:
+    ~23x less time for the same prompts, ``benchmarks/bench_fast.py``). The window
+    changes what the decoder sees, so the masks can differ from the full decode: with
+    the self-trained tiny SAM1 they agree (``tests/test_sam_runtime.py``); for the
+    official weights that is assumed, not measured (no weights offline). An object
     larger than the window is cut at its edge. ``window >=`` the embedding's side is
     the full decode.
 
     Parameters
     ----------
     window : int
-        Window side in embedding cells (even; 16 cells = 256 model-input pixels).
+        Window side in embedding cells (16 cells = 256 model-input pixels).
 
     Returns
     -------
