@@ -6,11 +6,11 @@ from scipy import ndimage as ndi
 
 from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo
-from fewseg.embed import describe, descriptor_names
+from fewseg.embed import SHAPE_DESCRIPTORS, describe, descriptor_names
 from fewseg.evaluate import run_evaluation, score
 from fewseg.examples import estimate_background, learn_profile, object_signal, robust_noise
 from fewseg.model import WeightFreeSegmenter
-from fewseg.objects import Frame, masks_from_labels
+from fewseg.objects import Frame, ObjectMask, masks_from_labels
 from dataclasses import replace
 
 from fewseg.propose import default_settings, propose, split_large, valleys
@@ -137,6 +137,32 @@ def test_descriptors_shape_and_values():
     assert np.allclose(area, [m.area for m in masks])
     assert np.all(x[:, 1] < 1.2)  # discs are round
     assert np.all(np.abs(x[:, 2] - 1) < 0.1)  # and fill their moment ellipse
+
+
+def test_objects_cut_by_the_frame_edge_have_unknown_shape():
+    frame, masks = disc_frame()
+    profile = learn_profile(frame, masks[:5])
+    cut = ObjectMask(0, 40, np.ones((4, 12), bool))  # a disc's lower part at the top edge
+    x = describe(frame, object_signal(frame, profile), masks[:3] + [cut], profile)
+    names = descriptor_names(1)
+    shape_cols = [names.index(n) for n in SHAPE_DESCRIPTORS]
+    assert np.isnan(x[3, shape_cols]).all() and np.isfinite(np.delete(x[3], shape_cols)).all()
+    assert np.isfinite(x[:3]).all()
+
+
+def test_mixture_marginalises_unknown_descriptors():
+    """A candidate is judged on what is known about it: an unknown (NaN) descriptor
+    neither counts against it nor for it, and the posteriors stay finite."""
+    rng = np.random.default_rng(0)
+    examples = rng.normal(0, 1, (10, 3))
+    like = rng.normal(0, 1, (80, 3))
+    other = rng.normal(6, 1, (40, 3))
+    candidates = np.vstack([like, other, [[0.0, 0.0, 40.0], [0.0, 0.0, np.nan], [6.0, 6.0, np.nan]]])
+    post = mixture_posterior(examples, candidates)
+    assert np.isfinite(post).all()
+    assert post[-3] < 0.5  # far off in the third descriptor
+    assert post[-2] > 0.9  # the same candidate with that descriptor unknown
+    assert post[-1] < 0.1  # unknown there, but like the others in what is known
 
 
 def test_mixture_keeps_the_examples_cluster():

@@ -25,6 +25,10 @@ DESCRIPTOR_NAMES = (
 )
 
 
+# Size and shape: unknown (NaN) for an object cut by the frame's edge.
+SHAPE_DESCRIPTORS = ("log_area", "elongation", "ellipse_fill")
+
+
 def descriptor_names(n_channels: int) -> tuple[str, ...]:
     return DESCRIPTOR_NAMES + tuple(f"channel{c}_level" for c in range(n_channels))
 
@@ -42,6 +46,10 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     contrast (inside minus the ring just outside, over inside); texture (coefficient of
     variation inside); and each channel's mean level in noise units above the frame
     median, as ``sign * log(1 + |level|)``. Masks must not overlap (first claim wins where they do).
+
+    For an object that touches the frame's edge (so is likely cut by it) the size and
+    shape columns (:data:`SHAPE_DESCRIPTORS`) are NaN: unknown, not zero. The selector
+    (:func:`fewseg.select.mixture_posterior`) leaves unknown columns out.
     """
     n = len(masks)
     names = descriptor_names(frame.data.shape[0])
@@ -75,4 +83,11 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     # Brightness varies multiplicatively between objects: compare it on a log scale.
     log_signal = np.log(np.maximum(s_mean, 0.05))
     log_levels = [np.sign(v) * np.log1p(np.abs(v)) for v in levels]
-    return np.column_stack([np.log(count), shapes["elongation"], shapes["ellipse_fill"], log_signal, contrast, texture, log_cluster, *log_levels])
+    out = np.column_stack([np.log(count), shapes["elongation"], shapes["ellipse_fill"], log_signal, contrast, texture,
+                           log_cluster, *log_levels])
+    # An object cut by the frame's edge shows only part of its size and shape: those
+    # descriptors are unknown (NaN), and the selector judges it on the rest.
+    cut = np.array([m.row <= 0 or m.col <= 0 or m.row + m.mask.shape[0] >= frame.shape[0]
+                    or m.col + m.mask.shape[1] >= frame.shape[1] for m in masks])
+    out[np.ix_(cut, [names.index(n) for n in SHAPE_DESCRIPTORS])] = np.nan
+    return out

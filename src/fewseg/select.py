@@ -14,6 +14,7 @@ The seed's selector (cosine similarity to the mean of L2-normalised vectors, kep
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,10 @@ class Selection:
 
 
 def _log_gauss(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
-    return -0.5 * (((x - mean) ** 2) / var + np.log(var)).sum(axis=1)
+    """Diagonal Gaussian log density (constant dropped); NaN entries are marginalised
+    out (left out of the sum)."""
+    terms = ((x - mean) ** 2) / var + np.log(var)
+    return -0.5 * np.where(np.isnan(terms), 0.0, terms).sum(axis=1)
 
 
 def mixture_posterior(examples: np.ndarray, candidates: np.ndarray, *, iterations: int = 100, reg: float = 1e-2,
@@ -61,6 +65,9 @@ def mixture_posterior(examples: np.ndarray, candidates: np.ndarray, *, iteration
     debris, other kinds of object). Candidates are what is learned from: the examples
     only say which cluster is wanted, so ten examples of a varied population are
     enough. Descriptors are standardised by the pooled median and standard deviation.
+    NaN marks a descriptor as unknown (e.g. the shape of an object cut by the frame's
+    edge): it is marginalised out, so that object is judged on the other descriptors
+    and does not inform that column's fit.
 
     Ten examples among hundreds of candidates would hold ~2 % of component 0's mass,
     and the component could drift to whichever cluster of candidates is largest (on
@@ -79,10 +86,15 @@ def mixture_posterior(examples: np.ndarray, candidates: np.ndarray, *, iteration
     if len(x) == 0:
         return np.zeros(0)
     pooled = np.vstack([e, x])
-    z = (pooled - np.median(pooled, axis=0)) / (np.std(pooled, axis=0) + 1e-9)
-    ze, zx = z[: len(e)], z[len(e) :]
-    # Start: candidates nearer the examples than the median candidate are "like them".
-    d = np.mean((zx - ze.mean(axis=0)) ** 2 / (ze.var(axis=0) + 0.25), axis=1)
+    with warnings.catch_warnings():  # all-NaN columns or rows: their statistics stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        z = (pooled - np.nanmedian(pooled, axis=0)) / (np.nanstd(pooled, axis=0) + 1e-9)
+        ze, zx = z[: len(e)], z[len(e) :]
+        # Start: candidates nearer the examples than the median candidate are "like them".
+        d = np.nanmean((zx - np.nanmean(ze, axis=0)) ** 2 / (np.nanvar(ze, axis=0) + 0.25), axis=1)
+    known = np.isfinite(z)
+    z0 = np.where(known, z, 0.0)
+    d = np.where(np.isfinite(d), d, np.inf)
     resp = (d <= np.median(d)).astype(np.float64)
     if not 0 <= example_share < 1:
         raise ValueError(f"example_share must be in [0, 1), got {example_share}")
@@ -93,9 +105,10 @@ def mixture_posterior(examples: np.ndarray, candidates: np.ndarray, *, iteration
         w_other = np.r_[np.zeros(len(e)), 1 - resp]
         params = []
         for w in (w_like, w_other):
-            total = w.sum() + 1e-9
-            mean = (w[:, None] * z).sum(axis=0) / total
-            var = (w[:, None] * (z - mean) ** 2).sum(axis=0) / total + reg
+            wk = w[:, None] * known  # an unknown descriptor does not inform its column
+            total = wk.sum(axis=0) + 1e-9
+            mean = (wk * z0).sum(axis=0) / total
+            var = (wk * (z0 - mean) ** 2).sum(axis=0) / total + reg
             params.append((mean, var))
         prior = float(np.clip(resp.mean(), 0.05, 0.95))
         log_like = _log_gauss(zx, *params[0]) + np.log(prior)
