@@ -6,8 +6,9 @@ floor and a fraction of the local peak, so dim objects get boundaries at the sam
 relative level as bright ones. Touching objects are split by a watershed from one
 seed per object, the seeds being maxima of the distance to the background or of the
 signal smoothed at the object scale; regions still larger than any example are split
-again along the dark lines between objects (:func:`split_large`). Where the boundary lies, how dim an object may be
-and how seeds are found are all fitted to the examples by :func:`fit_proposer`.
+again along the dark lines between objects (:func:`split_large`). Where the boundary
+lies, how dim an object may be and how seeds are found are all fitted to the examples
+by :func:`fit_proposer`.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96) -> 
     return out
 
 
-def split_large(labels: np.ndarray, smooth: np.ndarray, settings: "ProposerSettings") -> np.ndarray:
+def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
     """Split regions larger than any example along dark lines (touching objects).
 
     Inside each region above ``settings.split_above`` pixels, pixels on a dark line
