@@ -276,3 +276,19 @@ def test_fast_method_windowed_refine_keeps_recall_and_fit():
         scores[window] = score(refined, truth_masks, frame.shape)
     assert scores[None].recall >= scores[0].recall >= 0.9
     assert scores[None].mean_iou >= scores[0].mean_iou - 0.02
+
+
+def test_cli_fast_method_takes_decode_window(tiny_file, tmp_path):
+    from fewseg.cli import main
+    from fewseg.demo import write_demo
+
+    paths = write_demo(tmp_path, seed=5, shape=(128, 160), n_blobs=20)
+    out = tmp_path / "m.json"
+    code = main(["evaluate", str(paths["frame"]), "--truth", str(paths["annotations"]), "--method", "fast",
+                 "--model", "sam1_vit_b", "--checkpoint", str(tiny_file), "--device", "cpu",
+                 "--decode-window", "8", "--json", str(out)])
+    assert code == 0
+    m = json.loads(out.read_text())
+    assert m["config"]["decode_window"] == 8 and m["learned"]["decode_window"] == 8
+    assert main(["evaluate", str(paths["frame"]), "--truth", str(paths["annotations"]), "--method", "fast",
+                 "--decode-window", "-1"]) == 2
