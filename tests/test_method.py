@@ -139,6 +139,22 @@ def test_descriptors_shape_and_values():
     assert np.all(np.abs(x[:, 2] - 1) < 0.1)  # and fill their moment ellipse
 
 
+@pytest.mark.parametrize("width", [1, 2, 5])
+def test_ring_masks_match_grown_labels(width):
+    """The ring is what skimage's expand_labels adds between distance 1 and width + 1."""
+    from skimage.segmentation import expand_labels
+
+    from fewseg.examples import ring_masks
+    from fewseg.objects import labels_from_masks
+
+    frame, truth = make_demo(seed=2, shape=(160, 200), n_blobs=40)
+    labels = labels_from_masks([a.to_mask(frame.shape) for a in truth], frame.shape)
+    inner = expand_labels(labels, distance=1)
+    expected = np.where((labels == 0) & (inner == 0), expand_labels(labels, distance=width + 1), 0)
+    np.testing.assert_array_equal(ring_masks(labels, width), expected)
+    assert not ring_masks(np.zeros((5, 5), np.int32), width).any()
+
+
 def test_objects_cut_by_the_frame_edge_have_unknown_shape():
     frame, masks = disc_frame()
     profile = learn_profile(frame, masks[:5])
