@@ -127,6 +127,13 @@ def tiny_sam2_overrides(*, image_size: int = 256, embed_dim: int = 16, d_model: 
     }
 
 
+def prompt_heads(module):
+    """``(prompt_encoder, mask_decoder)`` of an official SAM1 or SAM2 module."""
+    if hasattr(module, "sam_mask_decoder"):
+        return module.sam_prompt_encoder, module.sam_mask_decoder
+    return module.prompt_encoder, module.mask_decoder
+
+
 @dataclass(eq=False)
 class SamModel:
     """A loaded SAM1 or SAM2 model and how to run it.

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .build import SamModel
+from .build import SamModel, prompt_heads
 
 
 @dataclass(eq=False)
@@ -328,10 +328,7 @@ def _decode(model: SamModel, emb: Embedding, xy: np.ndarray, lab: np.ndarray, *,
 
     module = model.module
     dev = emb.features.device
-    if model.family == "sam1":
-        encoder, decoder = module.prompt_encoder, module.mask_decoder
-    else:
-        encoder, decoder = module.sam_prompt_encoder, module.sam_mask_decoder
+    encoder, decoder = prompt_heads(module)
     features, image_pe, high_res = emb.features, encoder.get_dense_pe(), emb.high_res
     if window is not None:
         i0, j0, w = window

@@ -143,13 +143,6 @@ def _training_shape(rng, long_side=(160, 512)):
     return (long, short) if rng.random() < 0.5 else (short, long)
 
 
-def _heads(module):
-    """``(prompt_encoder, mask_decoder)`` of an official SAM1 or SAM2 module."""
-    if hasattr(module, "sam_mask_decoder"):
-        return module.sam_prompt_encoder, module.sam_mask_decoder
-    return module.prompt_encoder, module.mask_decoder
-
-
 def _init_positional_attention(module, *, pe_scale: float = 1.5, alpha: float = 1.7) -> None:
     """Initialisation that lets a tiny decoder learn *where* in minutes, not hours.
 
@@ -167,7 +160,9 @@ def _init_positional_attention(module, *, pe_scale: float = 1.5, alpha: float = 
     """
     import torch
 
-    prompt_encoder, decoder = _heads(module)
+    from .build import prompt_heads
+
+    prompt_encoder, decoder = prompt_heads(module)
     gauss = prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
     with torch.no_grad():
         gauss.copy_(torch.randn(gauss.shape) * pe_scale)
@@ -307,7 +302,7 @@ def _train(*, family, steps, minutes, seed, images_per_step, prompts_per_image, 
     import torch
     import torch.nn.functional as F
 
-    from .build import build_tiny_sam1, build_tiny_sam2
+    from .build import build_tiny_sam1, build_tiny_sam2, prompt_heads
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -315,7 +310,7 @@ def _train(*, family, steps, minutes, seed, images_per_step, prompts_per_image, 
     model = build_tiny(seed=seed, **(sizes or {}))
     module = model.module.train()
     _init_positional_attention(module)
-    prompt_encoder, decoder = _heads(module)
+    prompt_encoder, decoder = prompt_heads(module)
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     warmup = max(1, steps // 20)
 
