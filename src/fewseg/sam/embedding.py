@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..objects import ObjectMask
+from .runtime import window_starts
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,9 @@ def plan_tiles(shape: tuple[int, int], side: int, *, overlap: float = 0.25) -> l
     >>> [t.box for t in plan_tiles((100, 150), 100)]
     [(0, 0, 100, 100), (0, 50, 100, 150)]
     """
-    def starts(n):
-        if n <= side:
-            return [0]
-        step = max(1, int(side * (1 - overlap)))
-        s = list(range(0, n - side, step)) + [n - side]
-        return sorted(set(s))
-
-    return [Tile(r, c, min(side, shape[0]), min(side, shape[1])) for r in starts(shape[0]) for c in starts(shape[1])]
+    step = int(side * (1 - overlap))
+    rows, cols = (window_starts(n, side, step=step).tolist() for n in shape)
+    return [Tile(r, c, min(side, shape[0]), min(side, shape[1])) for r in rows for c in cols]
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from ..propose import propose
 from ..select import fit_prototype_selector, select_by_mixture
 from .embedding import encode_frame, tile_side
 from .generate import low_res_pixel_area, upsample_mask
+from .runtime import features_side
 
 
 def interior_point(mask: ObjectMask) -> tuple[float, float]:
@@ -142,7 +143,7 @@ class FastSegmenter:
     def decode_window(self, emb) -> int:
         """Decoder window side in cells for ``emb`` (``config.decode_window``; by default
         4 object diameters, at least 16 cells; never more than the embedding)."""
-        side = int(emb.features.shape[-1])
+        side = features_side(emb)
         if self.config.decode_window == 0:
             return side
         if self.config.decode_window is not None:

@@ -310,7 +310,7 @@ def predict_points(model: SamModel, emb: Embedding, points, *, labels=None,
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     k = 3 if multimask else 1
-    side = 4 * int(emb.features.shape[-1])
+    side = 4 * features_side(emb)
     if n == 0:
         return np.zeros((0, k, side, side), np.float32), np.zeros((0, k), np.float32)
 
@@ -394,13 +394,15 @@ class LocalLogits:
         return out
 
 
-def window_starts(side: int, window: int) -> np.ndarray:
-    """Window origins (cells) along one axis: every ``window // 2`` cells, the last flush
-    with the end, so any cell lies in the central half of some window (except near the
-    ends)."""
+def window_starts(side: int, window: int, *, step: int | None = None) -> np.ndarray:
+    """Origins of overlapping windows along an axis of length ``side``: every ``step``
+    (default ``window // 2``, so any cell lies in the central half of some window except
+    near the ends), the last flush with the end; one window at 0 when it covers the
+    axis. Also places the encoder's tiles (:func:`fewseg.sam.embedding.plan_tiles`)."""
     if window >= side:
         return np.zeros(1, dtype=np.int64)
-    return np.unique(np.append(np.arange(0, side - window, max(window // 2, 1)), side - window))
+    step = max(window // 2 if step is None else step, 1)
+    return np.unique(np.append(np.arange(0, side - window, step), side - window))
 
 
 def predict_points_local(model: SamModel, emb: Embedding, points, *, window: int = 16,
