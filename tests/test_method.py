@@ -13,8 +13,10 @@ from fewseg.model import WeightFreeSegmenter
 from fewseg.objects import Frame, ObjectMask, masks_from_labels
 from dataclasses import replace
 
-from fewseg.propose import default_settings, propose, split_large, valleys
-from fewseg.select import fit_prototype_selector, mixture_posterior, select_by_mixture
+from fewseg.propose import (default_settings, propose, propose_levels, segment_signal, smooth_signal, split_at_necks,
+                            split_large, split_regions, valleys)
+from fewseg.select import (Selection, choose_outlines, fit_prototype_selector, mixture_fit, mixture_posterior,
+                           select_by_mixture)
 
 
 def disc_frame(*, dark=False, noise=2.0, seed=0, shape=(160, 200)):
@@ -87,6 +89,63 @@ def test_proposals_are_disjoint_and_respect_area_bounds():
     for m in found:
         canvas[m.slices] += m.mask
     assert canvas.max() <= 1
+
+
+def test_propose_levels_outlines_every_object_at_both_levels():
+    frame, masks = disc_frame()
+    profile = learn_profile(frame, masks[:5])
+    signal = object_signal(frame, profile)
+    settings = default_settings(profile.radius)
+    fitted, lower = propose_levels(signal, settings, min_area=10)
+    assert [m.bbox for m in fitted] == [m.bbox for m in propose(signal, settings, min_area=10)]
+    for level in (fitted, lower):
+        assert score(level, masks, frame.shape).recall == 1.0
+    # The second level is cut lower (fraction - 0.1), so each disc's outline there is larger.
+    pairs = [(a, b) for a in fitted for b in lower if a.iou(b) > 0.5]
+    assert len(pairs) == len(masks) and all(b.area > a.area for a, b in pairs)
+    assert len(propose_levels(signal, replace(settings, alternative=0.0), min_area=10)) == 1
+
+
+def test_shared_first_split_gives_the_same_objects():
+    frame, masks = disc_frame()
+    profile = learn_profile(frame, masks[:5])
+    settings = replace(default_settings(profile.radius), seeds="intensity")
+    smooth = smooth_signal(object_signal(frame, profile), settings)
+    np.testing.assert_array_equal(segment_signal(smooth, settings, first=split_regions(smooth, settings)),
+                                  segment_signal(smooth, settings))
+
+
+def test_necks_are_cut_only_in_regions_with_room_for_two():
+    rows, cols = np.indices((50, 80))
+    pair = (((rows - 25) ** 2 + (cols - 25) ** 2 <= 144) | ((rows - 25) ** 2 + (cols - 52) ** 2 <= 144)).astype(np.int32)
+    split = split_at_necks(pair, depth=1.0, min_area=pair.sum())
+    assert split[25, 25] != split[25, 52] and split[25, 25] > 0 and split[25, 52] > 0
+    np.testing.assert_array_equal(split_at_necks(pair, depth=1.0, min_area=pair.sum() + 1), pair)
+
+
+def _selection(keep, typicality):
+    keep = np.asarray(keep, dtype=bool)
+    return Selection(keep.astype(float), keep, 0.5, "test", np.asarray(typicality, dtype=float))
+
+
+def test_choose_outlines_prefers_the_fitted_level_unless_clearly_less_typical():
+    core = ObjectMask(10, 10, np.ones((6, 6), bool))        # fitted level
+    whole = ObjectMask(8, 8, np.ones((10, 10), bool))       # the same object, cut lower
+    apart = ObjectMask(30, 30, np.ones((5, 5), bool))       # another object, fitted level
+    masks, level = [core, whole, apart], np.array([0, 1, 0])
+    # Within the margin (1.0) the fitted level wins; beyond it the other outline does.
+    assert choose_outlines(masks, level, _selection([1, 1, 1], [0.0, 0.9, 0.0]), (50, 50)).tolist() == [0, 2]
+    assert sorted(choose_outlines(masks, level, _selection([1, 1, 1], [0.0, 1.5, 0.0]), (50, 50)).tolist()) == [1, 2]
+    # A candidate the selector rejected is never chosen, however typical.
+    assert choose_outlines(masks, level, _selection([1, 0, 0], [0.0, 9.0, 9.0]), (50, 50)).tolist() == [0]
+    # The chosen outlines never overlap by more than max_overlap of their area.
+    chosen = choose_outlines(masks, level, _selection([1, 1, 1], [0.0, 1.5, 0.0]), (50, 50), max_overlap=0.0)
+    canvas = np.zeros((50, 50), int)
+    for i in chosen:
+        masks[i].paste(canvas, canvas[masks[i].slices][masks[i].mask] + 1)
+    assert canvas.max() == 1
+    with pytest.raises(ValueError, match="typicality"):
+        choose_outlines(masks, level, Selection(np.ones(3), np.ones(3, bool), 0.5, "test"), (50, 50))
 
 
 def _touching_pair(line_depth):
@@ -192,17 +251,38 @@ def test_mixture_keeps_the_examples_cluster():
     assert sel.threshold_source == "user" and sel.keep.sum() <= (post >= 0.99).sum()
 
 
+def test_typicality_ranks_candidates_within_the_examples_cluster():
+    rng = np.random.default_rng(0)
+    examples = rng.normal(0, 1, (10, 3))
+    candidates = np.vstack([rng.normal(0, 1, (80, 3)), rng.normal(6, 1, (40, 3)), [[0.0, 0, 0], [1.5, 1.5, 1.5]]])
+    post, typicality = mixture_fit(examples, candidates)
+    np.testing.assert_array_equal(post, mixture_posterior(examples, candidates))
+    assert post[-2] > 0.9 and post[-1] > 0.9  # both in the examples' cluster ...
+    assert typicality[-2] > typicality[-1] + 1  # ... but the central one is more typical
+    assert typicality[80:120].max() < typicality[:80].min()
+
+
 def test_examples_anchor_their_component(monkeypatch):
     """Weighting the examples to a quarter of their component keeps it on them: on a
     demo frame whose candidates are mostly other things, more blobs are found at the
-    same precision than with the plain mixture (examples weighted one each)."""
+    same precision than with the plain mixture (examples weighted one each). Checked
+    with one outline level, so the mixture is judged on its own (a second level adds
+    blob-like candidates, which anchor the component too)."""
+    import fewseg.model as model
     import fewseg.select as select
 
+    fit_proposer = model.fit_proposer
+
+    def one_level(*args):
+        settings, score = fit_proposer(*args)
+        return replace(settings, alternative=0.0), score
+
+    monkeypatch.setattr(model, "fit_proposer", one_level)
     frame, truth = make_demo(seed=0, shape=(512, 512), n_blobs=150)
-    plain = select.mixture_posterior
+    plain = select.mixture_fit
     metrics = {}
     for share in (0.0, 0.25):
-        monkeypatch.setattr(select, "mixture_posterior",
+        monkeypatch.setattr(select, "mixture_fit",
                             lambda e, x, share=share, **kw: plain(e, x, example_share=share, **kw))
         metrics[share] = run_evaluation(frame, truth, config=SegmentConfig(), num_train=10, seed=1).metrics
     assert metrics[0.25]["precision"] >= metrics[0.0]["precision"] - 0.01

@@ -37,7 +37,13 @@ def _sums(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(labels.ravel(), weights=values.ravel(), minlength=n + 1)[1:]
 
 
-def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile: ExampleProfile) -> np.ndarray:
+def channel_levels(frame: Frame) -> tuple[float, ...]:
+    """Each channel's median: the zero of :func:`describe`'s channel levels."""
+    return tuple(float(np.median(channel)) for channel in frame.data)
+
+
+def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile: ExampleProfile, *,
+             base: tuple[float, ...] | None = None) -> np.ndarray:
     """Descriptors of ``masks`` on ``frame``: an ``(N, D)`` float64 array.
 
     Columns are :func:`descriptor_names`: log area; elongation (ratio of the ellipse
@@ -45,7 +51,8 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     ~1 for ellipses, lower for crescents and branched shapes); log mean object signal;
     contrast (inside minus the ring just outside, over inside); texture (coefficient of
     variation inside); and each channel's mean level in noise units above the frame
-    median, as ``sign * log(1 + |level|)``. Masks must not overlap (first claim wins where they do).
+    median (``base``, :func:`channel_levels`, when already computed), as
+    ``sign * log(1 + |level|)``. Masks must not overlap (first claim wins where they do).
 
     For an object that touches the frame's edge (so is likely cut by it) the size and
     shape columns (:data:`SHAPE_DESCRIPTORS`) are NaN: unknown, not zero. The selector
@@ -69,9 +76,8 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     contrast = (s_mean - ring_mean) / np.maximum(np.abs(s_mean), 1e-3)
 
     levels = []
-    for channel, sigma in zip(frame.data, profile.noise):
-        base = float(np.median(channel))
-        levels.append((_sums(channel, labels, n) / count - base) / sigma)
+    for channel, sigma, zero in zip(frame.data, profile.noise, base or channel_levels(frame)):
+        levels.append((_sums(channel, labels, n) / count - zero) / sigma)
     # Objects that touch form clusters; a piece of a large structure (an aggregate cut
     # into object-sized parts) sits in a cluster much larger than itself.
     touching, _ = ndi.label(ndi.binary_dilation(labels > 0))

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import SegmentConfig
-from .embed import describe
+from .embed import channel_levels, describe
 from .evaluate import rediscovered
 from .examples import ExampleProfile, example_masks, learn_profile_and_signal, object_signal
 from .objects import Annotation, Frame, Location, ObjectMask
 from .polygons import mask_to_polygon, rasterize, remove_overlaps
-from .propose import ProposerSettings, fit_proposer, propose
-from .select import Selection, select_by_mixture
+from .propose import ProposerSettings, fit_proposer, propose_levels
+from .select import Selection, choose_outlines, select_by_mixture
 
 
 @dataclass
@@ -106,8 +106,10 @@ class WeightFreeSegmenter:
     ``fit`` learns from the examples which channels show the objects and how
     (:func:`~fewseg.examples.learn_profile`), where their boundary lies and how to split
     touching ones (:func:`~fewseg.propose.fit_proposer`) and what they look like
-    (:func:`~fewseg.embed.describe`). ``predict`` proposes candidates, describes them and
-    keeps those in the examples' cluster (:func:`~fewseg.select.select_by_mixture`).
+    (:func:`~fewseg.embed.describe`). ``predict`` proposes candidates at two levels
+    (:func:`~fewseg.propose.propose_levels`), describes them, keeps those in the
+    examples' cluster (:func:`~fewseg.select.select_by_mixture`) and, per object, the
+    outline most like the examples (:func:`~fewseg.select.choose_outlines`).
 
     Examples
     --------
@@ -143,15 +145,20 @@ class WeightFreeSegmenter:
         cfg = self.config
         t0 = time.perf_counter()
         signal = object_signal(frame, self.profile)
-        candidates = propose(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
+        levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
+        candidates = [c for level in levels for c in level]
+        level_of = np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)])
         t1 = time.perf_counter()
-        vectors = describe(frame, signal, candidates, self.profile)
+        # Each level is described on its own: descriptors assume non-overlapping masks.
+        base = channel_levels(frame)
+        vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
         t2 = time.perf_counter()
         selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity)
-        kept = [c for c, k in zip(candidates, selection.keep) if k]
+        chosen = choose_outlines(candidates, level_of, selection, frame.shape)
         t3 = time.perf_counter()
         exclude_masks = _as_masks(exclude, frame) if exclude else None
-        polys, masks, scores, n_re = finish(frame, kept, selection.scores[selection.keep], config=cfg, exclude=exclude_masks)
+        polys, masks, scores, n_re = finish(frame, [candidates[i] for i in chosen], selection.scores[chosen], config=cfg,
+                                            exclude=exclude_masks)
         t4 = time.perf_counter()
         return Segmentation(
             polygons=polys,

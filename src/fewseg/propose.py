@@ -57,6 +57,10 @@ class ProposerSettings:
         (:func:`~fewseg.objects.label_shapes`) of at least ``part_fill``, so bright
         debris is not cut into object-sized pieces. Fitted: 0.3 x the median example
         area, and the lowest ellipse fill among the examples.
+    alternative : float
+        :func:`propose_levels` also outlines everything at ``fraction + alternative``
+        (0 = not), for the selector to choose per object
+        (:func:`~fewseg.select.choose_outlines`).
     """
 
     smooth: float = 1.0
@@ -73,6 +77,7 @@ class ProposerSettings:
     valley_sigma: float = 2.0
     min_part: float = 0.0
     part_fill: float = 0.0
+    alternative: float = -0.1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -153,11 +158,12 @@ def trim_regions(smooth: np.ndarray, regions: np.ndarray, settings: ProposerSett
     return np.where(smooth > level[regions], regions, 0).astype(np.int32)
 
 
-def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96) -> np.ndarray:
+def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96, min_area: float = 0.0) -> np.ndarray:
     """Cut concave regions at their necks: touching objects one seed claimed together.
 
     Only regions whose ellipse fill (:func:`~fewseg.objects.label_shapes`) is below
-    ``below`` are examined, each in its own box. There the distance to the region's
+    ``below`` and whose area is at least ``min_area`` (room for two objects) are
+    examined, each in its own box. There the distance to the region's
     boundary (lightly smoothed) has one maximum per round object; maxima that stand at
     least ``depth`` pixels above the saddle between them seed a watershed of the
     distance map.
@@ -167,11 +173,12 @@ def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96) -> 
         return labels
     from skimage.morphology import h_maxima
 
-    fill = label_shapes(labels, n)["ellipse_fill"]
+    shapes = label_shapes(labels, n)
+    examine = (shapes["ellipse_fill"] < below) & (shapes["area"] >= min_area)
     out = labels.copy()
     next_label = n + 1
     for value, box in enumerate(ndi.find_objects(labels), start=1):
-        if box is None or fill[value - 1] >= below:
+        if box is None or not examine[value - 1]:
             continue
         region = np.pad(labels[box] == value, 2)
         dist = ndi.gaussian_filter(ndi.distance_transform_edt(region), 1.0)
@@ -232,21 +239,24 @@ def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettin
     return out
 
 
-def segment_signal(smooth: np.ndarray, settings: ProposerSettings, *, passes: int = 2) -> np.ndarray:
+def segment_signal(smooth: np.ndarray, settings: ProposerSettings, *, passes: int = 2,
+                   first: np.ndarray | None = None) -> np.ndarray:
     """Objects of a smoothed signal as a ``(Y, X)`` int32 label image.
 
     Each pass splits what is above the floor into regions, then trims every region at
     its own relative level. What a bright neighbour's trimming left over above the floor
-    (a dim object in its shadow) is split and trimmed again in the next pass.
+    (a dim object in its shadow) is split and trimmed again in the next pass. ``first``
+    is ``split_regions(smooth, settings)`` when the caller already has it.
     """
     labels = np.zeros(smooth.shape, dtype=np.int32)
     free = np.ones(smooth.shape, dtype=bool)
-    for _ in range(passes):
+    for k in range(passes):
         masked = np.where(free, smooth, 0.0).astype(smooth.dtype, copy=False)
-        found = trim_regions(masked, split_regions(masked, settings), settings)
+        regions = first if k == 0 and first is not None else split_regions(masked, settings)
+        found = trim_regions(masked, regions, settings)
         if not found.any():
             break
-        found = split_at_necks(found, depth=settings.neck_depth)
+        found = split_at_necks(found, depth=settings.neck_depth, min_area=2 * settings.min_part)
         found = split_large(found, masked, settings)
         new = found > 0
         labels[new] = found[new] + labels.max()
@@ -265,9 +275,35 @@ def propose(signal: np.ndarray, settings: ProposerSettings, *, min_area: int = 3
         Keep candidates with ``min_area <= area`` and (``max_area`` > 0) ``area <= max_area``.
     """
     labels = segment_signal(smooth_signal(signal, settings), settings)
+    return _candidates(labels, settings, min_area=min_area, max_area=max_area)
+
+
+def propose_levels(signal: np.ndarray, settings: ProposerSettings, *, min_area: int = 30,
+                   max_area: int = 0) -> list[list[ObjectMask]]:
+    """:func:`propose` at the fitted ``fraction`` and, unless ``settings.alternative``
+    is 0, again at ``fraction + alternative``: one list of non-overlapping candidates
+    per level, the fitted level first.
+
+    One level cannot suit every object: where the fitted fraction cuts a bright
+    nucleus at its bright core, or joins two dim ones, the other level may outline it
+    as the examples are outlined. The selector chooses between them
+    (:func:`~fewseg.select.choose_outlines`).
+    """
+    smooth = smooth_signal(signal, settings)
+    fractions = [settings.fraction]
+    if settings.alternative:
+        fractions.append(float(np.clip(settings.fraction + settings.alternative, 0.05, 0.95)))
+    # With intensity seeds the first split does not depend on the fraction: share it.
+    first = split_regions(smooth, settings) if settings.seeds == "intensity" and len(fractions) > 1 else None
+    return [_candidates(segment_signal(smooth, replace(settings, fraction=f), first=first), settings,
+                        min_area=min_area, max_area=max_area) for f in fractions]
+
+
+def _candidates(labels: np.ndarray, settings: ProposerSettings, *, min_area: int, max_area: int) -> list[ObjectMask]:
+    """The objects of a label image, tidied (:func:`tidy_mask`) and filtered by area."""
     # Fragments far below min_area cannot grow into objects: skip tidying them.
     area = np.bincount(labels.ravel())
-    labels[area[labels] < 0.5 * min_area] = 0
+    labels = np.where(area[labels] < 0.5 * min_area, 0, labels)
     masks = [tidy_mask(m, outline_sigma=settings.outline_sigma) for m in masks_from_labels(labels)]
     masks = [m for m in masks if m.area > 0]
     return [m for m in masks if m.area >= min_area and (max_area <= 0 or m.area <= max_area)]
