@@ -74,8 +74,12 @@ def ring_masks(labels: np.ndarray, width: int) -> np.ndarray:
     """
     if not labels.any():
         return np.zeros_like(labels)
-    dist, (rows, cols) = ndi.distance_transform_edt(labels == 0, return_indices=True)
-    ring = (dist > 1) & (dist <= width + 1)
+    rows, cols = ndi.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
+    # Squared distances from the nearest-object indices, exactly, in integers (cheaper
+    # than asking the transform for float distances too).
+    d2 = (rows - np.arange(labels.shape[0], dtype=rows.dtype)[:, None]) ** 2
+    d2 += (cols - np.arange(labels.shape[1], dtype=cols.dtype)[None, :]) ** 2
+    ring = (d2 > 1) & (d2 <= (width + 1) ** 2)
     return np.where(ring, labels[rows, cols], 0).astype(labels.dtype, copy=False)
 
 

@@ -180,7 +180,7 @@ def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96, min
     for value, box in enumerate(ndi.find_objects(labels), start=1):
         if box is None or not examine[value - 1]:
             continue
-        region = np.pad(labels[box] == value, 2)
+        region = _padded(labels[box] == value, 2)
         dist = ndi.gaussian_filter(ndi.distance_transform_edt(region), 1.0)
         markers, k = ndi.label(h_maxima(dist, depth) & region)
         if k < 2:
@@ -222,8 +222,8 @@ def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettin
         line = valleys(smooth[outer], settings.valley_sigma) >= settings.valley
         line = line[box[0].start - outer[0].start : box[0].stop - outer[0].start,
                     box[1].start - outer[1].start : box[1].stop - outer[1].start]
-        region = np.pad(labels[box] == value, 2)
-        inside = region & ~np.pad(line, 2)
+        region = _padded(labels[box] == value, 2)
+        inside = region & ~_padded(line, 2)
         dist = ndi.gaussian_filter(ndi.distance_transform_edt(inside), 1.0)
         markers, k = ndi.label(h_maxima(dist, settings.neck_depth) & inside)
         if k < 2:
@@ -320,15 +320,20 @@ def tidy_mask(m: ObjectMask, *, outline_sigma: float = 0.0) -> ObjectMask:
         filled = ndi.binary_fill_holes(m.mask)
         return ObjectMask(m.row, m.col, filled)
     pad = int(np.ceil(2 * outline_sigma)) + 1
-    mask = np.pad(m.mask, pad)
-    parts = np.pad(parts, pad)
-    if n > 1:
-        mask = parts == (np.argmax(np.bincount(parts.ravel())[1:]) + 1)
-    mask = ndi.binary_fill_holes(mask)
+    largest = parts == (np.argmax(np.bincount(parts.ravel())[1:]) + 1) if n > 1 else m.mask
+    mask = ndi.binary_fill_holes(_padded(largest, pad))
     if outline_sigma > 0:
         mask = ndi.gaussian_filter(mask.astype(np.float32), outline_sigma) > 0.5
     tight = ObjectMask.from_full(mask)
     return ObjectMask(m.row - pad + tight.row, m.col - pad + tight.col, tight.mask)
+
+
+def _padded(mask: np.ndarray, width: int) -> np.ndarray:
+    """``mask`` with ``width`` False pixels around it (``np.pad``, without its overhead
+    in loops over objects)."""
+    out = np.zeros((mask.shape[0] + 2 * width, mask.shape[1] + 2 * width), dtype=bool)
+    out[width : width + mask.shape[0], width : width + mask.shape[1]] = mask
+    return out
 
 
 def _window(m: ObjectMask, margin: int, shape) -> tuple[slice, slice]:
@@ -336,17 +341,32 @@ def _window(m: ObjectMask, margin: int, shape) -> tuple[slice, slice]:
     return (slice(max(0, r0 - margin), min(shape[0], r1 + margin)), slice(max(0, c0 - margin), min(shape[1], c1 + margin)))
 
 
-def example_fit(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings) -> float:
+def example_fit(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings, *,
+                cache: dict | None = None) -> float:
     """Mean over examples of the best IoU any proposal reaches with that example.
 
     Proposals are made in a window around each example, so fitting costs little more
-    than the examples' area. Merges and splits both lower the score.
+    than the examples' area. Merges and splits both lower the score. ``cache`` (a dict
+    kept across calls on the same signal and examples) saves each window's smoothed
+    signal and, with intensity seeds, its first split, which settings that differ in
+    ``fraction`` or ``outline_sigma`` alone share.
     """
     margin = int(3 * settings.peak_radius) + 4
+    cache = {} if cache is None else cache
     total = 0.0
-    for m in masks:
+    for k, m in enumerate(masks):
         win = _window(m, margin, signal.shape)
-        labels = segment_signal(smooth_signal(signal[win], settings), settings)
+        key = (k, margin, settings.smooth)
+        if key not in cache:
+            cache[key] = smooth_signal(signal[win], settings)
+        smooth = cache[key]
+        first = None
+        if settings.seeds == "intensity":
+            split_key = key + (settings.floor, settings.seed_sigma, settings.min_distance)
+            if split_key not in cache:
+                cache[split_key] = split_regions(smooth, settings)
+            first = cache[split_key]
+        labels = segment_signal(smooth, settings, first=first)
         if settings.outline_sigma > 0:
             labels = labels_from_masks([tidy_mask(t, outline_sigma=settings.outline_sigma) for t in masks_from_labels(labels)], labels.shape)
         truth = np.zeros(labels.shape, dtype=bool)
@@ -370,7 +390,8 @@ def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> 
     fill = label_shapes(labels_from_masks(masks, signal.shape), len(masks))["ellipse_fill"]
     best = replace(default_settings(radius), split_above=1.2 * float(areas.max()),
                    min_part=0.3 * float(np.median(areas)), part_fill=float(fill.min()))
-    best_score = example_fit(signal, masks, best)
+    cache: dict = {}
+    best_score = example_fit(signal, masks, best, cache=cache)
     grids = [
         ("fraction", (0.3, 0.4, 0.5, 0.6)),
         ("floor", (0.1, 0.2, 0.3)),
@@ -383,7 +404,7 @@ def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> 
             trial = replace(best, **{name: v})
             if trial == best:
                 continue
-            s = example_fit(signal, masks, trial)
+            s = example_fit(signal, masks, trial, cache=cache)
             if s > best_score + 1e-9:
                 best, best_score = trial, s
     return best, best_score
