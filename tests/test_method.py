@@ -254,12 +254,23 @@ def test_mixture_keeps_the_examples_cluster():
 def test_typicality_ranks_candidates_within_the_examples_cluster():
     rng = np.random.default_rng(0)
     examples = rng.normal(0, 1, (10, 3))
-    candidates = np.vstack([rng.normal(0, 1, (80, 3)), rng.normal(6, 1, (40, 3)), [[0.0, 0, 0], [1.5, 1.5, 1.5]]])
+    central, off = [0.0, 0, 0], [1.5, 1.5, 1.5]
+    unknown, off_known = [np.nan, 0, 0], [2.5, 0, 0]
+    candidates = np.vstack([rng.normal(0, 1, (80, 3)), rng.normal(6, 1, (40, 3)), [central, off, unknown, off_known]])
     post, typicality = mixture_fit(examples, candidates)
     np.testing.assert_array_equal(post, mixture_posterior(examples, candidates))
-    assert post[-2] > 0.9 and post[-1] > 0.9  # both in the examples' cluster ...
-    assert typicality[-2] > typicality[-1] + 1  # ... but the central one is more typical
+    t_central, t_off, t_unknown, t_off_known = typicality[-4:]
+    assert post[-4] > 0.9 and post[-3] > 0.9  # both in the examples' cluster ...
+    assert t_central > t_off + 1  # ... but the central one is more typical
     assert typicality[80:120].max() < typicality[:80].min()
+    assert t_off_known < t_unknown < t_central
+    # An unknown descriptor counts as a typical member's value would: one standard
+    # deviation off (the expected squared deviation), not as if the column did not exist.
+    from fewseg.select import _typicality
+
+    mean, var = np.array([0.0, 0.0]), np.array([4.0, 0.25])
+    assert _typicality(np.array([[np.nan, 0.0]]), mean, var)[0] == pytest.approx(
+        _typicality(np.array([[2.0, 0.0]]), mean, var)[0])
 
 
 def test_examples_anchor_their_component(monkeypatch):

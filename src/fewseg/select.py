@@ -60,6 +60,15 @@ def _log_gauss(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     return -0.5 * np.where(np.isnan(terms), 0.0, terms).sum(axis=1)
 
 
+def _typicality(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """Diagonal Gaussian log density (constant dropped) in which an unknown (NaN) entry
+    counts as a typical member's would (its expected term), so candidates with and
+    without unknown descriptors (an outline cut by the frame's edge or not) compare
+    fairly."""
+    terms = ((x - mean) ** 2) / var + np.log(var)
+    return -0.5 * np.where(np.isnan(terms), 1.0 + np.log(var), terms).sum(axis=1)
+
+
 def mixture_posterior(examples: np.ndarray, candidates: np.ndarray, **kwargs) -> np.ndarray:
     """Posterior that each candidate belongs with the examples: the first half of
     :func:`mixture_fit` (same keyword arguments)."""
@@ -94,9 +103,9 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
         Probability of component 0 for each candidate.
     typicality : ndarray, shape (N,)
         Log density of each candidate under component 0 (standardised units, constant
-        dropped): higher is more like the examples' cluster. It ranks alternative
-        outlines of one object (:func:`choose_outlines`), where the posterior is ~1
-        for all of them.
+        dropped; an unknown descriptor counts as a typical member's would): higher is
+        more like the examples' cluster. It ranks alternative outlines of one object
+        (:func:`choose_outlines`), where the posterior is ~1 for all of them.
     """
     e = np.asarray(examples, dtype=np.float64)
     x = np.asarray(candidates, dtype=np.float64)
@@ -135,7 +144,7 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
         resp = new
         if converged:
             break
-    return resp, _log_gauss(zx, *params[0])
+    return resp, _typicality(zx, *params[0])
 
 
 def select_by_mixture(examples: np.ndarray, candidates: np.ndarray, *, threshold: float | None = None) -> Selection:
