@@ -214,6 +214,13 @@ def test_ring_masks_match_grown_labels(width):
     assert not ring_masks(np.zeros((5, 5), np.int32), width).any()
 
 
+def test_descriptors_stay_finite_for_an_object_hidden_under_another():
+    frame, masks = disc_frame()
+    profile = learn_profile(frame, masks[:5])
+    vectors = describe(frame, object_signal(frame, profile), [masks[5], masks[5]], profile)
+    assert np.isfinite(vectors).all()
+
+
 def test_objects_cut_by_the_frame_edge_have_unknown_shape():
     frame, masks = disc_frame()
     profile = learn_profile(frame, masks[:5])

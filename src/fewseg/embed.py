@@ -84,7 +84,8 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     cluster_area = np.bincount(touching.ravel(), weights=(labels > 0).ravel())
     own_cluster = np.zeros(n + 1, dtype=np.int64)
     own_cluster[labels.ravel()] = touching.ravel()
-    log_cluster = np.log(cluster_area[own_cluster[1:]] / count)
+    # (An object hidden under earlier ones has no pixel of its own: cluster of itself.)
+    log_cluster = np.log(np.maximum(cluster_area[own_cluster[1:]], count) / count)
 
     # Brightness varies multiplicatively between objects: compare it on a log scale.
     log_signal = np.log(np.maximum(s_mean, 0.05))
