@@ -115,6 +115,32 @@ def test_shared_first_split_gives_the_same_objects():
                                   segment_signal(smooth, settings))
 
 
+@pytest.mark.parametrize("sigma", [1.0, 2.0])
+def test_tidying_near_a_region_equals_tidying_all_there(sigma):
+    """example_fit tidies only the objects that can reach the example: for the objects
+    overlapping it, the outlines are those tidying every object gives."""
+    from fewseg.objects import labels_from_masks
+    from fewseg.propose import _tidy_near, tidy_mask
+
+    rng = np.random.default_rng(0)
+    rows, cols = np.indices((120, 120))
+    labels = np.zeros((120, 120), np.int32)
+    for k in range(1, 40):  # ragged blobs, some touching
+        r, c, rad = rng.integers(5, 115), rng.integers(5, 115), rng.integers(3, 9)
+        blob = (rows - r) ** 2 + (cols - c) ** 2 <= rad**2
+        labels[blob & (rng.random((120, 120)) > 0.15) & (labels == 0)] = k
+    region = np.zeros_like(labels, dtype=bool)
+    region[35:85, 35:85] = True
+    everything = labels_from_masks([tidy_mask(m, outline_sigma=sigma) for m in masks_from_labels(labels)], labels.shape)
+    near = _tidy_near(labels, region, sigma)
+    hit = np.unique(everything[region])
+    assert hit.size > 2
+    for value in hit[hit > 0]:  # relabelled in the same order, so compare pixel sets of the hit objects
+        old = everything == value
+        new_value = np.bincount(near[old]).argmax()
+        np.testing.assert_array_equal(near == new_value, old)
+
+
 def test_necks_are_cut_only_in_regions_with_room_for_two():
     rows, cols = np.indices((50, 80))
     pair = (((rows - 25) ** 2 + (cols - 25) ** 2 <= 144) | ((rows - 25) ** 2 + (cols - 52) ** 2 <= 144)).astype(np.int32)

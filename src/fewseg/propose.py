@@ -328,6 +328,22 @@ def tidy_mask(m: ObjectMask, *, outline_sigma: float = 0.0) -> ObjectMask:
     return ObjectMask(m.row - pad + tight.row, m.col - pad + tight.col, tight.mask)
 
 
+def _tidy_near(labels: np.ndarray, region: np.ndarray, outline_sigma: float) -> np.ndarray:
+    """:func:`tidy_mask` for the objects that may overlap ``region`` once tidied, and for
+    those near enough to them to take pixels from them; the rest are left out. As
+    tidied, an outline grows at most its pad beyond the object, so for every object
+    that overlaps ``region`` the result equals tidying all (at a fraction of the cost
+    in a window full of objects)."""
+    pad = int(np.ceil(2 * outline_sigma)) + 1
+    square = np.ones((3, 3), dtype=bool)
+    reach = ndi.binary_dilation(region, structure=square, iterations=pad)
+    near = np.unique(labels[reach])
+    reach = ndi.binary_dilation(np.isin(labels, near[near > 0]), structure=square, iterations=2 * pad + 1)
+    near = np.unique(labels[reach])
+    kept = np.where(np.isin(labels, near[near > 0]), labels, 0)
+    return labels_from_masks([tidy_mask(t, outline_sigma=outline_sigma) for t in masks_from_labels(kept)], labels.shape)
+
+
 def _padded(mask: np.ndarray, width: int) -> np.ndarray:
     """``mask`` with ``width`` False pixels around it (``np.pad``, without its overhead
     in loops over objects)."""
@@ -367,10 +383,10 @@ def example_fit(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerS
                 cache[split_key] = split_regions(smooth, settings)
             first = cache[split_key]
         labels = segment_signal(smooth, settings, first=first)
-        if settings.outline_sigma > 0:
-            labels = labels_from_masks([tidy_mask(t, outline_sigma=settings.outline_sigma) for t in masks_from_labels(labels)], labels.shape)
         truth = np.zeros(labels.shape, dtype=bool)
         ObjectMask(m.row - win[0].start, m.col - win[1].start, m.mask).paste(truth)
+        if settings.outline_sigma > 0:
+            labels = _tidy_near(labels, truth, settings.outline_sigma)
         hit = labels[truth]
         ids, inter = np.unique(hit[hit > 0], return_counts=True)
         if ids.size == 0:
