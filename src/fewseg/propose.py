@@ -284,10 +284,10 @@ def propose_levels(signal: np.ndarray, settings: ProposerSettings, *, min_area: 
     is 0, again at ``fraction + alternative``: one list of non-overlapping candidates
     per level, the fitted level first.
 
-    One level cannot suit every object: where the fitted fraction cuts a bright
-    nucleus at its bright core, or joins two dim ones, the other level may outline it
-    as the examples are outlined. The selector chooses between them
-    (:func:`~fewseg.select.choose_outlines`).
+    One level cannot suit every object: where the fitted fraction keeps only the
+    brightest part of an object (a dim nucleus beside a bright one, say), the other
+    level may outline it as the examples are outlined. The selector chooses between
+    them (:func:`~fewseg.select.choose_outlines`).
     """
     smooth = smooth_signal(signal, settings)
     fractions = [settings.fraction]

@@ -168,9 +168,9 @@ def choose_outlines(masks: list, level: np.ndarray, selection: Selection, shape:
     candidates, the most typical of the examples' cluster (``selection.typicality``)
     are taken first, an outline at the fitted level counting ``margin`` more (a
     likelihood ratio of e ~ 2.7), so another level wins only where it is clearly more
-    like the examples: a bright nucleus's whole extent where the fitted level cut only
-    its core, two nuclei where it outlined them as one. A candidate is skipped when more
-    than ``max_overlap`` of its area is already taken.
+    like the examples: e.g. the whole of a dim nucleus beside a bright one where the
+    fitted level kept only its brightest part. A candidate is skipped when more than
+    ``max_overlap`` of its area is already taken.
 
     Returns the indices of the chosen candidates, in the order they were taken.
     """
