@@ -171,8 +171,6 @@ def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96, min
     n = int(labels.max())
     if n == 0:
         return labels
-    from skimage.morphology import h_maxima
-
     shapes = label_shapes(labels, n)
     examine = (shapes["ellipse_fill"] < below) & (shapes["area"] >= min_area)
     out = labels.copy()
@@ -180,17 +178,36 @@ def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96, min
     for value, box in enumerate(ndi.find_objects(labels), start=1):
         if box is None or not examine[value - 1]:
             continue
-        region = _padded(labels[box] == value, 2)
-        dist = ndi.gaussian_filter(ndi.distance_transform_edt(region), 1.0)
-        markers, k = ndi.label(h_maxima(dist, depth) & region)
-        if k < 2:
-            continue
-        parts = watershed(-dist, markers, mask=region)[2:-2, 2:-2]
-        view = out[box]
-        for part in range(2, k + 1):
-            view[parts == part] = next_label
-            next_label += 1
+        region = labels[box] == value
+        parts, k = _parts_at_distance_maxima(region, region, depth)
+        if k >= 2:
+            next_label = _label_parts(out[box], parts, k, next_label)
     return out
+
+
+def _parts_at_distance_maxima(region: np.ndarray, inside: np.ndarray, depth: float) -> tuple[np.ndarray | None, int]:
+    """Cut ``region`` (a boolean box) into one part per maximum of the lightly smoothed
+    distance to what lies outside ``inside`` (a subset of it), maxima standing at least
+    ``depth`` above their saddle, by a watershed of that distance over the region.
+    Returns ``(parts, k)``: a label image of the box and the number of parts; parts is
+    None when there are fewer than two."""
+    from skimage.morphology import h_maxima
+
+    region, inside = _padded(region, 2), _padded(inside, 2)
+    dist = ndi.gaussian_filter(ndi.distance_transform_edt(inside), 1.0)
+    markers, k = ndi.label(h_maxima(dist, depth) & inside)
+    if k < 2:
+        return None, k
+    return watershed(-dist, markers, mask=region)[2:-2, 2:-2], k
+
+
+def _label_parts(view: np.ndarray, parts: np.ndarray, k: int, next_label: int) -> int:
+    """Give parts 2..k of a split region new labels in ``view`` (part 1 keeps the
+    region's); returns the next free label."""
+    for part in range(2, k + 1):
+        view[parts == part] = next_label
+        next_label += 1
+    return next_label
 
 
 def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
@@ -204,8 +221,6 @@ def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettin
     """
     if settings.valley <= 0 or settings.split_above <= 0:
         return labels
-    from skimage.morphology import h_maxima
-
     area = np.bincount(labels.ravel())
     big = np.flatnonzero(area > settings.split_above)
     big = big[big > 0]
@@ -222,20 +237,14 @@ def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettin
         line = valleys(smooth[outer], settings.valley_sigma) >= settings.valley
         line = line[box[0].start - outer[0].start : box[0].stop - outer[0].start,
                     box[1].start - outer[1].start : box[1].stop - outer[1].start]
-        region = _padded(labels[box] == value, 2)
-        inside = region & ~_padded(line, 2)
-        dist = ndi.gaussian_filter(ndi.distance_transform_edt(inside), 1.0)
-        markers, k = ndi.label(h_maxima(dist, settings.neck_depth) & inside)
+        region = labels[box] == value
+        parts, k = _parts_at_distance_maxima(region, region & ~line, settings.neck_depth)
         if k < 2:
             continue
-        parts = watershed(-dist, markers, mask=region)[2:-2, 2:-2]
         shapes = label_shapes(parts, k)
         if (shapes["area"] < settings.min_part).any() or (shapes["ellipse_fill"] < settings.part_fill).any():
             continue
-        view = out[box]
-        for part in range(2, k + 1):
-            view[parts == part] = next_label
-            next_label += 1
+        next_label = _label_parts(out[box], parts, k, next_label)
     return out
 
 
