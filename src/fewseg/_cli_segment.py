@@ -135,11 +135,9 @@ def run_segment(args) -> int:
     import time
 
     from .annotations import write_annotations
-    from .batch import parse_range
+    from .batch import parse_range, segment_batch
     from .load import plane_counts, read_frame
-    from .model import make_segmenter
     from .objects import Location
-    from .progress import progress
 
     image = Path(args.image)
     out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
@@ -150,41 +148,36 @@ def run_segment(args) -> int:
     counts = plane_counts(args.image)
     zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=args.z or 0)
     ts = parse_range(args.batch_t, size=counts["T"], option="--batch-t", current=args.t or 0)
-    segmenter = make_segmenter(config, render=_render_config(args)).fit(frame, examples)
-    tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
-    found, per_frame, n_candidates, n_rediscovered = [], [], 0, 0
-    positions = [(z, t) for t in ts for z in zs]
-    for z, t in progress(positions, total=len(positions), desc="frames"):
-        here = frame if (z, t) == (frame.location.z, frame.location.time) else read_frame(
-            args.image, z=z if counts["Z"] > 1 else None, t=t if counts["T"] > 1 else None,
-            channels=args.channels, location=Location(xy=args.xy or 0, z=z, time=t))
-        result = segmenter.predict(here, exclude=examples if here is frame else None)
-        found += result.annotations(tags=tags, location=here.location)
-        per_frame.append({"z": z, "time": t, "n_objects": len(result.polygons), "n_candidates": result.n_candidates,
-                          "timings_s": {k: round(v, 4) for k, v in result.timings.items()}})
-        n_candidates += result.n_candidates
-        n_rediscovered += result.n_rediscovered
-        if here is frame and args.overlay:
-            from .figure import overlay_png
-            from .render import to_rgb
+    xy = frame.location.xy
 
-            overlay_png(args.overlay, to_rgb(frame, _render_config(args)), result.masks)
+    def read(location: Location):
+        return read_frame(args.image, z=location.z if counts["Z"] > 1 else None,
+                          t=location.time if counts["T"] > 1 else None, channels=args.channels, location=location)
+
+    locations = [Location(xy=xy, z=z, time=t) for t in ts for z in zs]
+    batch = segment_batch(config, frame, examples, read, locations, render=_render_config(args))
+    tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
+    found = batch.annotations(tags=tags)
+    here = batch.at(frame.location)
+    if here is not None and args.overlay:
+        from .figure import overlay_png
+        from .render import to_rgb
+
+        overlay_png(args.overlay, to_rgb(frame, _render_config(args)), here.segmentation.masks)
     write_annotations(out, found, shape=frame.shape)
+    summary = batch.summary()
     record = {
         "image": str(image),
         "examples": args.examples,
         "n_examples": len(examples),
-        "n_candidates": n_candidates,
-        "n_objects": len(found),
-        "n_pred_on_examples": n_rediscovered,
-        "frames": per_frame,
+        **{k: summary[k] for k in ("n_candidates", "n_objects", "n_pred_on_examples", "fit_s", "frames")},
         "total_s": round(time.perf_counter() - t0, 4),
         "config": config.to_dict(),
-        "learned": segmenter.describe_fit(),
+        "learned": summary["learned"],
     }
     _write_json(out.with_name(out.name + ".fewseg.json"), record)
-    where = f" in {len(positions)} frames" if len(positions) > 1 else ""
-    print(f"{len(found)} objects{where} from {len(examples)} examples ({n_candidates} candidates) -> {out}")
+    where = f" in {len(locations)} frames" if len(locations) > 1 else ""
+    print(f"{len(found)} objects{where} from {len(examples)} examples ({summary['n_candidates']} candidates) -> {out}")
     return 0
 
 
@@ -216,7 +209,7 @@ def _seeds(text) -> list[int]:
 def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source, json_path=None, figure_path=None,
                         render=None) -> list[dict]:
     from .evaluate import metrics_table, run_evaluation
-    from .model import make_segmenter
+    from .methods import make_segmenter
 
     rows, first = [], None
     for seed in seeds:

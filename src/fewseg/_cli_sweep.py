@@ -58,7 +58,7 @@ def sweep_rows(frame, annotations, *, base_config, models, pts, checkpoints, num
     from dataclasses import replace
 
     from .evaluate import run_evaluation
-    from .model import make_segmenter
+    from .methods import make_segmenter
 
     rows = []
     for name in models:

@@ -139,6 +139,27 @@ class ObjectMask:
         return cls(int(r0), int(c0), mask[r0:r1, c0:c1].copy())
 
 
+def rasterize(polygon: np.ndarray, shape: tuple[int, int]) -> ObjectMask:
+    """Pixels whose centres lie inside ``polygon``, clipped to a frame of ``shape``.
+
+    Examples
+    --------
+    >>> square = np.array([[0.5, 0.5], [0.5, 3.5], [3.5, 3.5], [3.5, 0.5]])
+    >>> rasterize(square, (10, 10)).area
+    9
+    """
+    from skimage.draw import polygon as draw_polygon
+
+    polygon = np.asarray(polygon, dtype=float)
+    rr, cc = draw_polygon(polygon[:, 0], polygon[:, 1], shape=shape)
+    if rr.size == 0:
+        return ObjectMask(0, 0, np.zeros((0, 0), dtype=bool))
+    r0, c0 = int(rr.min()), int(cc.min())
+    crop = np.zeros((int(rr.max()) - r0 + 1, int(cc.max()) - c0 + 1), dtype=bool)
+    crop[rr - r0, cc - c0] = True
+    return ObjectMask(r0, c0, crop)
+
+
 def masks_from_labels(labels: np.ndarray) -> list[ObjectMask]:
     """One :class:`ObjectMask` per non-zero label of a ``(Y, X)`` label image, in label order."""
     from scipy import ndimage as ndi
@@ -199,8 +220,6 @@ class Annotation:
             return self.mask
         if self.polygon is None:
             raise ValueError(f"{self.origin or 'annotation'} has neither polygon nor mask")
-        from .polygons import rasterize
-
         return rasterize(self.polygon, shape)
 
 

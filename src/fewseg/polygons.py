@@ -9,30 +9,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from shapely.geometry import Polygon
-from skimage.draw import polygon as draw_polygon
 from skimage.measure import find_contours
 
 from .errors import InputError
-from .objects import ObjectMask
-
-
-def rasterize(polygon: np.ndarray, shape: tuple[int, int]) -> ObjectMask:
-    """Pixels whose centres lie inside ``polygon``, clipped to a frame of ``shape``.
-
-    Examples
-    --------
-    >>> square = np.array([[0.5, 0.5], [0.5, 3.5], [3.5, 3.5], [3.5, 0.5]])
-    >>> rasterize(square, (10, 10)).area
-    9
-    """
-    polygon = np.asarray(polygon, dtype=float)
-    rr, cc = draw_polygon(polygon[:, 0], polygon[:, 1], shape=shape)
-    if rr.size == 0:
-        return ObjectMask(0, 0, np.zeros((0, 0), dtype=bool))
-    r0, c0 = int(rr.min()), int(cc.min())
-    crop = np.zeros((int(rr.max()) - r0 + 1, int(cc.max()) - c0 + 1), dtype=bool)
-    crop[rr - r0, cc - c0] = True
-    return ObjectMask(r0, c0, crop)
+from .objects import ObjectMask, rasterize  # noqa: F401 (rasterize is public here too)
 
 
 def _outer_contour(mask: ObjectMask) -> np.ndarray | None:

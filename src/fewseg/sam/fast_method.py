@@ -32,9 +32,10 @@ from scipy import ndimage as ndi
 from ..config import SegmentConfig
 from ..embed import describe
 from ..examples import object_signal
-from ..model import Segmentation, WeightFreeSegmenter, _as_masks, finish
+from ..model import WeightFreeSegmenter
 from ..objects import Frame, ObjectMask
 from ..propose import propose
+from ..result import Segmentation, as_masks, finish
 from ..select import fit_prototype_selector, select_by_mixture
 from .embedding import encode_frame, tile_side
 from .generate import low_res_pixel_area, upsample_mask
@@ -128,7 +129,7 @@ class FastSegmenter:
         return self.encode(frame, self.feature_model, rendered=rendered)
 
     def fit(self, frame: Frame, examples) -> "FastSegmenter":
-        masks = _as_masks(examples, frame)
+        masks = as_masks(examples, frame)
         self.classic = WeightFreeSegmenter(self.config).fit(frame, masks)
         self.expected_area = float(np.median([m.area for m in masks]))
         fe = self.features(frame, rendered=self.rendered(frame))
@@ -204,7 +205,7 @@ class FastSegmenter:
         kept = [c for c, k in zip(candidates, selection.keep) if k]
         t4 = time.perf_counter()
         polys, masks, scores, n_re = finish(frame, kept, selection.scores[selection.keep], config=cfg,
-                                            exclude=_as_masks(exclude, frame) if exclude else None)
+                                            exclude=as_masks(exclude, frame) if exclude else None)
         t5 = time.perf_counter()
         timings = {"propose": t2 - t1, "embed": (t1 - t0) + (t3 - t2), "select": t4 - t3, "polygons": t5 - t4,
                    "encoding": t1 - t0}

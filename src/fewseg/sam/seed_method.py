@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 from ..config import SegmentConfig
-from ..model import Segmentation, _as_masks, finish
 from ..objects import Frame, ObjectMask
+from ..result import Segmentation, as_masks, finish
 from ..select import fit_prototype_selector
 
 
@@ -172,7 +172,7 @@ class SeedSegmenter:
         return to_rgb(frame, self.render)
 
     def fit(self, frame: Frame, examples) -> "SeedSegmenter":
-        masks = _as_masks(examples, frame)
+        masks = as_masks(examples, frame)
         rgb = self.rgb(frame)
         occ = self.config.target_occupancy
         self.example_vectors = crop_vectors(self.model, rgb, masks, occ, batch_size=self.batch_size)
@@ -194,7 +194,7 @@ class SeedSegmenter:
         kept = [c for c, k in zip(candidates, selection.keep) if k]
         t3 = time.perf_counter()
         polys, masks, scores, n_re = finish(frame, kept, selection.scores[selection.keep], config=cfg,
-                                            exclude=_as_masks(exclude, frame) if exclude else None)
+                                            exclude=as_masks(exclude, frame) if exclude else None)
         t4 = time.perf_counter()
         timings = {"propose": t1 - t0, "embed": t2 - t1, "select": t3 - t2, "polygons": t4 - t3,
                    "mask_generation": t1 - t0, "encoding": t2 - t1}
