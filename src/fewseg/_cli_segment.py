@@ -21,6 +21,9 @@ def _frame_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--xy", type=int, default=None, help="XY position of this frame in its dataset (filters annotations)")
     g.add_argument("--channels", default=None, help="channels to use, by index or name: '0,1' or 'YFP,Brightfield'")
     g.add_argument("--tag", default=None, help="use only annotations carrying this tag")
+    g.add_argument("--coordinates", default="pixel-corner", choices=("pixel-corner", "pixel-centre"),
+                   help="x / y in JSON annotations: pixel-corner = NimbusImage's and QuPath's origin at the top-left "
+                        "corner of pixel (0, 0) (default); pixel-centre = pixel centres at integers (the seed report's files)")
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:
@@ -78,7 +81,8 @@ def _read(args, annotation_path: str):
                        location=Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0))
     # Annotations are filtered by location only when the user placed the frame.
     where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
-    annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where)
+    annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where,
+                                   coordinates=args.coordinates)
     if not annotations:
         raise InputError(annotation_path, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     return frame, annotations
@@ -164,7 +168,7 @@ def run_segment(args) -> int:
         from .render import to_rgb
 
         overlay_png(args.overlay, to_rgb(frame, _render_config(args)), here.segmentation.masks)
-    write_annotations(out, found, shape=frame.shape)
+    write_annotations(out, found, shape=frame.shape, coordinates=args.coordinates)
     summary = batch.summary()
     record = {
         "image": str(image),
@@ -257,7 +261,7 @@ def add_demo(sub) -> None:
     p.add_argument("--seed", default="42", help="split seed(s), as in evaluate")
     p.add_argument("--small", action="store_true", help="a 256 x 256 frame with 40 blobs (quick check)")
     _method_options(p)
-    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None)
+    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None, coordinates="pixel-corner")
 
 
 def run_demo(args) -> int:
