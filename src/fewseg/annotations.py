@@ -41,7 +41,7 @@ from .errors import InputError
 from .objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
 from .polygons import check_polygon, mask_to_polygon
 
-__all__ = ["COORDINATES", "available_tags", "read_annotations", "write_annotations"]
+__all__ = ["COORDINATES", "available_tags", "from_nimbus", "read_annotations", "to_nimbus", "write_annotations"]
 
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 JSON_SUFFIXES = (".json", ".geojson")
@@ -306,6 +306,29 @@ def _nimbus_annotation(source: str, item, field: str) -> Annotation | None:
         origin=f"{source}: {field}",
         properties={k: v for k, v in item.items() if k not in _NIMBUS_KEYS},
     )
+
+
+def from_nimbus(item: dict, *, source: str, field: str = "annotation", coordinates: str = "pixel-corner") -> Annotation | None:
+    """One NimbusImage annotation record (as the server sends it) as an :class:`Annotation`.
+
+    None for shapes other than polygons; :class:`InputError` naming ``source`` and ``field``
+    for a malformed or degenerate polygon. Coordinates as in :func:`read_annotations`.
+    """
+    annotation = _nimbus_annotation(source, item, field)
+    if annotation is None or not _file_offset(coordinates):
+        return annotation
+    return replace(annotation, polygon=_from_file(annotation.polygon, coordinates))
+
+
+def to_nimbus(annotation: Annotation, *, coordinates: str = "pixel-corner") -> dict:
+    """An :class:`Annotation` as a NimbusImage polygon record (open ring, x = col, y = row)."""
+    return {
+        "shape": "polygon",
+        "tags": list(annotation.tags),
+        "channel": int(annotation.channel),
+        "location": annotation.location.as_nimbus(),
+        "coordinates": [{"x": float(x), "y": float(y)} for y, x in _to_file(_polygon_of(annotation), coordinates)],
+    }
 
 
 def _nimbus_points(source: str, coordinates, field: str) -> np.ndarray:
@@ -596,17 +619,7 @@ def _polygon_of(annotation: Annotation) -> np.ndarray:
 
 
 def _write_nimbus(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
-    items = [
-        {
-            "shape": "polygon",
-            "tags": list(a.tags),
-            "channel": int(a.channel),
-            "location": a.location.as_nimbus(),
-            "coordinates": [{"x": float(x), "y": float(y)} for y, x in _to_file(_polygon_of(a), coordinates)],
-        }
-        for a in annotations
-    ]
-    _write_text(target, _json_list(items))
+    _write_text(target, _json_list([to_nimbus(a, coordinates=coordinates) for a in annotations]))
 
 
 def _write_geojson(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
