@@ -25,7 +25,7 @@ NUMBERS = {
     "Minimum area": ("min_area", 30, 0, 1_000_000, 1, "px", "Smallest object area in pixels."),
     "Maximum area": ("max_area", 0, 0, 10_000_000, 1, "px", "Largest object area in pixels; 0 = no limit."),
     "Smoothing": ("smoothing", 0.3, 0, 10, 0.1, "px", "Outline simplification tolerance in pixels."),
-    "Similarity": ("similarity", 0, 0, 1, 0.01, None,
+    "Similarity": ("similarity", 0.0, 0, 1, 0.01, None,
                    "Keep threshold on how like the examples an object must be; 0 = derived from the examples "
                    "(the seed method uses 0.5 cosine)."),
     "IoU": ("iou", 0.3, 0.01, 1, 0.01, None,
