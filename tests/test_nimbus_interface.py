@@ -57,3 +57,16 @@ def test_fit_location_has_the_most_examples_and_the_tile_wins_a_tie():
     assert fit_location(Counter({a: 3, b: 5}), a) == b
     assert fit_location(Counter({a: 5, b: 5, c: 1}), b) == b
     assert fit_location(Counter({a: 5, b: 5}), c) == a
+
+
+@pytest.mark.parametrize("name, gpu", [("Dockerfile", "false"), ("Dockerfile.cuda", "true")])
+def test_worker_images_carry_the_platforms_labels(name, gpu):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docker" / "nimbus" / name).read_text()
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', text.split("LABEL", 1)[1].split("ENTRYPOINT")[0]))
+    assert {"isUPennContrastWorker", "isAnnotationWorker", "interfaceName", "interfaceCategory", "description",
+            "annotationShape", "isGPUWorker", "defaultToolName"} <= set(labels)
+    assert labels["annotationShape"] == "polygon" and labels["isGPUWorker"] == gpu
+    assert 'ENTRYPOINT ["fewseg-nimbus-worker"]' in text and "pip install --no-cache-dir '.[nimbus,sam]'" in text
