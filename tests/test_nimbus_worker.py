@@ -275,3 +275,27 @@ def test_compute_with_sam_methods(server, method, extra):
     assert found and all(a["location"] == {"XY": 0, "Z": 0, "Time": 0} for a in found)
     polygons = [from_nimbus(a, source="server") for a in found]
     assert all(p.to_mask(SHAPE).area >= 5 for p in polygons)
+
+
+# --------------------------------------------------------------------------- the seed's experiment on a dataset
+
+
+def test_evaluate_reads_a_dataset_and_keeps_the_token_out(server, demo, tmp_path):
+    first, _, truth = demo
+    post_examples(server, nimbus_items(truth), "YFP truth")
+    out = tmp_path / "metrics.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("NI_API_KEY", "NI_TOKEN", "NI_API_URL")}
+    args = [sys.executable, "-m", "fewseg.cli", "evaluate", f"nimbus:{server['datasetId']}", "--api-url",
+            server["apiUrl"], "--tag", "YFP truth", "--num-train", "10", "--seed", "42", "--json", str(out)]
+
+    refused = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(args, capture_output=True, text=True, env={**env, "NI_TOKEN": server["token"]}, timeout=300)
+
+    assert refused.returncode == 2 and "NI_TOKEN: set NI_TOKEN" in refused.stderr
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(out.read_text())
+    local = run_evaluation(first, truth, config=SegmentConfig(), num_train=10, seed=42).metrics
+    for key in ("precision", "recall", "f1", "mean_iou", "n_train", "n_truth", "n_pred"):
+        assert metrics[key] == local[key], key
+    for text in (done.stdout, done.stderr, out.read_text()):
+        assert server["token"] not in text
