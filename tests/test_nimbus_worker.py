@@ -299,3 +299,19 @@ def test_evaluate_reads_a_dataset_and_keeps_the_token_out(server, demo, tmp_path
         assert metrics[key] == local[key], key
     for text in (done.stdout, done.stderr, out.read_text()):
         assert server["token"] not in text
+
+
+def test_sam_methods_see_the_frame_as_the_platform_shows_it(server):
+    """The worker's RGB (fewseg.render from the dataset's layers) equals the SDK's app-like composite."""
+    from fewseg.nimbus.server import DatasetSource
+    from fewseg.render import to_rgb
+
+    source = DatasetSource(server["apiUrl"], server["token"], server["datasetId"])
+    frame = source.read(Location())
+    render = source.render_config(frame)
+    assert [s.color for s in render.styles] == ["#808080", "#FFFF00"]
+    assert render.styles[1].black == frame.data[1].min() and render.styles[1].white == frame.data[1].max()
+    ours = to_rgb(frame, render).astype(int)
+    platform = source.dataset.images.get_composite(xy=0, z=0, time=0, dtype="uint8").astype(int)
+    assert ours.shape == platform.shape
+    assert np.abs(ours - platform).max() <= 1  # rounding (ours) vs truncation (the SDK's uint8)
