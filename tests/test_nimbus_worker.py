@@ -63,6 +63,11 @@ def demo():
 
 
 @pytest.fixture(scope="module")
+def second_truth():
+    return make_demo(seed=1, shape=SHAPE, n_blobs=40)[1]
+
+
+@pytest.fixture(scope="module")
 def server(demo, tmp_path_factory):
     first, second, _ = demo
     folder = tmp_path_factory.mktemp("nimbus")
@@ -112,8 +117,8 @@ def compute_params(server, interface: dict, *, tags=(OUT,), channel=1) -> dict:
             "connectTo": {"tags": [], "channel": 0}, "workerInterface": interface, "scales": {}}
 
 
-def post_examples(server, polygons_items: list[dict], tag: str) -> list[dict]:
-    records = [{**item, "tags": [tag], "channel": 1, "location": {"XY": 0, "Z": 0, "Time": 0},
+def post_examples(server, polygons_items: list[dict], tag: str, *, z: int = 0) -> list[dict]:
+    records = [{**item, "tags": [tag], "channel": 1, "location": {"XY": 0, "Z": z, "Time": 0},
                 "datasetId": server["datasetId"]} for item in polygons_items]
     return server["gc"].post("upenn_annotation/multiple", json=records)
 
@@ -315,3 +320,44 @@ def test_sam_methods_see_the_frame_as_the_platform_shows_it(server):
     platform = source.dataset.images.get_composite(xy=0, z=0, time=0, dtype="uint8").astype(int)
     assert ours.shape == platform.shape
     assert np.abs(ours - platform).max() <= 1  # rounding (ours) vs truncation (the SDK's uint8)
+
+
+def test_examples_on_two_frames_fit_on_the_one_with_most_and_are_never_outlined_again(server, demo, second_truth):
+    _, _, truth = demo
+    post_examples(server, nimbus_items(truth[:6]), "two places", z=0)
+    post_examples(server, nimbus_items(second_truth[:3]), "two places", z=1)
+    interface = {"Training tags": ["two places"], "Batch Z": "all"}
+    params = compute_params(server, interface, tags=["two places out"])
+    params["connectTo"] = {"tags": ["two places"], "channel": 1}
+    log_before = len(server["gc"].get("fewseg_test/log"))
+
+    code, messages, err = run_worker(server, "compute", params)
+
+    assert code == 0, err
+    warnings = [m for m in messages if "warning" in m]
+    assert any(m["title"] == "Examples on several frames" and "learning from the 6 examples at XY 1, Z 1, Time 1"
+               in m["warning"] and "3 example(s) at other locations" in m["warning"] for m in warnings), messages
+    found = annotations_tagged(server, "two places out")
+    at_z1 = [from_nimbus(a, source="server").to_mask(SHAPE) for a in found if a["location"]["Z"] == 1]
+    assert at_z1
+    for example in second_truth[:3]:
+        mask = example.to_mask(SHAPE)
+        assert max(mask.iou(m) for m in at_z1) < SegmentConfig().iou  # not outlined again
+    connected = [e for e in server["gc"].get("fewseg_test/log")[log_before:] if "connectTo" in e]
+    assert len(connected) == 2 and connected[0]["connectTo"]["tags"] == ["two places"]
+
+
+def test_upload_is_chunked(server, demo):
+    from fewseg.nimbus.server import DatasetSource
+
+    _, _, truth = demo
+    source = DatasetSource(server["apiUrl"], server["token"], server["datasetId"])
+    log_before = len(server["gc"].get("fewseg_test/log"))
+
+    n = source.upload(truth[:12], tags=["chunked"], channel=0, chunk=5)
+
+    assert n == 12
+    assert [e["count"] for e in server["gc"].get("fewseg_test/log")[log_before:]] == [5, 5, 2]
+    back = [from_nimbus(a, source="server") for a in annotations_tagged(server, "chunked")]
+    for before, after in zip(truth[:12], back):
+        np.testing.assert_allclose(after.polygon, before.polygon, atol=1e-9)  # pixel-corner there and back
