@@ -361,3 +361,25 @@ def test_upload_is_chunked(server, demo):
     back = [from_nimbus(a, source="server") for a in annotations_tagged(server, "chunked")]
     for before, after in zip(truth[:12], back):
         np.testing.assert_allclose(after.polygon, before.polygon, atol=1e-9)  # pixel-corner there and back
+
+
+@pytest.mark.sam
+@pytest.mark.slow
+def test_sweep_reads_a_dataset(server, demo, tmp_path):
+    pytest.importorskip("segment_anything")
+    _, _, truth = demo
+    post_examples(server, nimbus_items(truth[:16]), "YFP sweep")
+    checkpoint = ROOT / "tests" / "data" / "tiny_sam1.pt"
+    env = {k: v for k, v in os.environ.items() if k not in ("NI_API_KEY", "NI_API_URL")}
+    out = tmp_path / "table"
+
+    done = subprocess.run([sys.executable, "-m", "fewseg.cli", "sweep", f"nimbus:{server['datasetId']}", "--api-url",
+                           server["apiUrl"], "--tag", "YFP sweep", "--models", "sam1_vit_b", "--checkpoints",
+                           f"sam1_vit_b={checkpoint}", "--pts", "2", "--device", "cpu", "--num-train", "10",
+                           "--seed", "42", "--out", str(out)],
+                          capture_output=True, text=True, env={**env, "NI_TOKEN": server["token"]}, timeout=600)
+
+    assert done.returncode == 0, done.stderr
+    rows = out.with_suffix(".csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("sam1_vit_b,2,")
+    assert server["token"] not in done.stdout + done.stderr + out.with_suffix(".md").read_text()
