@@ -70,3 +70,20 @@ def test_worker_images_carry_the_platforms_labels(name, gpu):
             "annotationShape", "isGPUWorker", "defaultToolName"} <= set(labels)
     assert labels["annotationShape"] == "polygon" and labels["isGPUWorker"] == gpu
     assert 'ENTRYPOINT ["fewseg-nimbus-worker"]' in text and "pip install --no-cache-dir '.[nimbus,sam]'" in text
+
+
+def test_evaluate_needs_truth_unless_the_image_is_a_dataset(tmp_path, capsys, monkeypatch):
+    from fewseg.cli import main
+    from fewseg.demo import write_demo
+
+    paths = write_demo(tmp_path, seed=1, shape=(64, 64), n_blobs=5)
+    assert main(["evaluate", str(paths["frame"])]) == 2
+    assert "--truth: required" in capsys.readouterr().err
+    for name in ("NI_TOKEN", "NI_API_KEY", "NI_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["evaluate", "nimbus:0123456789abcdef01234567", "--tag", "x"]) == 2
+    assert "--api-url: a NimbusImage dataset needs the server's API URL" in capsys.readouterr().err
+    assert main(["evaluate", "nimbus:0123456789abcdef01234567", "--api-url", "http://127.0.0.1:9/api/v1"]) == 2
+    assert "NI_TOKEN: set NI_TOKEN" in capsys.readouterr().err
+    assert main(["segment", "nimbus:0123456789abcdef01234567", "--examples", "e.json"]) == 2
+    assert "use the fewseg worker there" in capsys.readouterr().err
