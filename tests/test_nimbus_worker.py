@@ -33,6 +33,7 @@ SERVER_PYTHON = ROOT / ".venv-girder" / "bin" / "python"
 SHAPE = (256, 256)
 IMAGE = "fewseg/nimbus:test"
 TRAIN, OUT = "example blob", "fewseg blob"
+PAGE_CAP = 7  # the server pages annotations by 7: the worker must follow the cursor to see all 10 examples
 LAYERS = [
     {"id": "bf", "name": "Brightfield", "channel": 0, "color": "#808080", "visible": True,
      "contrast": {"mode": "percentile", "blackPoint": 0, "whitePoint": 100}},
@@ -78,7 +79,8 @@ def server(demo, tmp_path_factory):
     log = open(folder / "server.log", "w")
     proc = subprocess.Popen([str(SERVER_PYTHON), str(ROOT / "tests" / "nimbus_server" / "serve.py"),
                              "--port", str(_free_port()), "--data", str(folder / "data"), "--image", str(image),
-                             "--layers", json.dumps(LAYERS), "--ready", str(ready)], stdout=log, stderr=subprocess.STDOUT)
+                             "--layers", json.dumps(LAYERS), "--ready", str(ready), "--page-cap", str(PAGE_CAP)],
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while not ready.exists():
@@ -124,9 +126,15 @@ def post_examples(server, polygons_items: list[dict], tag: str, *, z: int = 0) -
 
 
 def annotations_tagged(server, tag: str) -> list[dict]:
-    found = server["gc"].get("upenn_annotation", parameters={"datasetId": server["datasetId"], "limit": 0,
-                                                               "tags": json.dumps([tag])})
-    return [a for a in found if tag in a["tags"]]
+    """Every annotation with ``tag`` (following the server's afterId cursor)."""
+    found, after = [], None
+    while True:
+        query = {"datasetId": server["datasetId"], "limit": 1000, "sort": "_id", "tags": json.dumps([tag])}
+        page = server["gc"].get("upenn_annotation", parameters={**query, **({"afterId": after} if after else {})})
+        if not page:
+            return [a for a in found if tag in a["tags"]]
+        found += page
+        after = page[-1]["_id"]
 
 
 def nimbus_items(annotations) -> list[dict]:
@@ -177,6 +185,8 @@ def test_compute_classic_uploads_each_frame_and_matches_the_evaluation(server, d
     fractions = [m["progress"] for m in messages if "progress" in m]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert sum("Outlining objects" == m.get("title") for m in messages) == 2  # one line per frame
+    learning = [m for m in messages if m.get("title") == "Learning from the examples"]
+    assert learning[0]["info"].startswith("10 examples")  # both pages of examples (the server pages by 7)
     # one upload per frame, each of one location, with the job's tags
     uploads = server["gc"].get("fewseg_test/log")[log_before:]
     assert [u["locations"] for u in uploads] == [['{"Time": 0, "XY": 0, "Z": 0}'], ['{"Time": 0, "XY": 0, "Z": 1}']]

@@ -14,6 +14,8 @@ What fewseg's worker talks to besides Girder's folders, items and large_image ti
 
 Annotations live in this process's memory (a test server); ``GET /fewseg_test/log`` lists
 every annotation POST (sizes, locations) so tests can check how the worker uploaded.
+``PAGE_CAP`` caps every ``GET`` page, so a client that does not follow the ``afterId``
+cursor misses annotations.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ _interfaces: dict[str, dict] = {}
 _collections: dict[str, dict] = {}
 _views: list[dict] = []
 _log: list[dict] = []
+#: At most this many annotations per GET page (None: as asked), so clients must page.
+PAGE_CAP: int | None = None
 
 
 def add_collection(dataset_id: str, layers: list[dict], *, owner_id: str) -> dict:
@@ -126,7 +130,8 @@ class AnnotationResource(Resource):
         if sortdir == -1:
             found = found[::-1]
         found = found[offset:]
-        return found[:limit] if limit else found
+        limit = min(limit or len(found), PAGE_CAP or len(found))
+        return found[:limit]
 
     @access.user
     @autoDescribeRoute(Description("Create an annotation.").jsonParam("body", "The annotation.", paramType="body"))

@@ -33,6 +33,7 @@ def _parse(argv):
     p.add_argument("--image", required=True, help="the dataset's TIFF / OME-TIFF")
     p.add_argument("--layers", default="[]", help="JSON list of the configuration's display layers")
     p.add_argument("--ready", required=True, help="write the connection details here when serving")
+    p.add_argument("--page-cap", type=int, default=None, help="at most this many annotations per GET page")
     return p.parse_args(argv)
 
 
@@ -53,6 +54,7 @@ def main(argv=None) -> int:
 
     app = setup_server(mode=ServerMode.TESTING, plugins=["large_image"])
     platform_api.mount(app.root.api.v1)
+    platform_api.PAGE_CAP = args.page_cap
     cherrypy.config.update({"server.socket_host": "127.0.0.1", "server.socket_port": args.port,
                             "environment": "embedded", "log.screen": False,
                             "engine.autoreload.on": False})
