@@ -42,12 +42,11 @@ def error(message: str, title: str = "Error", info: str | None = None) -> None:
 
 def interface(source, image: str) -> None:
     """Post the tool's fields for ``image``."""
+    from ..weights import CHECKPOINTS
     from .interface import fields
     from .models import available
 
-    here = available()
-    from ..weights import CHECKPOINTS
-
+    here = available()  # the image's own checkpoints first; the default is one of them
     models = [*here, *(n for n in CHECKPOINTS if n not in here)]
     source.context.set_interface(image, fields(models, default_model=here[0] if here else "sam1_vit_b"))
 
