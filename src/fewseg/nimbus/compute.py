@@ -22,7 +22,7 @@ from typing import Callable
 from ..batch import parse_range, segment_frames
 from ..errors import InputError
 from ..objects import Location
-from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, TRAINING_TAGS, choices
+from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, TRAINING_TAGS, choices
 from .server import DatasetSource
 
 Report = Callable[..., None]
@@ -60,12 +60,12 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     sizes = source.sizes
     locations = batch_locations(chosen, sizes, tile)
     config = chosen.config
-    checkpoint = None
     if config.method != "classic":
-        from .models import checkpoint_for
+        from .models import available, checkpoint_for
 
-        checkpoint = checkpoint_for(config.model)
-        config = replace(config, checkpoint=checkpoint)
+        if not (params.get("workerInterface") or {}).get(MODEL) and available():
+            config = replace(config, model=available()[0])  # a saved select can be null: the image's first
+        config = replace(config, checkpoint=checkpoint_for(config.model))
 
     progress(0.0, "Reading the examples", ", ".join(chosen.training_tags))
     examples, skipped = source.examples(chosen.training_tags)
