@@ -211,10 +211,12 @@ def test_compute_classic_uploads_each_frame_and_matches_the_evaluation(server, d
     reference = [a.to_mask(SHAPE) for a in model.predict(first, exclude=train).annotations()]
     reference_scores = score(reference, [a.to_mask(SHAPE) for a in rest], SHAPE)
     assert worker_scores.as_dict() == reference_scores.as_dict()
-    # and with `fewseg evaluate` (which scores the pixel masks before they become polygons)
-    evaluation = run_evaluation(first, truth, config=config, num_train=10, seed=42)
-    assert worker_scores.f1 == pytest.approx(evaluation.metrics["f1"], abs=0.03)
-    assert worker_scores.f1 > 0.7
+    # and equal to what `fewseg evaluate` gives on the same split (it scores the pixel masks
+    # before they become polygons; on this frame the polygons rasterise back to them)
+    evaluation = run_evaluation(first, truth, config=config, num_train=10, seed=42).metrics
+    assert {k: evaluation[k] for k in ("precision", "recall", "f1", "mean_iou", "n_pred", "n_truth")} == {
+        k: worker_scores.as_dict()[k] for k in ("precision", "recall", "f1", "mean_iou", "n_pred", "n_truth")}
+    assert worker_scores.f1 > 0.85
 
 
 # --------------------------------------------------------------------------- what a user can get wrong
