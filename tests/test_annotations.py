@@ -31,19 +31,21 @@ def triangle(row: float, col: float) -> np.ndarray:
 
 
 def nimbus_item(polygon, *, tags=("cell",), location=(0, 0, 0), **extra) -> dict:
+    """A NimbusImage polygon for fewseg's ``(row, col)`` ``polygon`` (pixel-corner x / y)."""
     xy, z, time = location
     return {
         "shape": "polygon",
         "tags": list(tags),
         "channel": 0,
         "location": {"XY": xy, "Z": z, "Time": time},
-        "coordinates": [{"x": float(c), "y": float(r), "z": 0} for r, c in polygon],
+        "coordinates": [{"x": float(c) + 0.5, "y": float(r) + 0.5, "z": 0} for r, c in polygon],
         **extra,
     }
 
 
 def feature(polygon, *, geometry_type="Polygon", **properties) -> dict:
-    ring = [[float(c), float(r)] for r, c in polygon]
+    """A GeoJSON Feature for fewseg's ``(row, col)`` ``polygon`` (pixel-corner x / y, as QuPath)."""
+    ring = [[float(c) + 0.5, float(r) + 0.5] for r, c in polygon]
     coordinates = [ring + ring[:1]]
     if geometry_type == "MultiPolygon":
         coordinates = [coordinates]
@@ -96,7 +98,7 @@ def test_nimbus_round_trip(tmp_path):
         assert (after.tags, after.location, after.channel) == (before.tags, before.location, before.channel)
     document = json.loads(path.read_text())
     assert document[0]["shape"] == "polygon"
-    assert document[0]["coordinates"][0] == {"x": 2.25, "y": 1.5}
+    assert document[0]["coordinates"][0] == {"x": 2.75, "y": 2.0}  # pixel corners: centre + 0.5
     assert document[0]["location"] == {"XY": 1, "Z": 2, "Time": 3}
     assert back[1].origin == f"{path}: annotations[1]"
 
@@ -120,7 +122,7 @@ def test_geojson_round_trip_keeps_serialisable_properties(tmp_path):
     assert document["type"] == "FeatureCollection"
     ring = document["features"][0]["geometry"]["coordinates"][0]
     assert ring[0] == ring[-1] and len(ring) == 4  # closed
-    assert ring[0] == [4.0, 3.0]  # x = col, y = row
+    assert ring[0] == [4.5, 3.5]  # x = col + 0.5, y = row + 0.5
 
 
 @pytest.mark.parametrize("suffix, dtype", [(".tif", np.uint16), (".tiff", np.int32), (".png", np.uint16), (".png", np.uint8)])
@@ -428,16 +430,16 @@ def test_binary_json_file(tmp_path):
 @pytest.mark.parametrize(
     "polygon, how, vertex",
     [
-        (square(36, 10, 5), "partly", "row 41, col 15"),
-        (square(-20, -30, 5), "wholly", "row -20, col -30"),
-        (square(10, 49.25, 0.5), "partly", "row 10, col 49.75"),
+        (square(36, 10, 5), "partly", "x 15.5, y 41.5"),
+        (square(-20, -30, 5), "wholly", "x -29.5, y -19.5"),
+        (square(10, 49.25, 0.5), "partly", "x 50.25, y 10.5"),
     ],
 )
 def test_polygons_outside_the_frame(tmp_path, polygon, how, vertex):
     path = write_json(tmp_path / "examples.json", [nimbus_item(square(1, 1)), nimbus_item(polygon)])
     text = error_text(path, shape=SHAPE)
     assert text.startswith(f"{path}: annotations[1]: polygon lies {how} outside the 40 x 50 (rows x cols) frame: vertex at {vertex}")
-    assert "rows -0.5..39.5 and cols -0.5..49.5" in text
+    assert "vertices must be within x 0..50 and y 0..40 (pixel-corner coordinates)" in text
     assert len(read_annotations(path)) == 2  # no shape, no check
 
 
@@ -514,3 +516,90 @@ def test_unreadable_annotation_files(tmp_path, name, make, expected):
     path = tmp_path / name
     make(path)
     assert error_text(path).startswith(f"{path}: {expected}")
+
+
+# --------------------------------------------------------------------------- the platform's coordinates
+
+
+def _one_pixel(row: int, col: int) -> list[list[float]]:
+    """The outline of pixel (row, col) as ``[x, y]`` pixel corners: (col, row)..(col + 1, row + 1)."""
+    return [[col, row], [col + 1, row], [col + 1, row + 1], [col, row + 1]]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".geojson"])
+@pytest.mark.parametrize("row, col", [(0, 0), (7, 3), (SHAPE[0] - 1, SHAPE[1] - 1)])
+def test_one_pixel_square_is_that_pixel(tmp_path, suffix, row, col):
+    corners = _one_pixel(row, col)
+    if suffix == ".json":
+        document = [{"shape": "polygon", "tags": ["px"], "coordinates": [{"x": x, "y": y} for x, y in corners]}]
+    else:
+        document = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [corners + corners[:1]]}, "properties": {}}]}
+    path = write_json(tmp_path / f"px{suffix}", document)
+
+    [a] = read_annotations(path, shape=SHAPE)
+
+    expected = np.zeros(SHAPE, bool)
+    expected[row, col] = True
+    np.testing.assert_array_equal(a.to_mask(SHAPE).to_full(SHAPE), expected)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".geojson"])
+def test_polygon_touching_the_bottom_right_edge_is_inside(tmp_path, suffix):
+    rows, cols = SHAPE
+    # the last 3 rows and 4 columns: vertices on y = height and x = width
+    box = [[cols - 4, rows - 3], [cols, rows - 3], [cols, rows], [cols - 4, rows]]
+    if suffix == ".json":
+        document = [{"shape": "polygon", "coordinates": [{"x": x, "y": y} for x, y in box]}]
+    else:
+        document = [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [box + box[:1]]}, "properties": {}}]
+    path = write_json(tmp_path / f"edge{suffix}", document)
+
+    [a] = read_annotations(path, shape=SHAPE)
+
+    expected = np.zeros(SHAPE, bool)
+    expected[rows - 3 :, cols - 4 :] = True
+    np.testing.assert_array_equal(a.to_mask(SHAPE).to_full(SHAPE), expected)
+    # half a pixel further is outside, and the message says it in the file's own terms
+    box[1][0] = box[2][0] = cols + 0.5
+    if suffix == ".json":
+        document[0]["coordinates"] = [{"x": x, "y": y} for x, y in box]
+    else:
+        document[0]["geometry"]["coordinates"] = [box + box[:1]]
+    write_json(path, document)
+    assert f"vertex at x {cols + 0.5:g}, y {rows - 3}" in error_text(path, shape=SHAPE)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".geojson"])
+def test_written_pixels_are_read_back_as_the_same_pixels(tmp_path, suffix):
+    """Masks -> pixel outlines (on the pixels' edges: the frame's grid lines in the file) -> the same masks."""
+    labels = label_image()
+    masks = [m for m in read_annotations(_write_labels(tmp_path / "truth.tif", labels))]
+    path = tmp_path / f"out{suffix}"
+
+    write_annotations(path, masks, shape=SHAPE)
+    back = read_annotations(path, shape=SHAPE)
+
+    text = path.read_text()
+    document = json.loads(text)
+    first = document[0]["coordinates"] if suffix == ".json" else [
+        {"x": x, "y": y} for x, y in document["features"][0]["geometry"]["coordinates"][0]]
+    xs, ys = [p["x"] for p in first], [p["y"] for p in first]
+    assert (min(xs), min(ys), max(xs), max(ys)) == (3, 2, 9, 6)  # label 3 covers rows 2-5, cols 3-8
+    for k in (0, 2):  # labels 3 and 40 (17 is in two pieces: a polygon keeps the larger)
+        np.testing.assert_array_equal(back[k].to_mask(SHAPE).to_full(SHAPE), masks[k].mask.to_full(SHAPE))
+
+
+def test_pixel_centre_option_reads_and_writes_the_old_convention(tmp_path):
+    polygon = square(1.5, 2.25)
+    path = tmp_path / "old.json"
+
+    write_annotations(path, [Annotation(polygon=polygon)], shape=SHAPE, coordinates="pixel-centre")
+    assert json.loads(path.read_text())[0]["coordinates"][0] == {"x": 2.25, "y": 1.5}
+    [centre] = read_annotations(path, shape=SHAPE, coordinates="pixel-centre")
+    [corner] = read_annotations(path, shape=SHAPE)
+
+    np.testing.assert_allclose(centre.polygon, polygon)
+    np.testing.assert_allclose(corner.polygon, polygon - 0.5)
+    with pytest.raises(ValueError, match="coordinates must be one of pixel-corner, pixel-centre"):
+        read_annotations(path, coordinates="centre")

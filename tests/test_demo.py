@@ -163,4 +163,4 @@ def test_write_demo(tmp_path):
     assert first["shape"] == "polygon" and first["tags"] == [DEMO_TAG] and first["channel"] == 1
     assert first["location"] == {"XY": 0, "Z": 3, "Time": 0}
     xy = np.array([[p["x"], p["y"]] for p in first["coordinates"]])
-    np.testing.assert_allclose(xy[:, ::-1], truth[0].polygon)  # x = col, y = row
+    np.testing.assert_allclose(xy[:, ::-1], truth[0].polygon + 0.5)  # x = col, y = row, pixel-corner origin

@@ -21,6 +21,12 @@ def _frame_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--xy", type=int, default=None, help="XY position of this frame in its dataset (filters annotations)")
     g.add_argument("--channels", default=None, help="channels to use, by index or name: '0,1' or 'YFP,Brightfield'")
     g.add_argument("--tag", default=None, help="use only annotations carrying this tag")
+    g.add_argument("--api-url", default=None,
+                   help="IMAGE = nimbus:DATASET_ID reads the frame and its tagged polygons from this NimbusImage "
+                        "server (default $NI_API_URL; credentials from $NI_TOKEN or $NI_API_KEY only)")
+    g.add_argument("--coordinates", default="pixel-corner", choices=("pixel-corner", "pixel-centre"),
+                   help="x / y in JSON annotations: pixel-corner = NimbusImage's and QuPath's origin at the top-left "
+                        "corner of pixel (0, 0) (default); pixel-centre = pixel centres at integers (the seed report's files)")
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:
@@ -74,11 +80,22 @@ def _read(args, annotation_path: str):
     from .load import read_frame
     from .objects import Location
 
+    if getattr(args, "api_url", None) is not None or str(args.image).startswith("nimbus:"):
+        from .nimbus.source import read_dataset
+
+        where = Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0)
+        frame, annotations = read_dataset(args.image, api_url=args.api_url, location=where, tag=args.tag)
+        if annotation_path is None:
+            return frame, annotations
+    elif annotation_path is None:
+        raise InputError("--truth", "required (a NimbusImage JSON, GeoJSON or label image), unless IMAGE is "
+                                    "nimbus:DATASET_ID (then the dataset's polygons tagged --tag are the truth)")
     frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels,
                        location=Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0))
     # Annotations are filtered by location only when the user placed the frame.
     where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
-    annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where)
+    annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where,
+                                   coordinates=args.coordinates)
     if not annotations:
         raise InputError(annotation_path, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     return frame, annotations
@@ -139,6 +156,9 @@ def run_segment(args) -> int:
     from .load import plane_counts, read_frame
     from .objects import Location
 
+    if str(args.image).startswith("nimbus:") or args.api_url:
+        raise InputError("segment", "reads frames from files; to outline objects in a NimbusImage dataset use the "
+                                    "fewseg worker there ('fewseg evaluate' and 'fewseg sweep' read datasets)")
     image = Path(args.image)
     out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
     _check_output(out, args.image, args.examples)
@@ -164,7 +184,7 @@ def run_segment(args) -> int:
         from .render import to_rgb
 
         overlay_png(args.overlay, to_rgb(frame, _render_config(args)), here.segmentation.masks)
-    write_annotations(out, found, shape=frame.shape)
+    write_annotations(out, found, shape=frame.shape, coordinates=args.coordinates)
     summary = batch.summary()
     record = {
         "image": str(image),
@@ -189,7 +209,9 @@ def add_evaluate(sub) -> None:
                        description="Shuffle the truth annotations with --seed, learn from the first --num-train, "
                                    "predict, and match predictions to the rest greedily by IoU.")
     p.add_argument("image")
-    p.add_argument("--truth", required=True, help="all annotations of the frame: NimbusImage JSON, GeoJSON or label image")
+    p.add_argument("--truth", default=None,
+                   help="all annotations of the frame: NimbusImage JSON, GeoJSON or label image "
+                        "(for IMAGE = nimbus:DATASET_ID: default the dataset's polygons tagged --tag)")
     p.add_argument("--num-train", type=int, default=10)
     p.add_argument("--seed", default="42", help="split seed; several: '0,1,2,3,4' (mean reported)")
     p.add_argument("--json", default=None, help="write the metrics (and config) here")
@@ -235,12 +257,12 @@ def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source,
 
 def run_evaluate(args) -> int:
     for path in (args.json, args.overlay):
-        if path and Path(path).resolve() in {Path(args.image).resolve(), Path(args.truth).resolve()}:
+        if path and Path(path).resolve() in {Path(p).resolve() for p in (args.image, args.truth) if p}:
             raise InputError(path, "output would overwrite an input file; choose another name")
     config = _config(args)
     frame, annotations = _read(args, args.truth)
     evaluate_and_report(frame, annotations, config=config, num_train=args.num_train, seeds=_seeds(args.seed),
-                        source=args.truth, json_path=args.json, figure_path=args.overlay, render=_render_config(args))
+                        source=args.truth or args.image, json_path=args.json, figure_path=args.overlay, render=_render_config(args))
     return 0
 
 
@@ -257,7 +279,7 @@ def add_demo(sub) -> None:
     p.add_argument("--seed", default="42", help="split seed(s), as in evaluate")
     p.add_argument("--small", action="store_true", help="a 256 x 256 frame with 40 blobs (quick check)")
     _method_options(p)
-    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None)
+    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None, coordinates="pixel-corner")
 
 
 def run_demo(args) -> int:

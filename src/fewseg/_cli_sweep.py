@@ -19,7 +19,9 @@ def add_parser(sub) -> None:
                        description="Run the seed method (or --method fast) for every model and grid size, "
                                    "evaluate each the seed report's way, and write the table as Markdown and CSV.")
     p.add_argument("image")
-    p.add_argument("--truth", required=True)
+    p.add_argument("--truth", default=None,
+                   help="all annotations of the frame (for IMAGE = nimbus:DATASET_ID: default the dataset's "
+                        "polygons tagged --tag)")
     p.add_argument("--models", required=True, help="comma-separated checkpoint names, e.g. sam1_vit_h,sam2.1_base_plus")
     p.add_argument("--checkpoints", action="append", default=[], metavar="NAME=PATH",
                    help="local checkpoint file for a model (repeatable)")
@@ -110,7 +112,7 @@ def run_sweep(args) -> int:
     frame, annotations = _read(args, args.truth)
     rows = sweep_rows(frame, annotations, base_config=base, models=models, pts=pts,
                       checkpoints=_checkpoints(args.checkpoints), num_train=args.num_train,
-                      seeds=_seeds(args.seed), source=args.truth, render=_render_config(args))
+                      seeds=_seeds(args.seed), source=args.truth or args.image, render=_render_config(args))
     table = to_markdown(rows)
     print(table)
     out = Path(args.out)

@@ -11,6 +11,15 @@ Three kinds of file, chosen by suffix (and, for JSON, by content):
 * **Label images** (``.tif``, ``.tiff``, ``.png``): a 2-D integer image, each non-zero
   value one object (even when it is in several pieces).
 
+Coordinates in both JSON formats follow NimbusImage and QuPath: ``x`` = column, ``y`` =
+row, origin at the top-left **corner** of pixel (0, 0), so pixel ``(r, c)`` covers
+``c <= x <= c + 1``, ``r <= y <= r + 1`` and its centre is ``x = c + 0.5``, ``y = r + 0.5``
+(``coordinates="pixel-corner"``, the default). Inside fewseg pixel centres are at integers,
+so reading subtracts half a pixel and writing adds it back (:func:`_from_file`,
+:func:`_to_file`: the one place this happens). ``coordinates="pixel-centre"`` reads and
+writes fewseg's own convention unchanged (the seed report's files, and the ones fewseg
+wrote before it took the platform's convention).
+
 Polygons are ``(N, 2)`` ``(row, col)`` arrays (see :mod:`fewseg.objects`). Every
 problem with a file is an :class:`~fewseg.InputError` naming the file and the place in
 it, e.g. ``examples.json: annotations[12].coordinates: ...``.
@@ -32,7 +41,7 @@ from .errors import InputError
 from .objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
 from .polygons import check_polygon, mask_to_polygon
 
-__all__ = ["available_tags", "read_annotations", "write_annotations"]
+__all__ = ["COORDINATES", "available_tags", "from_nimbus", "read_annotations", "to_nimbus", "write_annotations"]
 
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 JSON_SUFFIXES = (".json", ".geojson")
@@ -40,6 +49,29 @@ JSON_SUFFIXES = (".json", ".geojson")
 _NIMBUS_KEYS = ("shape", "tags", "channel", "location", "coordinates")
 _GEOJSON_KEYS = ("tags", "location", "channel", "classification")
 _EDGE = 0.5 + 1e-9  # vertices may lie up to half a pixel beyond the border pixel centres
+
+#: Where a JSON file's ``x`` / ``y`` put pixel ``(r, c)``: ``"pixel-corner"`` (NimbusImage,
+#: QuPath: its centre at ``c + 0.5, r + 0.5``) or ``"pixel-centre"`` (at ``c, r``).
+COORDINATES = ("pixel-corner", "pixel-centre")
+
+
+def _file_offset(coordinates: str) -> float:
+    """How far a file's coordinates sit from fewseg's (pixel centres at integers)."""
+    if coordinates == "pixel-corner":
+        return 0.5
+    if coordinates == "pixel-centre":
+        return 0.0
+    raise ValueError(f"coordinates must be one of {', '.join(COORDINATES)}; got {coordinates!r}")
+
+
+def _from_file(points: np.ndarray, coordinates: str) -> np.ndarray:
+    """``(N, 2)`` ``(y, x)`` as a JSON file states them -> fewseg's ``(row, col)``."""
+    return np.asarray(points, dtype=float) - _file_offset(coordinates)
+
+
+def _to_file(points: np.ndarray, coordinates: str) -> np.ndarray:
+    """fewseg's ``(N, 2)`` ``(row, col)`` -> ``(y, x)`` as a JSON file states them."""
+    return np.asarray(points, dtype=float) + _file_offset(coordinates)
 
 
 # --------------------------------------------------------------------------- reading
@@ -51,6 +83,7 @@ def read_annotations(
     shape: tuple[int, int] | None = None,
     tag: str | None = None,
     location: Location | None = None,
+    coordinates: str = "pixel-corner",
 ) -> list[Annotation]:
     """Read the polygon (or label-image) annotations of a file.
 
@@ -61,8 +94,9 @@ def read_annotations(
         ``.tiff``, ``.png``).
     shape : tuple of int, optional
         ``(Y, X)`` of the frame the annotations belong to. When given, polygons must lie
-        inside it (vertices within half a pixel of the border pixel centres) and a
-        label image must have exactly this shape.
+        inside it (``0 <= x <= X``, ``0 <= y <= Y`` in pixel-corner coordinates: a vertex
+        on the frame's bottom or right edge is inside) and a label image must have
+        exactly this shape.
     tag : str, optional
         Keep only annotations whose tags include ``tag``. Ignored for label images,
         which carry no tags.
@@ -70,6 +104,10 @@ def read_annotations(
         Keep only annotations at this XY / Z / Time (an annotation without a location
         is at XY = Z = Time = 0). A label image describes one frame: its objects all
         get ``location`` instead.
+    coordinates : {"pixel-corner", "pixel-centre"}
+        How the JSON file's ``x`` / ``y`` relate to pixels (see the module docstring):
+        NimbusImage's and QuPath's pixel-corner origin (default), or the pixel centres
+        at integers of fewseg's (and the seed report's) older files.
 
     Returns
     -------
@@ -95,8 +133,10 @@ def read_annotations(
     >>> _ = path.write_text(json.dumps([{"shape": "polygon", "tags": ["cell"],
     ...     "location": {"XY": 0, "Z": 0, "Time": 0}, "coordinates": square}]))
     >>> [a] = read_annotations(path, shape=(10, 10), tag="cell")
-    >>> a.polygon[:2].tolist(), a.tags
-    ([[1.0, 1.0], [1.0, 4.0]], ('cell',))
+    >>> a.polygon[:2].tolist(), a.tags      # (row, col), pixel centres at integers
+    ([[0.5, 0.5], [0.5, 3.5]], ('cell',))
+    >>> a.to_mask((10, 10)).bbox            # rows 1-2, cols 1-3: the pixels it covers
+    (1, 1, 3, 4)
     """
     source = os.fspath(path)
     suffix = Path(source).suffix.lower()
@@ -108,14 +148,17 @@ def read_annotations(
     if suffix not in JSON_SUFFIXES:
         expected = ", ".join(JSON_SUFFIXES + LABEL_SUFFIXES)
         raise InputError(source, f"cannot read annotations from a {suffix or 'suffix-less'} file; expected one of {expected}")
+    offset = _file_offset(coordinates)
     annotations = _parse_document(source, _load_json(source))
+    if offset:
+        annotations = [replace(a, polygon=_from_file(a.polygon, coordinates)) for a in annotations]
     if tag is not None:
         annotations = _filter_tag(source, annotations, tag)
     if location is not None:
         annotations = _filter_location(source, annotations, location)
     if shape is not None:
         for annotation in annotations:
-            _check_inside(source, annotation, shape)
+            _check_inside(source, annotation, shape, coordinates)
     return annotations
 
 
@@ -263,6 +306,29 @@ def _nimbus_annotation(source: str, item, field: str) -> Annotation | None:
         origin=f"{source}: {field}",
         properties={k: v for k, v in item.items() if k not in _NIMBUS_KEYS},
     )
+
+
+def from_nimbus(item: dict, *, source: str, field: str = "annotation", coordinates: str = "pixel-corner") -> Annotation | None:
+    """One NimbusImage annotation record (as the server sends it) as an :class:`Annotation`.
+
+    None for shapes other than polygons; :class:`InputError` naming ``source`` and ``field``
+    for a malformed or degenerate polygon. Coordinates as in :func:`read_annotations`.
+    """
+    annotation = _nimbus_annotation(source, item, field)
+    if annotation is None or not _file_offset(coordinates):
+        return annotation
+    return replace(annotation, polygon=_from_file(annotation.polygon, coordinates))
+
+
+def to_nimbus(annotation: Annotation, *, coordinates: str = "pixel-corner") -> dict:
+    """An :class:`Annotation` as a NimbusImage polygon record (open ring, x = col, y = row)."""
+    return {
+        "shape": "polygon",
+        "tags": list(annotation.tags),
+        "channel": int(annotation.channel),
+        "location": annotation.location.as_nimbus(),
+        "coordinates": [{"x": float(x), "y": float(y)} for y, x in _to_file(_polygon_of(annotation), coordinates)],
+    }
 
 
 def _nimbus_points(source: str, coordinates, field: str) -> np.ndarray:
@@ -436,8 +502,12 @@ def _filter_location(source: str, annotations: list[Annotation], location: Locat
     return kept
 
 
-def _check_inside(source: str, annotation: Annotation, shape: tuple[int, int]) -> None:
-    """Raise unless every vertex is within half a pixel of the frame's pixel centres."""
+def _check_inside(source: str, annotation: Annotation, shape: tuple[int, int], coordinates: str) -> None:
+    """Raise unless every vertex is within half a pixel of the frame's pixel centres.
+
+    That is the frame's outer edge: ``0 <= x <= X`` in pixel-corner coordinates. The
+    message gives the vertex and the bounds as the file states them.
+    """
     rows, cols = shape
     polygon = annotation.polygon
     low = np.array([-_EDGE, -_EDGE])
@@ -447,11 +517,13 @@ def _check_inside(source: str, annotation: Annotation, shape: tuple[int, int]) -
         return
     field = annotation.origin[len(source) + 2 :] if annotation.origin.startswith(f"{source}: ") else None
     wholly = (polygon.max(axis=0) < low).any() or (polygon.min(axis=0) > high).any()
-    row, col = polygon[np.argmax(outside)]
+    y, x = _to_file(polygon[np.argmax(outside)], coordinates)
+    (y0, x0), (y1, x1) = _to_file(np.array([[-0.5, -0.5], [rows - 0.5, cols - 0.5]]), coordinates)
     raise InputError(
         source,
         f"polygon lies {'wholly' if wholly else 'partly'} outside the {rows} x {cols} (rows x cols) frame: "
-        f"vertex at row {row:g}, col {col:g}; vertices must be within rows -0.5..{rows - 0.5:g} and cols -0.5..{cols - 0.5:g}",
+        f"vertex at x {x:g}, y {y:g}; vertices must be within x {x0:g}..{x1:g} and y {y0:g}..{y1:g} "
+        f"({coordinates} coordinates)",
         field=field,
     )
 
@@ -466,6 +538,7 @@ def write_annotations(
     shape: tuple[int, int],
     tags: Sequence[str] | str | None = None,
     location: Location | None = None,
+    coordinates: str = "pixel-corner",
 ) -> None:
     """Write annotations as NimbusImage JSON, GeoJSON or a label image.
 
@@ -489,6 +562,9 @@ def write_annotations(
         Replace every annotation's tags.
     location : Location, optional
         Replace every annotation's location.
+    coordinates : {"pixel-corner", "pixel-centre"}
+        The JSON formats' convention (see :func:`read_annotations`); default
+        NimbusImage's and QuPath's pixel-corner origin.
 
     Raises
     ------
@@ -517,6 +593,7 @@ def write_annotations(
             f"cannot write annotations as {suffix or 'a suffix-less file'}; "
             "supported: .json (NimbusImage), .geojson, .tif / .tiff / .png (label image)",
         )
+    _file_offset(coordinates)
     annotations = list(annotations)
     for annotation in annotations:
         if annotation.polygon is None and annotation.mask is None:
@@ -529,7 +606,7 @@ def write_annotations(
     if location is not None:
         overrides["location"] = location
     annotations = [replace(a, **overrides) if overrides else a for a in annotations]
-    writer(target, annotations, tuple(shape))
+    writer(target, annotations, tuple(shape), coordinates)
 
 
 def _polygon_of(annotation: Annotation) -> np.ndarray:
@@ -541,24 +618,14 @@ def _polygon_of(annotation: Annotation) -> np.ndarray:
     return polygon
 
 
-def _write_nimbus(target: str, annotations: list[Annotation], shape: tuple[int, int]) -> None:
-    items = [
-        {
-            "shape": "polygon",
-            "tags": list(a.tags),
-            "channel": int(a.channel),
-            "location": a.location.as_nimbus(),
-            "coordinates": [{"x": float(c), "y": float(r)} for r, c in _polygon_of(a)],
-        }
-        for a in annotations
-    ]
-    _write_text(target, _json_list(items))
+def _write_nimbus(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
+    _write_text(target, _json_list([to_nimbus(a, coordinates=coordinates) for a in annotations]))
 
 
-def _write_geojson(target: str, annotations: list[Annotation], shape: tuple[int, int]) -> None:
+def _write_geojson(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
     features = []
     for a in annotations:
-        ring = [[float(c), float(r)] for r, c in _polygon_of(a)]
+        ring = [[float(x), float(y)] for y, x in _to_file(_polygon_of(a), coordinates)]
         properties = {k: v for k, v in ((k, _jsonable(v)) for k, v in a.properties.items()) if v is not _SKIP}
         properties.update(tags=list(a.tags), location=a.location.as_nimbus(), channel=int(a.channel))
         geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
@@ -607,7 +674,7 @@ def _clip(mask: ObjectMask, shape: tuple[int, int]) -> ObjectMask:
     return ObjectMask(top, left, crop)
 
 
-def _write_tiff_labels(target: str, annotations: list[Annotation], shape: tuple[int, int]) -> None:
+def _write_tiff_labels(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
     import tifffile
 
     labels = _label_image(annotations, shape)
@@ -615,7 +682,7 @@ def _write_tiff_labels(target: str, annotations: list[Annotation], shape: tuple[
         tifffile.imwrite(tmp, labels, photometric="minisblack", compression="zlib")
 
 
-def _write_png_labels(target: str, annotations: list[Annotation], shape: tuple[int, int]) -> None:
+def _write_png_labels(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
     import imageio.v3 as iio
 
     if len(annotations) > 65535:

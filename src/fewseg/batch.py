@@ -26,8 +26,12 @@ from .result import Segmentation
 FrameReader = Callable[[Location], Frame]
 
 
-def parse_range(text: str | None, *, size: int, option: str, current: int = 0) -> list[int]:
+def parse_range(text: str | None, *, size: int, option: str, current: int = 0, first: int = 0) -> list[int]:
     """Indices named by ``text`` within ``range(size)``.
+
+    ``first`` is the number the text gives the first plane (0 for the file's planes, 1 for
+    NimbusImage's Batch XY / Z / Time fields); the indices returned always count from 0,
+    and so does ``current``.
 
     Examples
     --------
@@ -37,6 +41,8 @@ def parse_range(text: str | None, *, size: int, option: str, current: int = 0) -
     [0, 1, 2]
     >>> parse_range("", size=3, option="--batch-z", current=2)
     [2]
+    >>> parse_range("1-2", size=3, option="Batch Z", first=1)
+    [0, 1]
     """
     if text is None or not text.strip():
         return [current]
@@ -54,9 +60,9 @@ def parse_range(text: str | None, *, size: int, option: str, current: int = 0) -
             raise InputError(option, f"expected ranges like '1-3, 5-8' or 'all', got {text!r}") from None
         if a > b:
             raise InputError(option, f"range {part!r} runs backwards")
-        if a < 0 or b >= size:
-            raise InputError(option, f"range {part!r} is outside 0-{size - 1} (the file has {size})")
-        out.extend(i for i in range(a, b + 1) if i not in out)
+        if a < first or b >= size + first:
+            raise InputError(option, f"range {part!r} is outside {first}-{size - 1 + first} (there are {size})")
+        out.extend(i - first for i in range(a, b + 1) if i - first not in out)
     if not out:
         raise InputError(option, f"expected at least one index, got {text!r}")
     return out

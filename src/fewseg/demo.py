@@ -253,7 +253,8 @@ def write_demo(
     * ``demo_frame.ome.tif``: the frame, axes CYX, channel names in the OME metadata
       (:func:`fewseg.load.write_frame`; the counts fit uint16).
     * ``demo_annotations.json``: the blobs in NimbusImage's list format, ``x = col``,
-      ``y = row`` (:func:`fewseg.annotations.write_annotations`).
+      ``y = row`` in NimbusImage's pixel-corner coordinates
+      (:func:`fewseg.annotations.write_annotations`).
 
     Returns
     -------

@@ -1,0 +1,121 @@
+"""The ``compute`` request: learn from the tagged polygons, outline every other object.
+
+1. Read the tool's fields (:func:`.interface.choices`) and the batch (1-based Batch XY /
+   Z / Time; empty = the tile the user is on).
+2. Fetch every polygon carrying a training tag (all pages); skip degenerate ones with a
+   warning.
+3. **Fit on one location**: the XY / Z / Time holding the most examples (ties: the user's
+   current tile, else the first). fewseg's methods learn from one frame; examples drawn
+   elsewhere are not learned from (a warning says how many), but no object re-discovering
+   any example is uploaded at that example's location.
+4. Predict every batch location through :func:`fewseg.batch.segment_frames` (each frame
+   read from the server when its turn comes) and upload each frame's outlines once that
+   frame is done, in chunks, with the job's tags and channel.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import replace
+from typing import Callable
+
+from ..batch import parse_range, segment_frames
+from ..errors import InputError
+from ..objects import Location
+from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, TRAINING_TAGS, choices
+from .server import DatasetSource
+
+Report = Callable[..., None]
+
+
+def _location(params: dict, key: str) -> Location:
+    value = params.get(key) or {}
+    return Location(xy=int(value.get("XY", 0) or 0), z=int(value.get("Z", 0) or 0), time=int(value.get("Time", 0) or 0))
+
+
+def batch_locations(chosen, sizes: dict[str, int], tile: Location) -> list[Location]:
+    """Every location of the batch, time-major (0-based)."""
+    xys = parse_range(chosen.batch_xy, size=sizes["XY"], option=BATCH_XY, current=tile.xy, first=1)
+    zs = parse_range(chosen.batch_z, size=sizes["Z"], option=BATCH_Z, current=tile.z, first=1)
+    ts = parse_range(chosen.batch_time, size=sizes["Time"], option=BATCH_TIME, current=tile.time, first=1)
+    return [Location(xy=xy, z=z, time=t) for t in ts for z in zs for xy in xys]
+
+
+def fit_location(counts: Counter, tile: Location) -> Location:
+    """The location with the most examples; the user's tile wins a tie."""
+    best = max(counts.values())
+    tied = [loc for loc, n in counts.items() if n == best]
+    return tile if tile in tied else tied[0]
+
+
+def run(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> dict:
+    """Do the compute request; returns a summary. User-caused problems raise :class:`InputError`."""
+    from ..methods import make_segmenter
+
+    chosen = choices(params.get("workerInterface") or {})
+    if not chosen.training_tags:
+        raise InputError(TRAINING_TAGS, "no training tag chosen: pick the tag(s) of your example polygons in "
+                                        "the tool's 'Training tags' field")
+    tile = _location(params, "tile")
+    sizes = source.sizes
+    locations = batch_locations(chosen, sizes, tile)
+    config = chosen.config
+    if config.method != "classic":
+        from .models import available, checkpoint_for
+
+        if not (params.get("workerInterface") or {}).get(MODEL) and available():
+            config = replace(config, model=available()[0])  # a saved select can be null: the image's first
+        config = replace(config, checkpoint=checkpoint_for(config.model))
+
+    progress(0.0, "Reading the examples", ", ".join(chosen.training_tags))
+    examples, skipped = source.examples(chosen.training_tags)
+    inside = [a for a in examples if a.location.xy < sizes["XY"] and a.location.z < sizes["Z"]
+              and a.location.time < sizes["Time"]]
+    skipped += [f"{a.origin}: at XY {a.location.xy + 1}, Z {a.location.z + 1}, Time {a.location.time + 1}, "
+                "which this dataset does not have" for a in examples if a not in inside]
+    examples = inside
+    tags_text = ", ".join(repr(t) for t in chosen.training_tags)
+    if skipped:
+        warning(f"{len(skipped)} example polygon(s) skipped: {skipped[0]}" + (" ..." if len(skipped) > 1 else ""),
+                "Examples skipped")
+    if not examples:
+        if skipped:
+            raise InputError(TRAINING_TAGS, f"every polygon tagged {tags_text} is degenerate or outside the frame; "
+                                            "redraw a few examples as closed outlines around whole objects")
+        raise InputError(TRAINING_TAGS, f"no polygon in this dataset carries {tags_text}; draw about 10 polygons "
+                                        "around example objects and give them that tag (or pick the tag they have)")
+    by_location = defaultdict(list)
+    for a in examples:
+        by_location[a.location].append(a)
+    where = fit_location(Counter({loc: len(v) for loc, v in by_location.items()}), tile)
+    fit_examples = by_location[where]
+    if len(by_location) > 1:
+        warning(f"learning from the {len(fit_examples)} examples at XY {where.xy + 1}, Z {where.z + 1}, "
+                f"Time {where.time + 1}; {len(examples) - len(fit_examples)} example(s) at other locations are "
+                "not learned from (but are not outlined again)", "Examples on several frames")
+    if len(fit_examples) < 3:
+        warning(f"only {len(fit_examples)} example(s) to learn from; about 10 give better results", "Few examples")
+
+    progress(0.05, "Reading the frame", f"XY {where.xy + 1}, Z {where.z + 1}, Time {where.time + 1}")
+    frame = source.read(where)
+    render = source.render_config(frame) if config.method != "classic" else None
+    progress(0.1, "Learning from the examples", f"{len(fit_examples)} examples, method {config.method}")
+    segmenter = make_segmenter(config, render=render).fit(frame, fit_examples)
+
+    out_tags = list(params.get("tags") or [])
+    if isinstance(params.get("tags"), dict):
+        out_tags = list(params["tags"].get("tags") or [])
+    channel = int(params.get("channel") or 0)
+    connect = params.get("connectTo") or None
+    if connect and not connect.get("tags"):
+        connect = None
+    total = 0
+    frames = segment_frames(segmenter, source.read, locations, examples=dict(by_location), frames={where: frame})
+    for k, result in enumerate(frames, start=1):
+        n = source.upload(result.annotations(), tags=out_tags, channel=channel, connect_to=connect)
+        total += n
+        loc = result.location
+        progress(0.1 + 0.9 * k / len(locations), "Outlining objects",
+                 f"frame {k}/{len(locations)} (XY {loc.xy + 1}, Z {loc.z + 1}, Time {loc.time + 1}): {n} objects")
+    return {"n_examples": len(examples), "n_fit_examples": len(fit_examples), "n_frames": len(locations),
+            "n_objects": total, "fit_location": where.as_nimbus()}

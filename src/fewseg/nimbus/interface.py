@@ -1,0 +1,119 @@
+"""The worker's tool fields (what the platform shows) and their values as fewseg settings.
+
+Field values arrive in the compute parameters' ``workerInterface`` under the field names
+below. Defaults and ranges are the command line's (:mod:`fewseg._cli_segment`,
+:class:`fewseg.config.SegmentConfig`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import METHODS, SegmentConfig
+from ..errors import InputError
+
+TRAINING_TAGS = "Training tags"
+BATCH_XY, BATCH_Z, BATCH_TIME = "Batch XY", "Batch Z", "Batch Time"
+METHOD, MODEL, DEVICE = "Method", "Model", "Device"
+
+_BATCH_TIP = ("Which {axis} to segment, 1-based as in the viewer: '1-3, 5-8', 'all', or empty for the "
+              "current one only.")
+
+#: Number fields: name -> (SegmentConfig field, default, min, max, step, unit, tooltip). 0 for
+#: "Similarity" means "derived from the examples" (the CLI's default, None).
+NUMBERS = {
+    "Minimum area": ("min_area", 30, 0, 1_000_000, 1, "px", "Smallest object area in pixels."),
+    "Maximum area": ("max_area", 0, 0, 10_000_000, 1, "px", "Largest object area in pixels; 0 = no limit."),
+    "Smoothing": ("smoothing", 0.3, 0, 10, 0.1, "px", "Outline simplification tolerance in pixels."),
+    "Similarity": ("similarity", 0.0, 0, 1, 0.01, None,
+                   "Keep threshold on how like the examples an object must be; 0 = derived from the examples "
+                   "(the seed method uses 0.5 cosine)."),
+    "IoU": ("iou", 0.3, 0.01, 1, 0.01, None,
+            "Overlap at which a found object counts as one of the examples (those are not uploaded again)."),
+    "Points per side": ("points_per_side", 128, 1, 1024, 1, None,
+                        "Seed method: SAM's automatic mask generator grid (points per side)."),
+    "Predicted IoU threshold": ("pred_iou_thresh", 0.88, 0, 1, 0.01, None,
+                                "Seed method: drop SAM masks whose predicted IoU is lower."),
+    "Stability threshold": ("stability_score_thresh", 0.95, 0, 1, 0.01, None,
+                            "Seed method: drop SAM masks whose stability score is lower."),
+    "Target occupancy": ("target_occupancy", 0.2, 0.01, 1, 0.01, None,
+                         "Seed method: fraction of each crop the object fills before SAM encodes it."),
+    "Max tiles": ("max_tiles", 4, 1, 64, 1, None,
+                  "Fast method: at most this many encoder passes per frame (more tiles: more detail, slower)."),
+}
+
+
+def fields(models: list[str], *, default_model: str) -> dict:
+    """The interface the worker posts to ``/worker_interface``: ``{name: field}``."""
+    out = {
+        TRAINING_TAGS: {"type": "tags", "displayOrder": 0,
+                        "tooltip": "Polygons with any of these tags are the examples (about 10 are enough); "
+                                   "every other object like them is outlined."},
+        BATCH_XY: {"type": "text", "displayOrder": 1, "default": "", "tooltip": _BATCH_TIP.format(axis="XY positions")},
+        BATCH_Z: {"type": "text", "displayOrder": 2, "default": "", "tooltip": _BATCH_TIP.format(axis="Z planes")},
+        BATCH_TIME: {"type": "text", "displayOrder": 3, "default": "", "tooltip": _BATCH_TIP.format(axis="time points")},
+        METHOD: {"type": "select", "items": list(METHODS), "default": "classic", "displayOrder": 4,
+                 "tooltip": "classic: weight-free, learns from the examples alone (CPU, seconds). "
+                            "fast: SAM outlines the objects classic finds (one encoder pass per tile). "
+                            "seed: the seed report's SAM pipeline (automatic masks, slow without a GPU)."},
+        MODEL: {"type": "select", "items": list(models), "default": default_model, "displayOrder": 5,
+                "tooltip": "SAM checkpoint for the fast and seed methods (only those in this worker's image run)."},
+        DEVICE: {"type": "select", "items": ["auto", "cpu", "cuda"], "default": "auto", "displayOrder": 6,
+                 "tooltip": "Where SAM runs; auto = the GPU when there is one."},
+    }
+    for order, (name, (_, default, lo, hi, step, unit, tip)) in enumerate(NUMBERS.items(), start=7):
+        field = {"type": "number", "min": lo, "max": hi, "step": step, "default": default,
+                 "displayOrder": order, "tooltip": tip}
+        if unit:
+            field["unit"] = unit
+        out[name] = field
+    return out
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the user chose in the tool's fields."""
+
+    training_tags: tuple[str, ...]
+    batch_xy: str
+    batch_z: str
+    batch_time: str
+    config: SegmentConfig
+
+
+def _text(values: dict, name: str) -> str:
+    value = values.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int)):
+        raise InputError(name, f"expected text like '1-3, 5', got {value!r}")
+    return str(value)
+
+
+def choices(values: dict) -> Choices:
+    """Read the ``workerInterface`` values; :class:`InputError` names the field at fault."""
+    tags = values.get(TRAINING_TAGS) or []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InputError(TRAINING_TAGS, f"expected a list of tags, got {tags!r}")
+    settings = {}
+    for name, (key, default, lo, hi, *_rest) in NUMBERS.items():
+        value = values.get(name)
+        value = default if value is None or value == "" else value
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise InputError(name, f"expected a number, got {value!r}") from None
+        if not lo <= value <= hi:
+            raise InputError(name, f"expected a value in {lo}..{hi}, got {value:g}")
+        settings[key] = int(value) if isinstance(default, int) else value
+    if not settings["similarity"]:
+        settings["similarity"] = None
+    method = values.get(METHOD) or "classic"
+    if method not in METHODS:
+        raise InputError(METHOD, f"expected one of {', '.join(METHODS)}, got {method!r}")
+    config = SegmentConfig(method=method, model=values.get(MODEL) or SegmentConfig.model,
+                           device=values.get(DEVICE) or "auto", **settings)
+    return Choices(tuple(t for t in tags if t.strip()), _text(values, BATCH_XY), _text(values, BATCH_Z),
+                   _text(values, BATCH_TIME), config)
