@@ -184,14 +184,14 @@ def shape_polygon(vertices: np.ndarray, shape_type: str) -> np.ndarray:
     >>> box = np.array([[0.0, 0.0], [0.0, 4.0], [2.0, 4.0], [2.0, 0.0]])
     >>> p = shape_polygon(box, "ellipse")
     >>> p.min(axis=0).round(3).tolist(), p.max(axis=0).round(3).tolist()
-    [[0.0, 0.0], [2.0, 4.0]]
+    ([0.0, 0.0], [2.0, 4.0])
     """
     yx = np.asarray(vertices, dtype=float)[:, -2:]
     if shape_type != "ellipse":
         return yx
     centre = yx.mean(axis=0)
     u, w = (yx[1] - yx[0]) / 2, (yx[3] - yx[0]) / 2
-    n = int(np.clip(np.pi * (np.hypot(*u) + np.hypot(*w)), 16, 256))
+    n = 4 * int(np.clip(np.pi * (np.hypot(*u) + np.hypot(*w)) / 4, 4, 64))  # a multiple of 4 reaches each side
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)[:, None]
     return centre + np.cos(t) * u + np.sin(t) * w
 

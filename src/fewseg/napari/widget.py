@@ -83,13 +83,14 @@ class Plan:
 
 @dataclass
 class Outcome:
-    """What a run gave: the fitted segmenter, one result per frame done, the seconds."""
+    """What a run gave: the fitted segmenter, one result per frame done, the seconds, or the error."""
 
-    segmenter: object
-    results: list[FrameResult]
-    fit_seconds: float
-    seconds: float
-    cancelled: bool
+    segmenter: object = None
+    results: list[FrameResult] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    seconds: float = 0.0
+    cancelled: bool = False
+    error: Exception | None = None
 
 
 def frame_at(channels, index: tuple[int, ...], location: Location) -> Frame:
@@ -103,20 +104,25 @@ def run_plan(plan: Plan):
     """The worker: fit (unless reusing a model), then yield each frame's result.
 
     A generator, so napari's ``thread_worker`` reports progress; its return value is an
-    :class:`Outcome`. Stops between frames once ``plan.cancel`` is set.
+    :class:`Outcome`. Stops between frames once ``plan.cancel`` is set. An error (bad
+    input found by the library, or a failed run) ends the run and comes back in the
+    outcome, for the GUI thread to show: nothing is raised across the thread.
     """
     from ..methods import make_segmenter
 
     t0 = time.perf_counter()
-    segmenter = plan.segmenter or make_segmenter(plan.config).fit(plan.fit_frame, plan.examples)
-    fit_seconds = time.perf_counter() - t0
-    yield None
-    results = []
-    where = plan.fit_frame.location
-    for result in segment_frames(segmenter, plan.read, plan.locations, examples={where: plan.examples},
-                                 frames={where: plan.fit_frame}, cancelled=plan.cancel.is_set):
-        results.append(result)
-        yield result
+    results: list[FrameResult] = []
+    try:
+        segmenter = plan.segmenter or make_segmenter(plan.config).fit(plan.fit_frame, plan.examples)
+        fit_seconds = time.perf_counter() - t0
+        yield None
+        where = plan.fit_frame.location
+        for result in segment_frames(segmenter, plan.read, plan.locations, examples={where: plan.examples},
+                                     frames={where: plan.fit_frame}, cancelled=plan.cancel.is_set):
+            results.append(result)
+            yield result
+    except Exception as exc:  # the GUI's boundary: any failure becomes a notification
+        return Outcome(results=results, error=exc)
     return Outcome(segmenter, results, fit_seconds, time.perf_counter() - t0,
                    cancelled=len(results) < len(plan.locations))
 
@@ -299,7 +305,6 @@ class FindObjects(Container):
         worker = create_worker(run_plan, plan, _start_thread=False)
         worker.yielded.connect(self._on_frame)
         worker.returned.connect(self._on_done)
-        worker.errored.connect(self._report)
         worker.finished.connect(self._on_finished)
         self.worker = worker
         self.find_button.enabled, self.cancel_button.enabled = False, True
@@ -329,6 +334,9 @@ class FindObjects(Container):
 
     def _on_done(self, outcome: Outcome):
         plan = self._plan
+        if outcome.error is not None:
+            self._report(outcome.error)
+            return
         if outcome.cancelled:
             self.status.value = (f"cancelled after {len(outcome.results)} of {len(plan.locations)} frame(s); "
                                  "layers unchanged")
