@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, ProgressBar, PushButton, Select
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, Select
 
 from ..annotations import _check_inside, available_tags
 from ..batch import FrameResult, segment_frames
@@ -55,11 +55,11 @@ def sam_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("torch", "segment_anything"))
 
 
-def cached_models() -> list[str]:
-    """SAM checkpoints already in fewseg's cache (nothing is downloaded from the GUI)."""
+def sam_models() -> list[str]:
+    """SAM checkpoint names, those already in fewseg's cache first (the GUI downloads nothing)."""
     from ..weights import CHECKPOINTS, cache_status
 
-    return [name for name in CHECKPOINTS if cache_status(name) != "missing"]
+    return sorted(CHECKPOINTS, key=lambda name: cache_status(name) == "missing")
 
 
 @dataclass
@@ -138,13 +138,16 @@ class FindObjects(Container):
     def __init__(self, napari_viewer):
         super().__init__(labels=True)
         self._viewer = napari_viewer
-        self.channels = Select(label="channels", choices=self._image_choices, nullable=True)
+        self.channels = Select(label="channels", choices=self._image_choices)
+        self.channels.max_height = 90
         self.examples = ComboBox(label="examples", choices=self._example_choices, nullable=True)
         self.tag = LineEdit(label="tag", value="")
         self.tag.tooltip = "only examples with this tag count, and results get it (empty: every example)"
         self.method = ComboBox(label="method", choices=self._method_choices)
-        self.model = ComboBox(label="SAM model", choices=lambda _: cached_models() if sam_available() else [],
+        self.model = ComboBox(label="SAM model", choices=lambda _: sam_models() if sam_available() else [],
                               nullable=True, visible=False)
+        self.checkpoint = FileEdit(label="checkpoint", mode="r", filter="*.pt *.pth", nullable=True, visible=False)
+        self.checkpoint.tooltip = "a local checkpoint file for the SAM model (else fewseg's cache)"
         self.frames = ComboBox(label="frames", choices=self._frame_choices)
         self.reuse = CheckBox(text="reuse what was learned (predict only)", value=False)
         self.find_button = PushButton(text="Find")
@@ -154,13 +157,16 @@ class FindObjects(Container):
         self.truth = ComboBox(label="truth", choices=self._example_choices, nullable=True)
         self.evaluate_button = PushButton(text="Evaluate")
         self.metrics = Label(label="scores", value="")
-        self.extend([self.channels, self.examples, self.tag, self.method, self.model, self.frames, self.reuse,
+        self.extend([self.channels, self.examples, self.tag, self.method, self.model, self.checkpoint, self.frames, self.reuse,
                      self.find_button, self.cancel_button, self.progress, self.status, self.truth,
                      self.evaluate_button, self.metrics])
+        for label in (self.status, self.metrics):
+            label.native.setWordWrap(True)
+        self.max_width = 420
         self.find_button.changed.connect(self.find)
         self.cancel_button.changed.connect(self.cancel)
         self.evaluate_button.changed.connect(self.evaluate)
-        self.method.changed.connect(lambda v: setattr(self.model, "visible", v != "classic"))
+        self.method.changed.connect(self._show_sam_options)
         events = napari_viewer.layers.events
         for event in (events.inserted, events.removed, events.moved):
             event.connect(self._refresh)
@@ -183,7 +189,10 @@ class FindObjects(Container):
         return [(layer.name, layer) for layer in self._layers("shapes", "labels")]
 
     def _method_choices(self, _widget=None):
-        return ["classic", "fast", "seed"] if sam_available() and cached_models() else ["classic"]
+        return ["classic", "fast", "seed"] if sam_available() else ["classic"]
+
+    def _show_sam_options(self, method: str):
+        self.model.visible = self.checkpoint.visible = method != "classic"
 
     def _frame_choices(self, _widget=None):
         layers = self.channels.value if hasattr(self, "channels") and self.channels.value else \
@@ -244,7 +253,12 @@ class FindObjects(Container):
                              "fewseg learns from one frame: draw them all on one", field="location")
         fit_location = by_frame[0]
         fit_frame = frame_at(channels, index_of(fit_location, axes), fit_location)
-        config = SegmentConfig(method=self.method.value, **({"model": self.model.value} if self.model.value else {}))
+        sam = {}
+        if self.method.value != "classic":
+            checkpoint = self.checkpoint.value
+            sam = {"model": self.model.value or "sam1_vit_h",
+                   "checkpoint": str(checkpoint) if checkpoint not in (None, "") and str(checkpoint) != "." else None}
+        config = SegmentConfig(method=self.method.value, **sam)
         segmenter = None
         if self.reuse.value and self.segmenter is not None:
             segmenter, config = self.segmenter, self.last_config
