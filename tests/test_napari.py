@@ -179,6 +179,10 @@ def test_demo_find_evaluate_save_reopen(make_napari_viewer, qtbot, tmp_path, mes
         if suffix == ".geojson":
             np.testing.assert_allclose([a.properties["score"] for a in back], shapes.features["score"])
         np.testing.assert_allclose(back[0].polygon, shapes.data[0], atol=1e-6)
+        [again] = viewer.open(saved, plugin="fewseg")  # re-open through the plugin's reader
+        assert len(again.data) == n and set(again.features["tag"]) == {"YFP blob"}
+        if suffix == ".geojson":
+            np.testing.assert_allclose(again.features["score"], shapes.features["score"])
     saved = _save(viewer, labels, tmp_path / "found.tif")
     back = read_annotations(saved, shape=labels.data.shape)
     assert len(back) == n
@@ -211,7 +215,7 @@ def stack(tmp_path):
     return path, blobs
 
 
-def test_stack_examples_on_another_frame_and_cancel(make_napari_viewer, qtbot, stack, messages):
+def test_stack_examples_on_another_frame_and_cancel(make_napari_viewer, qtbot, stack, messages, tmp_path):
     path, blobs = stack
     viewer = make_napari_viewer()
     viewer.open(path, plugin="fewseg")
@@ -234,6 +238,10 @@ def test_stack_examples_on_another_frame_and_cancel(make_napari_viewer, qtbot, s
     assert not rediscovered(masks_from_labels(labels.data[2]), examples, (192, 192)).any()
     assert widget.status.value.startswith(f"found {len(shapes.data)} objects on 5 frames in ")
     before = labels.data.copy(), len(shapes.data)
+    saved = _save(viewer, labels, tmp_path / "found_stack.tif")  # a stack keeps its ids and its Z axis
+    with tifffile.TiffFile(saved) as tif:
+        assert tif.series[0].axes == "ZYX"
+        np.testing.assert_array_equal(tif.series[0].asarray(), labels.data)
 
     # Cancel mid-run: stop after the first frame is reported; the layers stay as they were.
     widget.find_button.native.click()
