@@ -352,3 +352,14 @@ def test_fast_method_with_a_checkpoint_file(make_napari_viewer, qtbot, tmp_path,
     assert meta["config"]["method"] == "fast" and meta["config"]["checkpoint"] == str(checkpoint)
     assert meta["learned"]["method"] == "fast"
     assert len(shapes.data) > 5
+
+
+def test_widget_opened_first_follows_the_layers(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    widget = open_widget(viewer)
+    assert widget.channels.value == [] and widget.examples.value is None and widget.frames.choices == ("current frame",)
+    viewer.open_sample("fewseg", "demo")
+    assert [layer.name for layer in widget.channels.value] == ["Brightfield", "YFP"]
+    assert widget.examples.value.name == "examples" and widget.truth.value.name == "truth"
+    viewer.layers.remove("examples")
+    assert widget.examples.value is None  # the truth layer is not taken for examples

@@ -141,6 +141,7 @@ class FindObjects(Container):
         self.channels = Select(label="channels", choices=self._image_choices)
         self.channels.max_height = 90
         self.examples = ComboBox(label="examples", choices=self._example_choices, nullable=True)
+        self.channels.changed.connect(lambda _: self.frames.reset_choices())
         self.tag = LineEdit(label="tag", value="")
         self.tag.tooltip = "only examples with this tag count, and results get it (empty: every example)"
         self.method = ComboBox(label="method", choices=self._method_choices)
@@ -157,8 +158,8 @@ class FindObjects(Container):
         self.truth = ComboBox(label="truth", choices=self._example_choices, nullable=True)
         self.evaluate_button = PushButton(text="Evaluate")
         self.metrics = Label(label="scores", value="")
-        self.extend([self.channels, self.examples, self.tag, self.method, self.model, self.checkpoint, self.frames, self.reuse,
-                     self.find_button, self.cancel_button, self.progress, self.status, self.truth,
+        self.extend([self.channels, self.examples, self.tag, self.method, self.model, self.checkpoint, self.frames,
+                     self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
                      self.evaluate_button, self.metrics])
         for label in (self.status, self.metrics):
             label.native.setWordWrap(True)
@@ -199,15 +200,22 @@ class FindObjects(Container):
             [v for _, v in self._image_choices()]
         if not layers or layers[0].ndim <= 2:
             return [CURRENT]
-        axes = lead_axes(layers[0].ndim - 2, layers[0].metadata)
+        try:
+            axes = lead_axes(layers[0].ndim - 2, layers[0].metadata)
+        except FewsegError:  # more than T and Z: Find will say so
+            return [CURRENT]
         return [CURRENT] + [f"all along {a}" for a in axes] + (["all frames"] if len(axes) > 1 else [])
 
     def _refresh(self, _event=None):
-        before = list(self.channels.value or [])
+        before, known = list(self.channels.value or []), list(getattr(self, "_known_images", []))
         self.reset_choices()
         images = [v for _, v in self._image_choices()]
         kept = [layer for layer in before if layer in images]
-        self.channels.value = kept or images
+        # A new image layer joins the channels when it is the same size as those chosen (a file's channels).
+        shape = kept[0].data.shape if kept else None
+        new = [layer for layer in images if layer not in known and (shape is None or layer.data.shape == shape)]
+        self.channels.value = kept + [layer for layer in new if layer not in kept] if kept or new else images
+        self._known_images = images
         if self.examples.value is None or self.examples.value not in [v for _, v in self._example_choices()]:
             named = [layer for _, layer in self._example_choices() if layer.name == "examples"]
             choices = [v for _, v in self._example_choices() if v.name != "truth"]
