@@ -290,6 +290,8 @@ def test_no_examples_is_one_notified_line(make_napari_viewer, messages):
     assert messages == [("error", "examples: holds no examples; outline a few objects like those to find")]
     assert widget.status.value == messages[0][1] and not widget.running
     assert result_layers(viewer) == (None, None)
+    widget.evaluate_button.native.click()
+    assert messages[-1] == ("error", "truth: nothing to evaluate yet: Find objects first")
 
 
 def test_example_outside_the_frame_gives_the_cli_message(make_napari_viewer, messages, tmp_path):

@@ -273,8 +273,9 @@ class FindObjects(Container):
         return Plan(config, channels, axes, examples, fit_frame, self.locations(first, axes, here), tag or "",
                     segmenter=segmenter)
 
-    def example_annotations(self, layer, *, axes, here: Location, shape, tag: str = "") -> list[Annotation]:
-        """The examples drawn in ``layer``, each on its frame, checked like the CLI checks a file."""
+    def example_annotations(self, layer, *, axes, here: Location, shape, tag: str = "",
+                            empty: str = "holds no examples; outline a few objects like those to find") -> list[Annotation]:
+        """The objects drawn in ``layer``, each on its frame, checked like the CLI checks a file."""
         if layer is None:
             raise InputError("examples", "choose a Shapes or Labels layer holding a few outlined objects")
         kind = type(layer).__name__.lower()
@@ -295,7 +296,7 @@ class FindObjects(Container):
             for annotation in found:
                 _check_inside(layer.name, annotation, tuple(shape))
         if not found:
-            raise InputError(layer.name, "holds no examples; outline a few objects like those to find")
+            raise InputError(layer.name, empty)
         return found
 
     def locations(self, layer, axes, here: Location) -> list[Location]:
@@ -440,7 +441,8 @@ class FindObjects(Container):
         plane = np.asarray(labels_layer.data[index])
         shape = plane.shape
         pred = masks_from_labels(np.unique(plane, return_inverse=True)[1].reshape(shape))
-        truth_all = self.example_annotations(truth_layer, axes=axes, here=here, shape=shape)
+        truth_all = self.example_annotations(truth_layer, axes=axes, here=here, shape=shape,
+                                             empty="holds no objects to evaluate against")
         truth = [a.to_mask(shape) for a in truth_all if a.location == here]
         config = self.last_config or SegmentConfig()
         examples = self.last_examples.get(here, [])
