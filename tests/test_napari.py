@@ -81,6 +81,15 @@ def test_manifest_is_valid_and_discovered():
     assert {s.key for s in manifest.contributions.sample_data} == {"demo"}
 
 
+def test_menus_name_what_the_readme_says(make_napari_viewer):
+    from napari._app_model import get_app_model
+
+    make_napari_viewer()
+    titles = {str(item.command.title) for _, items in get_app_model().menus for item in items
+              if hasattr(item, "command") and item.command.id.startswith("fewseg.")}
+    assert {"demo frame with 10 example outlines (fewseg)", f"{WIDGET} (fewseg)"} <= titles
+
+
 # --------------------------------------------------------------------------- reader
 
 
