@@ -374,3 +374,30 @@ def test_widget_opened_first_follows_the_layers(make_napari_viewer, tmp_path):
     assert widget.examples.value.name == "examples" and widget.truth.value.name == "truth"
     viewer.layers.remove("examples")
     assert widget.examples.value is None  # the truth layer is not taken for examples
+
+
+def test_ellipses_and_rectangles_are_examples(make_napari_viewer, qtbot, messages):
+    viewer, truth = _demo_viewer(make_napari_viewer, shape=(256, 256))
+    boxes = []
+    for t in truth[:10]:
+        (r0, c0), (r1, c1) = t.polygon.min(axis=0), t.polygon.max(axis=0)
+        boxes.append(np.array([[r0, c0], [r0, c1], [r1, c1], [r1, c0]]))
+    viewer.add_shapes(boxes, shape_type=["ellipse"] * 7 + ["rectangle"] * 3, name="examples")
+    widget = open_widget(viewer)
+    click_and_wait(qtbot, widget, widget.find_button)
+    assert not messages, messages
+    labels, shapes = result_layers(viewer)
+    assert len(shapes.data) > 10 and labels.metadata["fewseg"]["examples"]["n"] == 10
+
+
+def test_examples_on_two_frames_are_refused(make_napari_viewer, stack, messages):
+    path, blobs = stack
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin="fewseg")
+    viewer.add_shapes([np.column_stack([np.full(len(b.polygon), float(z)), b.polygon])
+                       for b, z in zip(blobs[:10], [2] * 8 + [4] * 2)], shape_type="polygon", name="examples")
+    widget = open_widget(viewer)
+    widget.find_button.native.click()
+    assert messages == [("error", "examples: location: examples lie on 2 frames (Z=2 T=0, Z=4 T=0); "
+                                  "fewseg learns from one frame: draw them all on one")]
+    assert result_layers(viewer) == (None, None)
