@@ -367,7 +367,11 @@ class FindObjects(Container):
         self.segmenter, self.last_config = outcome.segmenter, plan.config
         here = plan.fit_frame.location
         self.last_examples = {here: [a.to_mask(plan.fit_frame.shape) for a in plan.examples]}
-        self.show_results(plan, outcome)
+        try:
+            self.show_results(plan, outcome)
+        except Exception as exc:  # the GUI's boundary: a notification, and the layers as they were
+            self._report(exc)
+            return
         n = sum(len(r.segmentation.polygons) for r in outcome.results)
         frames = f" on {len(outcome.results)} frames" if len(outcome.results) > 1 else ""
         self.status.value = f"found {n} objects{frames} in {outcome.seconds:.1f} s"
@@ -383,11 +387,11 @@ class FindObjects(Container):
         shape = plan.channels[0].data.shape
         tag = plan.tag or next((t for a in plan.examples for t in a.tags), "") or "fewseg"
         labels_layer, shapes_layer = self._role_layer(ROLE_LABELS), self._role_layer(ROLE_SHAPES)
-        old = labels_layer.data if labels_layer is not None and labels_layer.data.shape == shape else \
-            np.zeros(shape, np.int32)
+        same_image = labels_layer is not None and labels_layer.data.shape == shape
+        old = labels_layer.data if same_image else np.zeros(shape, np.int32)
         labels, ids = paint_results(old, outcome.results, axes=plan.axes)
         data, features = result_shapes(outcome.results, ids, axes=plan.axes, tag=tag)
-        if shapes_layer is not None and shapes_layer.ndim == len(shape):
+        if same_image and shapes_layer is not None and shapes_layer.ndim == len(shape):
             done = {index_of(r.location, plan.axes) for r in outcome.results}
             keep = [i for i, v in enumerate(shapes_layer.data) if tuple(int(round(c)) for c in v[0, :-2]) not in done]
             old_features = shapes_layer.features
@@ -398,16 +402,29 @@ class FindObjects(Container):
                                "frame": plan.fit_frame.location.as_nimbus()},
                   "channels": [layer.name for layer in plan.channels], "axes": list(plan.axes),
                   "fit_s": round(outcome.fit_seconds, 4), "frames": [r.summary() for r in outcome.results]}
-        if labels_layer is None:
-            labels_layer = self._viewer.add_labels(labels, name=f"{tag} found", opacity=0.5)
-        else:
-            labels_layer.data = labels
-        labels_layer.metadata["fewseg"] = {"role": ROLE_LABELS, **record}
-        if shapes_layer is None:
-            shapes_layer = self._viewer.add_shapes(ndim=len(shape), name=f"{tag} outlines", edge_color="#00ff00",
-                                                   face_color="transparent", edge_width=1.5)
-        self._set_shapes(shapes_layer, data, features, edge="#00ff00")
-        shapes_layer.metadata["fewseg"] = {"role": ROLE_SHAPES, **record}
+        if shapes_layer is not None and shapes_layer.ndim != len(shape):
+            shapes_layer.metadata["fewseg"] = {}  # another image's results: leave that layer, make a new one
+            shapes_layer = None
+        # Everything is computed; now the layers change, both or (on an error) neither.
+        before = (labels_layer.data, dict(labels_layer.metadata)) if labels_layer is not None else None
+        try:
+            if labels_layer is None:
+                labels_layer = self._viewer.add_labels(labels, name=f"{tag} found", opacity=0.5)
+            else:
+                labels_layer.data = labels
+            labels_layer.metadata["fewseg"] = {"role": ROLE_LABELS, **record}
+            if shapes_layer is None:
+                shapes_layer = self._viewer.add_shapes(ndim=len(shape), name=f"{tag} outlines",
+                                                       edge_color="#00ff00", face_color="transparent", edge_width=1.5)
+            self._set_shapes(shapes_layer, data, features, edge="#00ff00")
+            shapes_layer.metadata["fewseg"] = {"role": ROLE_SHAPES, **record}
+        except Exception:
+            if before is None:
+                if labels_layer is not None and labels_layer in self._viewer.layers:
+                    self._viewer.layers.remove(labels_layer)
+            else:
+                labels_layer.data, labels_layer.metadata = before
+            raise
 
     @staticmethod
     def _set_shapes(layer, data, features, *, edge):
