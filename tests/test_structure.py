@@ -61,3 +61,11 @@ def test_stages_sit_below_the_ways_in():
     for stage in ("fewseg.model", "fewseg.result", "fewseg.match", "fewseg.evaluate", "fewseg.propose"):
         assert not {m for m in graph[stage] if m.startswith(("fewseg._cli", "fewseg.cli", "fewseg.batch"))}, stage
     assert "fewseg.evaluate" not in graph["fewseg.model"] and "fewseg.model" not in graph["fewseg.result"]
+
+
+def test_nothing_in_the_library_imports_the_napari_plugin():
+    graph = import_graph()
+    outside = {name for name, deps in graph.items() if not name.startswith("fewseg.napari")
+               and any(d.startswith("fewseg.napari") for d in deps)}
+    assert not outside, outside
+    assert graph["fewseg.napari.widget"] >= {"fewseg.batch", "fewseg.evaluate"}  # the library's loop and scores

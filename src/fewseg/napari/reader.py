@@ -1,0 +1,100 @@
+"""napari's File > Open for fewseg: frames and stacks, annotation files, the demo sample.
+
+Frames are read with :func:`fewseg.load.read_frame` plane by plane (so a stack is read
+exactly as the CLI reads each of its frames) and each channel becomes an Image layer
+named after its OME channel; annotation files are read with
+:func:`fewseg.annotations.read_annotations` and become a Shapes layer whose features hold
+the tags (:func:`fewseg.napari.layers.annotation_shapes`). Bad files raise fewseg's
+one-line :class:`~fewseg.errors.InputError`, which napari shows as a notification.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..annotations import JSON_SUFFIXES, read_annotations
+from ..load import TIFF_SUFFIXES, plane_counts, read_frame
+from .layers import annotation_shapes, image_layers
+
+IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")
+
+
+def get_reader(path):
+    """npe2 reader command: the function that reads ``path``, or None if fewseg cannot.
+
+    Examples
+    --------
+    >>> get_reader("cells.ome.tif").__name__, get_reader("found.geojson").__name__, get_reader("notes.txt")
+    ('read_image', 'read_annotation_file', None)
+    """
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    suffix = Path(os.fspath(path)).suffix.lower()
+    if suffix in JSON_SUFFIXES:
+        return read_annotation_file
+    if suffix in IMAGE_SUFFIXES:
+        return read_image
+    return None
+
+
+def _one(path) -> str:
+    return os.fspath(path[0] if isinstance(path, (list, tuple)) else path)
+
+
+def read_stack(path) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """A file's every frame as ``(C, *lead, Y, X)`` float32, its channel names and lead axes.
+
+    The leading axes are those of ``("time", "z")`` with more than one plane.
+    """
+    source = _one(path)
+    counts = plane_counts(source)
+    axes = tuple(a for a, key in (("time", "T"), ("z", "Z")) if counts[key] > 1)
+    ts = range(counts["T"]) if "time" in axes else [None]
+    zs = range(counts["Z"]) if "z" in axes else [None]
+    planes, names = [], ()
+    for t in ts:
+        for z in zs:
+            frame = read_frame(source, z=z, t=t)
+            planes.append(frame.data)
+            names = frame.channel_names
+    stack = np.stack(planes, axis=1)  # (C, T*Z, Y, X)
+    lead = tuple(n for a, n in (("time", len(ts)), ("z", len(zs))) if a in axes)
+    return stack.reshape(stack.shape[:1] + lead + stack.shape[2:]), names, axes
+
+
+def read_image(path) -> list[tuple]:
+    """One Image layer per channel (fewseg's colours and contrast), frames stacked along T / Z."""
+    source = _one(path)
+    stack, names, axes = read_stack(source)
+    return image_layers(stack, names, source=source, axes=axes)
+
+
+def read_annotation_file(path) -> list[tuple]:
+    """A Shapes layer of the file's polygons (tags, locations and properties as features)."""
+    source = _one(path)
+    annotations = read_annotations(source)
+    return [annotation_shapes(annotations, name=Path(source).name.split(".")[0], source=source)]
+
+
+def demo_sample() -> list[tuple]:
+    """napari sample data: the demo frame, 10 example outlines and the remaining truth.
+
+    The examples are the first 10 of the demo's blobs after ``random.Random(42)``'s
+    shuffle, the split ``fewseg demo`` evaluates with; the truth layer (hidden) holds
+    the rest, for the widget's Evaluate.
+    """
+    from ..demo import make_demo
+    from ..evaluate import split_examples
+
+    frame, blobs = make_demo(seed=0)
+    examples, truth = split_examples(blobs, num_train=10, seed=42, source="demo")
+    layers = image_layers(frame.data, frame.channel_names, source=frame.source, axes=())
+    shapes = annotation_shapes(examples, name="examples", source="fewseg demo", axes=())
+    truth_layer = annotation_shapes(truth, name="truth", source="fewseg demo", axes=())
+    truth_layer[1].update(visible=False, edge_color="#ff00ff")
+    return layers + [truth_layer, shapes]

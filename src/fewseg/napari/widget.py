@@ -1,0 +1,495 @@
+"""The dock widget "find objects like these": outline a few, find the rest, look at them.
+
+One :class:`FindObjects` container (magicgui widgets, so it needs no Qt binding of its
+own): channels (Image layers), examples (a Shapes layer of polygons / rectangles /
+ellipses, or a painted Labels layer), tag, method, frames (the one shown, or all along
+Z / T), Find and Cancel, a progress bar and a status line; then a truth layer and
+Evaluate.
+
+Find fits and predicts with the library's own loop (:func:`fewseg.methods.make_segmenter`,
+``fit``, :func:`fewseg.batch.segment_frames`) in a napari ``thread_worker``, one frame
+at a time, cancellable between frames. Results land in two layers, written only when a
+run completes (a cancelled or failed run leaves every layer as it was) and reused on the
+next run: a Labels layer (``(*lead, Y, X)``, editable) and a Shapes layer whose features
+hold each object's ``score``, ``tag`` and ``label``. Both carry the run's config and
+what was learned in ``metadata["fewseg"]``. Bad input and failed runs become a napari
+notification with the one-line message the CLI prints.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, Select
+
+from ..annotations import _check_inside, available_tags
+from ..batch import FrameResult, segment_frames
+from ..config import SegmentConfig
+from ..errors import FewsegError, InputError
+from ..evaluate import score
+from ..match import rediscovered
+from ..objects import Annotation, Frame, Location, ObjectMask, masks_from_labels
+from .layers import (
+    OUTCOME_COLORS,
+    index_of,
+    labels_annotations,
+    lead_axes,
+    location_at,
+    outline_of,
+    paint_results,
+    result_shapes,
+    rgba,
+    shapes_annotations,
+)
+
+CURRENT = "current frame"
+ROLE_LABELS, ROLE_SHAPES, ROLE_EVALUATION = "found labels", "found shapes", "evaluation"
+
+
+def sam_available() -> bool:
+    """Whether the SAM extra is installed (torch and the official packages)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "segment_anything"))
+
+
+def sam_models() -> list[str]:
+    """SAM checkpoint names, those already in fewseg's cache first (the GUI downloads nothing)."""
+    from ..weights import CHECKPOINTS, cache_status
+
+    return sorted(CHECKPOINTS, key=lambda name: cache_status(name) == "missing")
+
+
+@dataclass
+class Plan:
+    """Everything one run needs, gathered on the GUI thread before the worker starts."""
+
+    config: SegmentConfig
+    channels: list  # Image layers, one per channel
+    axes: tuple[str, ...]
+    examples: list[Annotation]
+    fit_frame: Frame
+    locations: list[Location]
+    tag: str
+    segmenter: object = None  # a fitted one to reuse (predict only)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def read(self, location: Location) -> Frame:
+        """The frame at ``location``, from the channel layers' data."""
+        return frame_at(self.channels, index_of(location, self.axes), location)
+
+
+@dataclass
+class Outcome:
+    """What a run gave: the fitted segmenter, one result per frame done, the seconds, or the error."""
+
+    segmenter: object = None
+    results: list[FrameResult] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    seconds: float = 0.0
+    cancelled: bool = False
+    error: Exception | None = None
+
+
+def frame_at(channels, index: tuple[int, ...], location: Location) -> Frame:
+    """A :class:`~fewseg.objects.Frame` of the channel layers' planes at ``index``."""
+    data = np.stack([np.asarray(layer.data[index], dtype=np.float32) for layer in channels])
+    names = tuple(layer.name for layer in channels)
+    return Frame(data, channel_names=names, source=f"layers {', '.join(names)}", location=location)
+
+
+def run_plan(plan: Plan):
+    """The worker: fit (unless reusing a model), then yield each frame's result.
+
+    A generator, so napari's ``thread_worker`` reports progress; its return value is an
+    :class:`Outcome`. Stops between frames once ``plan.cancel`` is set. An error (bad
+    input found by the library, or a failed run) ends the run and comes back in the
+    outcome, for the GUI thread to show: nothing is raised across the thread.
+    """
+    from ..methods import make_segmenter
+
+    t0 = time.perf_counter()
+    results: list[FrameResult] = []
+    try:
+        segmenter = plan.segmenter or make_segmenter(plan.config).fit(plan.fit_frame, plan.examples)
+        fit_seconds = time.perf_counter() - t0
+        yield None
+        where = plan.fit_frame.location
+        for result in segment_frames(segmenter, plan.read, plan.locations, examples={where: plan.examples},
+                                     frames={where: plan.fit_frame}, cancelled=plan.cancel.is_set):
+            results.append(result)
+            yield result
+    except Exception as exc:  # the GUI's boundary: any failure becomes a notification
+        return Outcome(results=results, error=exc)
+    return Outcome(segmenter, results, fit_seconds, time.perf_counter() - t0,
+                   cancelled=len(results) < len(plan.locations))
+
+
+class FindObjects(Container):
+    """Find objects like the examples (the plugin's dock widget).
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self.channels = Select(label="channels", choices=self._image_choices)
+        self.channels.max_height = 90
+        self.examples = ComboBox(label="examples", choices=self._example_choices, nullable=True)
+        self.channels.changed.connect(lambda _: self.frames.reset_choices())
+        self.tag = LineEdit(label="tag", value="")
+        self.tag.tooltip = "only examples with this tag count, and results get it (empty: every example)"
+        self.method = ComboBox(label="method", choices=self._method_choices)
+        self.model = ComboBox(label="SAM model", choices=lambda _: sam_models() if sam_available() else [],
+                              nullable=True, visible=False)
+        self.checkpoint = FileEdit(label="checkpoint", mode="r", filter="*.pt *.pth", nullable=True, visible=False)
+        self.checkpoint.tooltip = "a local checkpoint file for the SAM model (else fewseg's cache)"
+        self.frames = ComboBox(label="frames", choices=self._frame_choices)
+        self.reuse = CheckBox(text="reuse what was learned (predict only)", value=False)
+        self.find_button = PushButton(text="Find")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
+        self.status = Label(label="status", value="draw a few examples, then Find")
+        self.truth = ComboBox(label="truth", choices=self._example_choices, nullable=True)
+        self.evaluate_button = PushButton(text="Evaluate")
+        self.metrics = Label(label="scores", value="")
+        self.extend([self.channels, self.examples, self.tag, self.method, self.model, self.checkpoint, self.frames,
+                     self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
+                     self.evaluate_button, self.metrics])
+        for label in (self.status, self.metrics):
+            label.native.setWordWrap(True)
+        self.max_width = 420
+        self.find_button.changed.connect(self.find)
+        self.cancel_button.changed.connect(self.cancel)
+        self.evaluate_button.changed.connect(self.evaluate)
+        self.method.changed.connect(self._show_sam_options)
+        events = napari_viewer.layers.events
+        for event in (events.inserted, events.removed, events.moved):
+            event.connect(self._refresh)
+        self.worker = None
+        self.segmenter = None  # the last fitted segmenter (for "reuse")
+        self.last_examples: dict[Location, list[ObjectMask]] = {}
+        self.last_config: SegmentConfig | None = None
+        self._refresh()
+
+    # ---- choices
+
+    def _layers(self, *kinds: str) -> list:
+        return [layer for layer in self._viewer.layers if type(layer).__name__.lower() in kinds
+                and (layer.metadata.get("fewseg") or {}).get("role") is None]
+
+    def _image_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self._layers("image") if not layer.rgb]
+
+    def _example_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self._layers("shapes", "labels")]
+
+    def _method_choices(self, _widget=None):
+        return ["classic", "fast", "seed"] if sam_available() else ["classic"]
+
+    def _show_sam_options(self, method: str):
+        self.model.visible = self.checkpoint.visible = method != "classic"
+
+    def _frame_choices(self, _widget=None):
+        layers = self.channels.value if hasattr(self, "channels") and self.channels.value else \
+            [v for _, v in self._image_choices()]
+        if not layers or layers[0].ndim <= 2:
+            return [CURRENT]
+        try:
+            axes = lead_axes(layers[0].ndim - 2, layers[0].metadata)
+        except FewsegError:  # more than T and Z: Find will say so
+            return [CURRENT]
+        return [CURRENT] + [f"all along {a}" for a in axes] + (["all frames"] if len(axes) > 1 else [])
+
+    def _refresh(self, _event=None):
+        before, known = list(self.channels.value or []), list(getattr(self, "_known_images", []))
+        self.reset_choices()
+        images = [v for _, v in self._image_choices()]
+        kept = [layer for layer in before if layer in images]
+        # A new image layer joins the channels when it is the same size as those chosen (a file's channels).
+        shape = kept[0].data.shape if kept else None
+        new = [layer for layer in images if layer not in known and (shape is None or layer.data.shape == shape)]
+        self.channels.value = kept + [layer for layer in new if layer not in kept] if kept or new else images
+        self._known_images = images
+        if self.examples.value is None or self.examples.value not in [v for _, v in self._example_choices()]:
+            named = [layer for _, layer in self._example_choices() if layer.name == "examples"]
+            choices = [v for _, v in self._example_choices() if v.name != "truth"]
+            self.examples.value = (named or choices or [None])[0]
+        if self.truth.value is None:
+            named = [layer for _, layer in self._example_choices() if layer.name == "truth"]
+            self.truth.value = named[0] if named else None
+        self.frames.reset_choices()
+
+    # ---- running
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def current_index(self, layer) -> tuple[int, ...]:
+        """The leading index of ``layer`` at the viewer's current position."""
+        n_lead = layer.ndim - 2
+        if n_lead <= 0:
+            return ()
+        step = self._viewer.dims.current_step[-layer.ndim:-2]
+        return tuple(int(np.clip(s, 0, n - 1)) for s, n in zip(step, layer.data.shape[:n_lead]))
+
+    def plan(self) -> Plan:
+        """Gather and check the inputs; :class:`~fewseg.errors.InputError` on bad ones."""
+        channels = list(self.channels.value or [])
+        if not channels:
+            raise InputError("channels", "choose at least one image layer (open a frame first)")
+        shapes = {layer.data.shape for layer in channels}
+        if len(shapes) > 1:
+            described = ", ".join(f"{layer.name} {tuple(layer.data.shape)}" for layer in channels)
+            raise InputError("channels", f"the channel layers differ in shape: {described}; choose layers of one frame")
+        first = channels[0]
+        axes = lead_axes(first.ndim - 2, first.metadata, source=first.name)
+        here = location_at(self.current_index(first), axes)
+        yx = first.data.shape[-2:]
+        tag = self.tag.value.strip()
+        examples = self.example_annotations(self.examples.value, axes=axes, here=here, shape=yx, tag=tag)
+        by_frame = sorted({a.location for a in examples}, key=lambda loc: (loc.time, loc.z))
+        if len(by_frame) > 1:
+            where = ", ".join(f"Z={loc.z} T={loc.time}" for loc in by_frame)
+            raise InputError(self.examples.value.name, f"examples lie on {len(by_frame)} frames ({where}); "
+                             "fewseg learns from one frame: draw them all on one", field="location")
+        fit_location = by_frame[0]
+        fit_frame = frame_at(channels, index_of(fit_location, axes), fit_location)
+        sam = {}
+        if self.method.value != "classic":
+            checkpoint = self.checkpoint.value
+            sam = {"model": self.model.value or "sam1_vit_h",
+                   "checkpoint": str(checkpoint) if checkpoint not in (None, "") and str(checkpoint) != "." else None}
+        config = SegmentConfig(method=self.method.value, **sam)
+        segmenter = None
+        if self.reuse.value and self.segmenter is not None:
+            segmenter, config = self.segmenter, self.last_config
+        return Plan(config, channels, axes, examples, fit_frame, self.locations(first, axes, here), tag or "",
+                    segmenter=segmenter)
+
+    def example_annotations(self, layer, *, axes, here: Location, shape, tag: str = "",
+                            empty: str = "holds no examples; outline a few objects like those to find") -> list[Annotation]:
+        """The objects drawn in ``layer``, each on its frame, checked like the CLI checks a file."""
+        if layer is None:
+            raise InputError("examples", "choose a Shapes or Labels layer holding a few outlined objects")
+        kind = type(layer).__name__.lower()
+        if kind == "labels":
+            found = labels_annotations(layer.data, source=layer.name, axes=axes)
+            found = [a if layer.data.ndim > 2 else Annotation(mask=a.mask, location=here, origin=a.origin,
+                                                               properties=a.properties) for a in found]
+        else:
+            found = shapes_annotations(layer.data, layer.shape_type, layer.features, source=layer.name, axes=axes,
+                                       here=here)
+            if tag:
+                kept = [a for a in found if tag in a.tags]
+                if not kept:
+                    present = ", ".join(f"{t!r} ({n})" for t, n in available_tags(found).items()) or "none"
+                    raise InputError(layer.name, f"no example has the tag {tag!r}; tags present: {present}",
+                                     field="tags")
+                found = kept
+            for annotation in found:
+                _check_inside(layer.name, annotation, tuple(shape))
+        if not found:
+            raise InputError(layer.name, empty)
+        return found
+
+    def locations(self, layer, axes, here: Location) -> list[Location]:
+        choice = self.frames.value or CURRENT
+        if choice == CURRENT or not axes:
+            return [here]
+        sizes = dict(zip(axes, layer.data.shape[: len(axes)]))
+        along = axes if choice == "all frames" else (choice.removeprefix("all along "),)
+        index = dict(zip(axes, index_of(here, axes)))
+        grids = [range(sizes[a]) if a in along else [index[a]] for a in axes]
+        return [location_at(ix, axes) for ix in np.ndindex(*[len(g) for g in grids])
+                for ix in [tuple(g[i] for g, i in zip(grids, ix))]]
+
+    def find(self, _value=None):
+        """Start a run (the Find button)."""
+        if self.running:
+            return
+        from napari.qt.threading import create_worker
+
+        try:
+            plan = self.plan()
+        except FewsegError as exc:
+            self._report(exc)
+            return
+        self._plan = plan
+        self.progress.max = len(plan.locations) + 1
+        self.progress.value = 0
+        self.status.value = "learning from the examples..." if plan.segmenter is None else "predicting..."
+        worker = create_worker(run_plan, plan, _start_thread=False)
+        worker.yielded.connect(self._on_frame)
+        worker.returned.connect(self._on_done)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.find_button.enabled, self.cancel_button.enabled = False, True
+        worker.start()
+
+    def cancel(self, _value=None):
+        """Stop after the frame being segmented (the Cancel button); layers stay as they were."""
+        if self.running:
+            self._plan.cancel.set()
+            self.status.value = "cancelling after this frame..."
+
+    def _on_frame(self, result):
+        self.progress.value = self.progress.value + 1
+        done = self.progress.value - 1
+        self.status.value = f"segmented {done} of {len(self._plan.locations)} frame(s)"
+
+    def _on_finished(self):
+        self.worker = None
+        self.find_button.enabled, self.cancel_button.enabled = True, False
+
+    def _report(self, exc: BaseException):
+        from napari.utils.notifications import show_error
+
+        message = str(exc) if isinstance(exc, FewsegError) else f"fewseg failed: {type(exc).__name__}: {exc}"
+        self.status.value = message
+        show_error(message)
+
+    def _on_done(self, outcome: Outcome):
+        plan = self._plan
+        if outcome.error is not None:
+            self._report(outcome.error)
+            return
+        if outcome.cancelled:
+            self.status.value = (f"cancelled after {len(outcome.results)} of {len(plan.locations)} frame(s); "
+                                 "layers unchanged")
+            return
+        self.segmenter, self.last_config = outcome.segmenter, plan.config
+        here = plan.fit_frame.location
+        self.last_examples = {here: [a.to_mask(plan.fit_frame.shape) for a in plan.examples]}
+        try:
+            self.show_results(plan, outcome)
+        except Exception as exc:  # the GUI's boundary: a notification, and the layers as they were
+            self._report(exc)
+            return
+        n = sum(len(r.segmentation.polygons) for r in outcome.results)
+        frames = f" on {len(outcome.results)} frames" if len(outcome.results) > 1 else ""
+        self.status.value = f"found {n} objects{frames} in {outcome.seconds:.1f} s"
+
+    # ---- results
+
+    def _role_layer(self, role: str):
+        return next((layer for layer in self._viewer.layers if (layer.metadata.get("fewseg") or {}).get("role") == role),
+                    None)
+
+    def show_results(self, plan: Plan, outcome: Outcome):
+        """Write the run's results into the results layers (made on the first run, reused after)."""
+        shape = plan.channels[0].data.shape
+        tag = plan.tag or next((t for a in plan.examples for t in a.tags), "") or "fewseg"
+        labels_layer, shapes_layer = self._role_layer(ROLE_LABELS), self._role_layer(ROLE_SHAPES)
+        same_image = labels_layer is not None and labels_layer.data.shape == shape
+        old = labels_layer.data if same_image else np.zeros(shape, np.int32)
+        labels, ids = paint_results(old, outcome.results, axes=plan.axes)
+        data, features = result_shapes(outcome.results, ids, axes=plan.axes, tag=tag)
+        if same_image and shapes_layer is not None and shapes_layer.ndim == len(shape):
+            done = {index_of(r.location, plan.axes) for r in outcome.results}
+            keep = [i for i, v in enumerate(shapes_layer.data) if tuple(int(round(c)) for c in v[0, :-2]) not in done]
+            old_features = shapes_layer.features
+            data = [shapes_layer.data[i] for i in keep] + data
+            features = {k: list(old_features[k].iloc[keep]) + v for k, v in features.items()}
+        record = {"config": plan.config.to_dict(), "learned": outcome.segmenter.describe_fit(),
+                  "examples": {"layer": self.examples.value.name, "n": len(plan.examples),
+                               "frame": plan.fit_frame.location.as_nimbus()},
+                  "channels": [layer.name for layer in plan.channels], "axes": list(plan.axes),
+                  "fit_s": round(outcome.fit_seconds, 4), "frames": [r.summary() for r in outcome.results]}
+        if shapes_layer is not None and shapes_layer.ndim != len(shape):
+            shapes_layer.metadata["fewseg"] = {}  # another image's results: leave that layer, make a new one
+            shapes_layer = None
+        # Everything is computed; now the layers change, both or (on an error) neither.
+        before = (labels_layer.data, dict(labels_layer.metadata)) if labels_layer is not None else None
+        try:
+            if labels_layer is None:
+                labels_layer = self._viewer.add_labels(labels, name=f"{tag} found", opacity=0.5)
+            else:
+                labels_layer.data = labels
+            labels_layer.metadata["fewseg"] = {"role": ROLE_LABELS, **record}
+            if shapes_layer is None:
+                shapes_layer = self._viewer.add_shapes(ndim=len(shape), name=f"{tag} outlines",
+                                                       edge_color="#00ff00", face_color="transparent", edge_width=1.5)
+            self._set_shapes(shapes_layer, data, features, edge="#00ff00")
+            shapes_layer.metadata["fewseg"] = {"role": ROLE_SHAPES, **record}
+        except Exception:
+            if before is None:
+                if labels_layer is not None and labels_layer in self._viewer.layers:
+                    self._viewer.layers.remove(labels_layer)
+            else:
+                labels_layer.data, labels_layer.metadata = before
+            raise
+
+    @staticmethod
+    def _set_shapes(layer, data, features, *, edge):
+        """Replace every shape of ``layer`` (in place) and its features."""
+        layer.data = []
+        if data:
+            layer.add_polygons(data, edge_color=edge, face_color="transparent", edge_width=1.5)
+        import pandas as pd
+
+        layer.features = pd.DataFrame(features)
+
+    # ---- evaluation
+
+    def evaluate(self, _value=None):
+        """Score the results on the frame shown against the truth layer (the Evaluate button)."""
+        try:
+            self._evaluate()
+        except FewsegError as exc:
+            self._report(exc)
+
+    def _evaluate(self):
+        labels_layer = self._role_layer(ROLE_LABELS)
+        if labels_layer is None:
+            raise InputError("truth", "nothing to evaluate yet: Find objects first")
+        truth_layer = self.truth.value
+        if truth_layer is None:
+            raise InputError("truth", "choose the layer holding every object (Shapes or Labels) to evaluate against")
+        axes = tuple(labels_layer.metadata["fewseg"]["axes"])
+        index = self.current_index(labels_layer)
+        here = location_at(index, axes)
+        plane = np.asarray(labels_layer.data[index])
+        shape = plane.shape
+        pred = masks_from_labels(np.unique(plane, return_inverse=True)[1].reshape(shape))
+        truth_all = self.example_annotations(truth_layer, axes=axes, here=here, shape=shape,
+                                             empty="holds no objects to evaluate against")
+        truth = [a.to_mask(shape) for a in truth_all if a.location == here]
+        config = self.last_config or SegmentConfig()
+        examples = self.last_examples.get(here, [])
+        n_examples = 0
+        if examples and config.exclude_examples:
+            hit = rediscovered(truth, examples, shape, iou=config.iou)
+            truth, n_examples = [m for m, h in zip(truth, hit) if not h], int(hit.sum())
+        s = score(pred, truth, shape, iou=config.iou)
+        left_out = f"; {n_examples} examples left out of the truth" if n_examples else ""
+        self.metrics.value = (f"precision {s.precision:.3f}, recall {s.recall:.3f}, F1 {s.f1:.3f}, "
+                              f"mean IoU {s.mean_iou:.3f} ({s.n_pred} found, {s.n_truth} truth{left_out})")
+        self.show_evaluation(truth, pred, s, here, axes, ndim=labels_layer.ndim)
+        return s
+
+    def show_evaluation(self, truth, pred, s, here, axes, *, ndim: int):
+        """Outlines coloured like ``fewseg evaluate``'s figure, in one reused Shapes layer."""
+        data, outcome = [], []
+        lead = np.array(index_of(here, axes), dtype=float)
+        for masks, matched, yes, no in ((truth, s.matched_truth, "matched truth", "missed"),
+                                        (pred, s.matched_pred, "matched", "false")):
+            for mask, hit in zip(masks, matched):
+                polygon = outline_of(mask)
+                if polygon is None:
+                    continue
+                data.append(np.column_stack([np.broadcast_to(lead, (len(polygon), len(lead))), polygon]))
+                outcome.append(yes if hit else no)
+        layer = self._role_layer(ROLE_EVALUATION)
+        if layer is None:
+            layer = self._viewer.add_shapes(ndim=ndim, name="evaluation", face_color="transparent")
+        layer.metadata["fewseg"] = {"role": ROLE_EVALUATION, "scores": s.as_dict(), "frame": here.as_nimbus()}
+        self._set_shapes(layer, data, {"outcome": outcome}, edge="#ffffff")
+        if data:
+            layer.edge_color = [rgba(OUTCOME_COLORS[o]) for o in outcome]

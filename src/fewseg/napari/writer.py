@@ -1,0 +1,58 @@
+"""napari's File > Save Selected Layers for fewseg's formats, through fewseg's writers.
+
+Shapes go to NimbusImage JSON (``.json``) or GeoJSON (``.geojson``) with their tags,
+locations and numeric features (``score``...) as :func:`fewseg.annotations.write_annotations`
+writes them; Labels go to a label TIFF (one frame: fewseg's label writer, ids 1..n in
+label order; a stack: the ids as painted, axes in the TIFF's shaped metadata). Every file
+is written atomically: complete or absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._atomic import atomic_path
+from ..annotations import write_annotations
+from ..errors import InputError
+from .layers import labels_annotations, lead_axes, shapes_annotations
+
+
+def write_shapes(path: str, data, attributes: dict) -> list[str]:
+    """npe2 writer: a Shapes layer to ``.json`` (NimbusImage) or ``.geojson``."""
+    target = os.fspath(path)
+    if Path(target).suffix.lower() not in (".json", ".geojson"):
+        raise InputError(target, "a Shapes layer is saved as .json (NimbusImage) or .geojson")
+    source = attributes.get("name") or "shapes"
+    data = list(data)
+    n_lead = (np.asarray(data[0]).shape[1] - 2) if data else 0
+    axes = lead_axes(n_lead, attributes.get("metadata"), source=source)
+    annotations = shapes_annotations(data, attributes.get("shape_type") or ["polygon"] * len(data),
+                                     attributes.get("features"), source=source, axes=axes)
+    extent = np.max([a.polygon.max(axis=0) for a in annotations], axis=0) if annotations else np.zeros(2)
+    shape = tuple(int(np.ceil(v)) + 1 for v in extent)
+    write_annotations(target, annotations, shape=shape)
+    return [target]
+
+
+def write_labels(path: str, data, attributes: dict) -> list[str]:
+    """npe2 writer: a Labels layer to a label TIFF (``.tif`` / ``.tiff``)."""
+    target = os.fspath(path)
+    if Path(target).suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(target, "a Labels layer is saved as a label image: .tif or .tiff")
+    labels = np.asarray(data)
+    if labels.ndim == 2:
+        write_annotations(target, labels_annotations(labels, source=attributes.get("name") or "labels"),
+                          shape=labels.shape)
+        return [target]
+    import tifffile
+
+    axes = lead_axes(labels.ndim - 2, attributes.get("metadata"), source=attributes.get("name") or "labels")
+    letters = "".join("T" if a == "time" else "Z" for a in axes) + "YX"
+    dtype = np.uint16 if labels.max(initial=0) <= 65535 else np.uint32
+    with atomic_path(target) as tmp:
+        tifffile.imwrite(tmp, labels.astype(dtype), photometric="minisblack", compression="zlib",
+                         metadata={"axes": letters})
+    return [target]
