@@ -309,11 +309,12 @@ def test_example_outside_the_frame_gives_the_cli_message(make_napari_viewer, mes
     viewer.add_shapes([t.polygon for t in truth[1:5]] + [outside], shape_type="polygon", name="examples")
     widget = open_widget(viewer)
     widget.find_button.native.click()
-    # The CLI reads the same polygon from a file and says the same thing about it.
+    # The CLI reads the same polygon from a file in the same (napari's, pixel-centre)
+    # coordinates and says the same thing about it.
     path = tmp_path / "examples.json"
-    write_annotations(path, [Annotation(polygon=outside)], shape=(400, 400))
+    write_annotations(path, [Annotation(polygon=outside)], shape=(400, 400), coordinates="pixel-centre")
     with pytest.raises(Exception) as cli:
-        read_annotations(path, shape=(160, 160))
+        read_annotations(path, shape=(160, 160), coordinates="pixel-centre")
     problem = str(cli.value).split(": ", 2)[-1]
     assert messages == [("error", f"examples: shapes[4]: {problem}")]
     assert result_layers(viewer) == (None, None)

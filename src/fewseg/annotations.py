@@ -41,7 +41,7 @@ from .errors import InputError
 from .objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
 from .polygons import check_polygon, mask_to_polygon
 
-__all__ = ["COORDINATES", "available_tags", "from_nimbus", "read_annotations", "to_nimbus", "write_annotations"]
+__all__ = ["COORDINATES", "available_tags", "check_inside", "from_nimbus", "read_annotations", "to_nimbus", "write_annotations"]
 
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 JSON_SUFFIXES = (".json", ".geojson")
@@ -158,7 +158,7 @@ def read_annotations(
         annotations = _filter_location(source, annotations, location)
     if shape is not None:
         for annotation in annotations:
-            _check_inside(source, annotation, shape, coordinates)
+            check_inside(source, annotation, shape, coordinates=coordinates)
     return annotations
 
 
@@ -502,8 +502,11 @@ def _filter_location(source: str, annotations: list[Annotation], location: Locat
     return kept
 
 
-def _check_inside(source: str, annotation: Annotation, shape: tuple[int, int], coordinates: str) -> None:
+def check_inside(source: str, annotation: Annotation, shape: tuple[int, int], *, coordinates: str = "pixel-centre") -> None:
     """Raise unless every vertex is within half a pixel of the frame's pixel centres.
+
+    ``coordinates`` is how the message states positions: as the file does, or
+    (``"pixel-centre"``, the default) as fewseg and napari hold them in memory.
 
     That is the frame's outer edge: ``0 <= x <= X`` in pixel-corner coordinates. The
     message gives the vertex and the bounds as the file states them.

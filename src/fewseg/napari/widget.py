@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, Select
 
-from ..annotations import _check_inside, available_tags
+from ..annotations import available_tags, check_inside
 from ..batch import FrameResult, segment_frames
 from ..config import SegmentConfig
 from ..errors import FewsegError, InputError
@@ -294,7 +294,7 @@ class FindObjects(Container):
                                      field="tags")
                 found = kept
             for annotation in found:
-                _check_inside(layer.name, annotation, tuple(shape))
+                check_inside(layer.name, annotation, tuple(shape))
         if not found:
             raise InputError(layer.name, empty)
         return found
