@@ -20,6 +20,7 @@ def _frame_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--t", type=int, default=None, help="time point to read (needed when the file has several)")
     g.add_argument("--xy", type=int, default=None, help="XY position of this frame in its dataset (filters annotations)")
     g.add_argument("--channels", default=None, help="channels to use, by index or name: '0,1' or 'YFP,Brightfield'")
+    g.add_argument("--level", type=int, default=0, help="resolution level of an OME-Zarr / pyramidal file (0 = full)")
     g.add_argument("--tag", default=None, help="use only annotations carrying this tag")
 
 
@@ -74,7 +75,7 @@ def _read(args, annotation_path: str):
     from .load import read_frame
     from .objects import Location
 
-    frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels,
+    frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels, level=args.level,
                        location=Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0))
     # Annotations are filtered by location only when the user placed the frame.
     where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
@@ -114,7 +115,7 @@ def _write_json(path: Path, data: dict) -> None:
 def add_segment(sub) -> None:
     p = sub.add_parser("segment", help="outline every object like the examples",
                        description="Learn from example outlines on IMAGE and outline every other object like them.")
-    p.add_argument("image", help="TIFF / OME-TIFF / PNG / JPEG frame")
+    p.add_argument("image", help="TIFF / OME-TIFF / PNG / JPEG frame, OME-Zarr image, ND2 / CZI / LIF (fewseg[formats])")
     p.add_argument("--examples", required=True, help="examples: NimbusImage JSON, GeoJSON or a label image")
     p.add_argument("-o", "--output", default=None,
                    help="result file: .geojson, .json (NimbusImage), .tif/.png (label image); "
@@ -152,7 +153,8 @@ def run_segment(args) -> int:
 
     def read(location: Location):
         return read_frame(args.image, z=location.z if counts["Z"] > 1 else None,
-                          t=location.time if counts["T"] > 1 else None, channels=args.channels, location=location)
+                          t=location.time if counts["T"] > 1 else None, channels=args.channels, location=location,
+                          level=args.level)
 
     locations = [Location(xy=xy, z=z, time=t) for t in ts for z in zs]
     batch = segment_batch(config, frame, examples, read, locations, render=_render_config(args))
@@ -257,7 +259,7 @@ def add_demo(sub) -> None:
     p.add_argument("--seed", default="42", help="split seed(s), as in evaluate")
     p.add_argument("--small", action="store_true", help="a 256 x 256 frame with 40 blobs (quick check)")
     _method_options(p)
-    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None)
+    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None, level=0)
 
 
 def run_demo(args) -> int:
