@@ -69,14 +69,19 @@ def _config(args):
     return SegmentConfig(**values, exclude_examples=not args.keep_examples)
 
 
-def _read(args, annotation_path: str):
-    """Read the frame and the annotations for it (tag and location filters applied)."""
+def _read(args, annotation_path: str, frames=None):
+    """Read the frame and the annotations for it (tag and location filters applied).
+
+    ``frames`` (:class:`~fewseg.dataset.FileFrames`): a list of files, read at ``--xy``."""
     from .annotations import read_annotations
     from .load import read_frame
     from .objects import Location
 
-    frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels, level=args.level,
-                       location=Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0))
+    location = Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0)
+    if frames is not None and len(frames.paths) > 1:
+        frame = frames.read(location)
+    else:
+        frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels, level=args.level, location=location)
     # Annotations are filtered by location only when the user placed the frame.
     where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
     annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where)
@@ -94,7 +99,9 @@ def _render_config(args):
 
 
 def _check_output(path: Path, *inputs: str) -> None:
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+    from .outputs import zarr_labels_target
+
+    if path.suffix.lower() not in OUTPUT_SUFFIXES and zarr_labels_target(path) is None:
         raise InputError(str(path), f"unsupported output type; expected one of {', '.join(OUTPUT_SUFFIXES)}")
     for other in inputs:
         if other and Path(other).resolve() == path.resolve():
@@ -115,10 +122,13 @@ def _write_json(path: Path, data: dict) -> None:
 def add_segment(sub) -> None:
     p = sub.add_parser("segment", help="outline every object like the examples",
                        description="Learn from example outlines on IMAGE and outline every other object like them.")
-    p.add_argument("image", help="TIFF / OME-TIFF / PNG / JPEG frame, OME-Zarr image, ND2 / CZI / LIF (fewseg[formats])")
+    p.add_argument("image", nargs="+",
+                   help="TIFF / OME-TIFF / PNG / JPEG frame, OME-Zarr image, ND2 / CZI / LIF (fewseg[formats]); "
+                        "several files or a quoted glob ('plate/*.nd2') are XY positions 0, 1, ...")
     p.add_argument("--examples", required=True, help="examples: NimbusImage JSON, GeoJSON or a label image")
     p.add_argument("-o", "--output", default=None,
-                   help="result file: .geojson, .json (NimbusImage), .tif/.png (label image); "
+                   help="result file: .geojson, .json (NimbusImage), .tif/.png (label image; .tif: a stack for "
+                        "several frames), IMAGE.ome.zarr/labels/NAME (OME-Zarr labels); "
                         "default IMAGE_STEM.fewseg.geojson beside the image")
     p.add_argument("--overlay", default=None, help="also write a PNG of the frame with the found outlines")
     p.add_argument("--output-tag", action="append", default=None,
@@ -126,38 +136,59 @@ def add_segment(sub) -> None:
     p.add_argument("--batch-z", default=None,
                    help="also segment these Z planes with the same examples: '1-3, 5-8', 'all' (default: --z only)")
     p.add_argument("--batch-t", default=None, help="also segment these time points: '0-9', 'all' (default: --t only)")
+    p.add_argument("--batch-xy", default=None,
+                   help="also segment these XY positions (scenes, or files of a list): '0-3', 'all' (default: --xy only)")
     _frame_options(p)
     _method_options(p)
+    d = p.add_argument_group("whole datasets (dask.distributed; pip install 'fewseg[scale]')")
+    d.add_argument("--workers", type=int, default=None,
+                   help="predict the frames as tasks on a local dask cluster of this many processes")
+    d.add_argument("--scheduler", default=None,
+                   help="address of an existing dask scheduler (default: $DASK_SCHEDULER_ADDRESS when set)")
+    d.add_argument("--no-resume", action="store_true",
+                   help="redo every frame (default: keep each frame whose stored result matches input, examples and "
+                        "settings, in OUTPUT.fewseg-frames/)")
     p.set_defaults(func=run_segment)
+
+
+def _output_base(out: Path) -> Path:
+    """Where the run's record and per-frame results go: beside the output (beside the
+    OME-Zarr image for labels written into it)."""
+    from .outputs import zarr_labels_target
+
+    target = zarr_labels_target(out)
+    return target[0].with_name(f"{target[0].name}.{target[1]}") if target else out
 
 
 def run_segment(args) -> int:
     """Fit on the examples' frame, then predict on it and on every frame of the batch."""
     import time
 
-    from .annotations import write_annotations
     from .batch import parse_range, segment_batch
-    from .load import plane_counts, read_frame
+    from .dataset import FileFrames
     from .objects import Location
+    from .outputs import write_batch_output
+    from .scale.cluster import scheduler_address
 
+    frames = FileFrames.open(args.image, channels=args.channels, level=args.level)
+    args.image = frames.path_of(Location(xy=args.xy or 0))
     image = Path(args.image)
     out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
-    _check_output(out, args.image, args.examples)
+    _check_output(out, *frames.paths, args.examples)
     config = _config(args)
     t0 = time.perf_counter()
-    frame, examples = _read(args, args.examples)
-    counts = plane_counts(args.image)
+    frame, examples = _read(args, args.examples, frames)
+    counts = frames.counts(frame.location)
+    xys = parse_range(args.batch_xy, size=counts["XY"], option="--batch-xy", current=frame.location.xy)
     zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=args.z or 0)
     ts = parse_range(args.batch_t, size=counts["T"], option="--batch-t", current=args.t or 0)
-    xy = frame.location.xy
-
-    def read(location: Location):
-        return read_frame(args.image, z=location.z if counts["Z"] > 1 else None,
-                          t=location.time if counts["T"] > 1 else None, channels=args.channels, location=location,
-                          level=args.level)
-
-    locations = [Location(xy=xy, z=z, time=t) for t in ts for z in zs]
-    batch = segment_batch(config, frame, examples, read, locations, render=_render_config(args))
+    locations = [Location(xy=xy, z=z, time=t) for xy in xys for t in ts for z in zs]
+    address = scheduler_address(args.scheduler)
+    extra = {}
+    if args.workers or address:
+        batch, extra = _segment_distributed(args, config, frames, frame, examples, locations, out, address)
+    else:
+        batch = segment_batch(config, frame, examples, frames.read, locations, render=_render_config(args))
     tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
@@ -166,21 +197,57 @@ def run_segment(args) -> int:
         from .render import to_rgb
 
         overlay_png(args.overlay, to_rgb(frame, _render_config(args)), here.segmentation.masks)
-    write_annotations(out, found, shape=frame.shape)
+    write_batch_output(out, batch.frames, shape=frame.shape, tags=tags, level=args.level,
+                       properties={"examples": args.examples})
     summary = batch.summary()
     record = {
         "image": str(image),
+        **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
         "examples": args.examples,
         "n_examples": len(examples),
         **{k: summary[k] for k in ("n_candidates", "n_objects", "n_pred_on_examples", "fit_s", "frames")},
         "total_s": round(time.perf_counter() - t0, 4),
+        **extra,
         "config": config.to_dict(),
         "learned": summary["learned"],
     }
-    _write_json(out.with_name(out.name + ".fewseg.json"), record)
+    base = _output_base(out)
+    _write_json(base.with_name(base.name + ".fewseg.json"), record)
     where = f" in {len(locations)} frames" if len(locations) > 1 else ""
     print(f"{len(found)} objects{where} from {len(examples)} examples ({summary['n_candidates']} candidates) -> {out}")
     return 0
+
+
+def _segment_distributed(args, config, frames, frame, examples, locations, out, address):
+    """Fit here, predict every frame as a task on dask (:mod:`fewseg.scale.frames`)."""
+    import time
+
+    from . import __version__
+    from .batch import BatchResult
+    from .methods import make_segmenter
+    from .result import as_masks
+    from .scale.cluster import connect
+    from .scale.frames import segment_distributed
+    from .scale.store import masks_digest, run_signature
+
+    t0 = time.perf_counter()
+    segmenter = make_segmenter(config, render=_render_config(args)).fit(frame, examples)
+    fit_s = time.perf_counter() - t0
+    signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(),
+                              examples_digest=masks_digest(as_masks(examples, frame)), version=__version__)
+    base = _output_base(out)
+    results_dir = base.with_name(base.name + ".fewseg-frames")
+    with connect(workers=args.workers if not address else None, scheduler=address) as client:
+        run = segment_distributed(client, segmenter, frames, locations, results_dir=results_dir, signature=signature,
+                                  examples={frame.location: examples}, resume=not args.no_resume)
+        n_workers = len(client.scheduler_info().get("workers", {}))
+    batch = BatchResult(segmenter, run.frames, fit_seconds=fit_s)
+    extra = {"distributed": {"scheduler": address or f"local, {args.workers} processes", "workers": n_workers,
+                             "results_dir": str(results_dir), "signature": signature, "frames_predicted": run.n_done,
+                             "frames_kept": run.n_kept, "frames_sent_again": run.n_retried,
+                             "seconds": round(run.seconds, 4)}}
+    print(f"dask: {run.n_done} frame(s) predicted, {run.n_kept} kept from an earlier run ({results_dir})")
+    return batch, extra
 
 
 # --- evaluate --------------------------------------------------------------------------

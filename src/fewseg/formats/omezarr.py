@@ -79,8 +79,10 @@ def open_omezarr(source: str, *, level: int = 0) -> PlaneSource:
             data = np.stack([data] * len(channels)) if channels else data[None]
         return data
 
-    return PlaneSource(source, {"T": sizes.get("t", 1), "Z": sizes.get("z", 1), "XY": 1}, names,
-                       (sizes["y"], sizes["x"]), dtype, level, len(levels), "ome-zarr", read)
+    opened = PlaneSource(source, {"T": sizes.get("t", 1), "Z": sizes.get("z", 1), "XY": 1}, names,
+                         (sizes["y"], sizes["x"]), dtype, level, len(levels), "ome-zarr", read)
+    opened.axes_without_channel = [a for a in axes if a != "c"]
+    return opened
 
 
 def write_image(path: str | os.PathLike, data: np.ndarray, *, axes: str, channel_names=None, version: str = "0.5",
@@ -140,7 +142,7 @@ def write_labels(image_path: str | os.PathLike, labels: np.ndarray, *, name: str
     tmp_name = f".{name}.part"
     shutil.rmtree(image_path / "labels" / tmp_name, ignore_errors=True)
     group = labels_group.create_group(tmp_name, overwrite=True)
-    write_multiscale_labels([np.asarray(labels)], group, name=name, fmt=fmt, axes=axes,
+    write_multiscale_labels([labels if hasattr(labels, "compute") else np.asarray(labels)], group, name=name, fmt=fmt, axes=axes,
                             label_metadata={"source": {"image": "../../"}, "properties": [],
                                             **({"fewseg": properties} if properties else {"fewseg": {}})})
     # write_multiscale_labels writes into group/labels/name: move that group to labels/name.
