@@ -152,6 +152,25 @@ def test_cli_on_a_scheduler_and_labels_into_the_zarr(client, dataset, tmp_path):
     assert (record["distributed"]["frames_predicted"], record["distributed"]["frames_kept"]) == (0, 4)
 
 
+def test_mosaic_blocks_as_tasks_read_their_own_region(client, dataset):
+    """Blocks of one frame as dask tasks (each reads its region of the OME-Zarr through a
+    FilePlane) give the same objects as the blocks run here and as whole-frame predict."""
+    from fewseg.dataset import FilePlane
+    from fewseg.scale.mosaic import dask_map_blocks, predict_blockwise
+
+    frames, frame, examples, _, segmenter, _ = _fitted(dataset)
+    plane = FilePlane(str(dataset / "movie.ome.zarr"), t=0)
+    here = predict_blockwise(segmenter, plane, plane.shape, block=96, exclude=examples)
+    there = predict_blockwise(segmenter, plane, plane.shape, block=96, exclude=examples,
+                              map_blocks=dask_map_blocks(client))
+    whole = segmenter.predict(frame, exclude=examples)
+    assert here.extra["blocks"]["count"] == there.extra["blocks"]["count"] == 9
+    for seg in (there, whole):
+        assert len(seg.polygons) == len(here.polygons) > 20
+        for p, q in zip(seg.polygons, here.polygons):
+            np.testing.assert_array_equal(p, q)
+
+
 def test_a_worker_killed_mid_run_costs_only_its_frames(client, dataset, sequential, tmp_path):
     """SIGKILL one worker process while frames run; the run completes with the sequential
     output (dask re-runs the lost frames; the nanny restarts the worker)."""

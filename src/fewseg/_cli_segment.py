@@ -145,6 +145,9 @@ def add_segment(sub) -> None:
                    help="predict the frames as tasks on a local dask cluster of this many processes")
     d.add_argument("--scheduler", default=None,
                    help="address of an existing dask scheduler (default: $DASK_SCHEDULER_ADDRESS when set)")
+    d.add_argument("--block", type=int, default=None,
+                   help="one frame larger than memory: predict it in blocks of this many pixels a side (plus a halo), "
+                        "fitting on the region around the examples (method classic)")
     d.add_argument("--no-resume", action="store_true",
                    help="redo every frame (default: keep each frame whose stored result matches input, examples and "
                         "settings, in OUTPUT.fewseg-frames/)")
@@ -176,6 +179,8 @@ def run_segment(args) -> int:
     out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
     _check_output(out, *frames.paths, args.examples)
     config = _config(args)
+    if args.block is not None:
+        return _segment_mosaic(args, config, frames, out)
     t0 = time.perf_counter()
     frame, examples = _read(args, args.examples, frames)
     counts = frames.counts(frame.location)
@@ -215,6 +220,78 @@ def run_segment(args) -> int:
     _write_json(base.with_name(base.name + ".fewseg.json"), record)
     where = f" in {len(locations)} frames" if len(locations) > 1 else ""
     print(f"{len(found)} objects{where} from {len(examples)} examples ({summary['n_candidates']} candidates) -> {out}")
+    return 0
+
+
+def _segment_mosaic(args, config, frames, out) -> int:
+    """One large frame, block by block (:func:`fewseg.scale.mosaic.predict_blockwise`):
+    fit on the region around the examples, predict every block (as dask tasks with
+    ``--workers`` / ``--scheduler``), select frame-wide, write."""
+    import time
+    from dataclasses import replace
+
+    import numpy as np
+
+    from .annotations import read_annotations
+    from .batch import FrameResult
+    from .dataset import FilePlane
+    from .methods import make_segmenter
+    from .objects import Location, ObjectMask
+    from .outputs import write_batch_output
+    from .progress import progress
+    from .scale.cluster import connect, scheduler_address
+    from .scale.mosaic import dask_map_blocks, predict_blockwise
+
+    if config.method != "classic":
+        raise InputError("--block", f"blockwise prediction is for --method classic, not {config.method}")
+    if args.block < 64:
+        raise InputError("--block", f"expected at least 64 pixels, got {args.block}")
+    if any(getattr(args, f"batch_{a}") for a in ("xy", "z", "t")) or len(frames.paths) > 1:
+        raise InputError("--block", "segments one frame; leave out --batch-xy/-z/-t and give one file")
+    if args.overlay:
+        raise InputError("--overlay", "is not drawn for a frame segmented in blocks")
+    t0 = time.perf_counter()
+    location = Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0)
+    plane = FilePlane(args.image, z=args.z, t=args.t, xy=args.xy or 0, channels=args.channels, level=args.level)
+    shape = plane.shape
+    where = location if any(v is not None for v in (args.xy, args.z, args.t)) else None
+    examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where)
+    if not examples:
+        raise InputError(args.examples, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
+    # Fit on the examples' region plus a margin (the model never sees the whole frame).
+    boxes = np.array([a.to_mask(shape).bbox for a in examples])
+    margin = 512
+    r0, c0 = max(int(boxes[:, 0].min()) - margin, 0), max(int(boxes[:, 1].min()) - margin, 0)
+    r1, c1 = min(int(boxes[:, 2].max()) + margin, shape[0]), min(int(boxes[:, 3].max()) + margin, shape[1])
+    crop = plane(slice(r0, r1), slice(c0, c1))
+
+    def shifted(a):
+        if a.polygon is not None:
+            return replace(a, polygon=np.asarray(a.polygon, float) - (r0, c0))
+        return replace(a, mask=ObjectMask(a.mask.row - r0, a.mask.col - c0, a.mask.mask))
+
+    model = make_segmenter(config).fit(crop, [shifted(a) for a in examples])
+    fit_s = time.perf_counter() - t0
+    address = scheduler_address(args.scheduler)
+    kwargs = dict(block=args.block, exclude=examples, source=args.image,
+                  progress=lambda items, total, desc: progress(items, total=total, desc=desc))
+    t1 = time.perf_counter()
+    if args.workers or address:
+        with connect(workers=args.workers if not address else None, scheduler=address) as client:
+            segmentation = predict_blockwise(model, plane, shape, map_blocks=dask_map_blocks(client), **kwargs)
+    else:
+        segmentation = predict_blockwise(model, plane, shape, **kwargs)
+    result = FrameResult(location, segmentation, time.perf_counter() - t1)
+    tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
+    write_batch_output(out, [result], shape=shape, tags=tags, level=args.level, properties={"examples": args.examples})
+    record = {"image": args.image, "examples": args.examples, "n_examples": len(examples),
+              "fit_region": [r0, c0, r1, c1], "fit_s": round(fit_s, 4), **result.summary(),
+              "blocks": segmentation.extra["blocks"], "total_s": round(time.perf_counter() - t0, 4),
+              "config": config.to_dict(), "learned": model.describe_fit()}
+    base = _output_base(out)
+    _write_json(base.with_name(base.name + ".fewseg.json"), record)
+    print(f"{len(segmentation.polygons)} objects from {len(examples)} examples ({segmentation.n_candidates} candidates, "
+          f"{segmentation.extra['blocks']['count']} blocks) -> {out}")
     return 0
 
 

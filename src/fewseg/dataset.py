@@ -107,3 +107,41 @@ def frame_digest(frame: Frame) -> str:
     h.update(repr((frame.data.shape, str(frame.data.dtype), frame.channel_names)).encode())
     h.update(frame.data.tobytes())
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FilePlane:
+    """One plane of a file, read a region at a time: ``plane(rows, cols) -> Frame``.
+
+    Holds only names (path, plane, channels, level), so it can be sent to other
+    processes; the file is opened (metadata) on first use in each process.
+    """
+
+    path: str
+    z: int | None = None
+    t: int | None = None
+    xy: int = 0
+    channels: str | None = None
+    level: int = 0
+
+    def _opened(self):
+        from .load import open_plane
+
+        cache = self.__dict__.get("_plane")
+        if cache is None:
+            cache = open_plane(self.path, z=self.z, t=self.t, xy=self.xy, channels=self.channels, level=self.level)
+            object.__setattr__(self, "_plane", cache)
+        return cache
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_plane"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self._opened().shape)
+
+    def __call__(self, rows: slice, cols: slice) -> Frame:
+        return self._opened().read(rows=rows, cols=cols)
