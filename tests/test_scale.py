@@ -171,6 +171,16 @@ def test_mosaic_blocks_as_tasks_read_their_own_region(client, dataset):
             np.testing.assert_array_equal(p, q)
 
 
+def test_bad_input_in_a_task_is_one_line_on_the_client(client, dataset, tmp_path):
+    from fewseg.errors import InputError
+
+    frames, frame, examples, _, segmenter, sig = _fitted(dataset)
+    with pytest.raises(InputError, match=r"movie.ome.zarr: T: --t 99 is out of range") as info:
+        segment_distributed(client, segmenter, frames, [Location(time=0), Location(time=99)], results_dir=tmp_path / "r",
+                            signature=sig, show_progress=False)
+    assert info.value.field == "T"
+
+
 def test_a_worker_killed_mid_run_costs_only_its_frames(client, dataset, sequential, tmp_path):
     """SIGKILL one worker process while frames run; the run completes with the sequential
     output (dask re-runs the lost frames; the nanny restarts the worker)."""

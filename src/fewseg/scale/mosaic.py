@@ -19,8 +19,10 @@ blocks that hold only small summaries in memory:
    the shared last stage (:func:`fewseg.result.finish`), as in ``predict``.
 
 Memory is set by the block (plus halo) size, the coarse background grid and the
-candidates' small masks; the exceptions are ``choose_outlines``' and ``finish``'s
-frame-sized boolean / label images (1 byte per pixel; 4 with examples to exclude).
+candidates' small masks (every candidate's, until the frame-wide selection: a few KB
+each); the one frame-sized array left is ``choose_outlines``' boolean image (1 byte per
+pixel). Re-discovered examples are dropped on the examples' window
+(:func:`_drop_rediscovered`), not on a frame-sized label image.
 Compared with whole-frame ``predict`` the output is the same objects; where it can
 differ (objects larger than the halo, a watershed region spanning blocks) is listed by
 the benchmark (``benchmarks/bench_scale.py``).
@@ -132,6 +134,32 @@ def _coarse_backgrounds(read: RegionReader, shape, cores, profile) -> list[np.nd
     return [None if s is None else coarse_background(s, radius=profile.radius) for s in small]
 
 
+def _boxes_meet(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _drop_rediscovered(masks, scores, examples, *, iou: float):
+    """What :func:`fewseg.result.finish` does with ``exclude`` (best score first, greedy
+    matching, :func:`fewseg.match.rediscovered`), on the window around the examples
+    instead of a frame-sized label image. Returns ``(masks, scores, n_dropped)`` with
+    the masks in ``finish``'s order (best score first)."""
+    from ..match import rediscovered
+
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    masks, scores = [masks[i] for i in order], np.asarray(scores)[order]
+    boxes = [e.bbox for e in examples]
+    near = [i for i, m in enumerate(masks) if any(_boxes_meet(m.bbox, b) for b in boxes)]
+    hit = np.zeros(len(masks), dtype=bool)
+    if near:
+        all_boxes = np.array(boxes + [masks[i].bbox for i in near])
+        r0, c0 = all_boxes[:, :2].min(axis=0)
+        r1, c1 = all_boxes[:, 2:].max(axis=0)
+        shift = lambda m: ObjectMask(m.row - r0, m.col - c0, m.mask)  # noqa: E731
+        hit[near] = rediscovered([shift(masks[i]) for i in near], [shift(e) for e in examples],
+                                 (int(r1 - r0), int(c1 - c0)), iou=iou)
+    return [m for m, h in zip(masks, hit) if not h], scores[~hit], int(hit.sum())
+
+
 def _centre(mask: ObjectMask) -> tuple[int, int]:
     rr, cc = np.nonzero(mask.mask)
     return mask.row + int(np.floor(rr.mean() + 0.5)), mask.col + int(np.floor(cc.mean() + 0.5))
@@ -229,9 +257,11 @@ def predict_blockwise(model, read: RegionReader, shape: tuple[int, int], *, bloc
     chosen = choose_outlines(all_masks, level_of, selection, shape)
     t3 = time.perf_counter()
     whole = _shape_only(shape, source)
-    exclude_masks = as_masks(exclude, whole) if exclude else None
-    polys, masks, scores, n_re = finish(whole, [all_masks[i] for i in chosen], selection.scores[chosen], config=cfg,
-                                        exclude=exclude_masks)
+    kept, scores = [all_masks[i] for i in chosen], selection.scores[chosen]
+    n_re = 0
+    if exclude and cfg.exclude_examples:
+        kept, scores, n_re = _drop_rediscovered(kept, scores, as_masks(exclude, whole), iou=cfg.iou)
+    polys, masks, scores, _ = finish(whole, kept, scores, config=cfg, exclude=None)
     t4 = time.perf_counter()
     return Segmentation(polygons=polys, masks=masks, scores=scores, n_candidates=len(all_masks), n_rediscovered=n_re,
                         timings={"frame_wide": t1 - t0, "blocks": t2 - t1, "select": t3 - t2, "polygons": t4 - t3},
