@@ -181,6 +181,37 @@ def test_bad_input_in_a_task_is_one_line_on_the_client(client, dataset, tmp_path
     assert info.value.field == "T"
 
 
+def test_cli_a_glob_of_files_is_the_xy_positions(client, tmp_path):
+    """Files matched by a glob are XY 0, 1, 2; the distributed run writes what the
+    sequential one writes; a .tif output of several frames is a label stack; the
+    sequential run (no --workers / --scheduler) leaves no results directory."""
+    import tifffile
+
+    from fewseg.annotations import write_annotations
+    from fewseg.cli import main
+    from fewseg.demo import make_demo
+    from fewseg.load import write_frame
+
+    for seed in range(3):
+        frame, truth = make_demo(seed=10 + seed, shape=(200, 220), n_blobs=30)
+        write_frame(tmp_path / f"well_{seed}.ome.tif", frame)
+        if seed == 0:
+            write_annotations(tmp_path / "ex.json", truth[:8], shape=frame.shape, tags=["blob"], location=Location())
+    common = [str(tmp_path / "well_*.ome.tif"), "--examples", str(tmp_path / "ex.json"), "--batch-xy", "all"]
+    assert main(["segment", *common, "-o", str(tmp_path / "seq.json")]) == 0
+    assert not (tmp_path / "seq.json.fewseg-frames").exists()
+    address = client.scheduler.address
+    assert main(["segment", *common, "-o", str(tmp_path / "dist.json"), "--scheduler", address]) == 0
+    assert (tmp_path / "seq.json").read_text() == (tmp_path / "dist.json").read_text()
+    found = json.loads((tmp_path / "seq.json").read_text())
+    per_xy = [sum(a["location"]["XY"] == xy for a in found) for xy in range(3)]
+    assert all(n > 5 for n in per_xy)
+    assert main(["segment", *common, "-o", str(tmp_path / "stack.tif"), "--scheduler", address]) == 0
+    stack = tifffile.imread(tmp_path / "stack.tif")
+    assert stack.shape == (3, 200, 220)
+    assert [len(np.unique(plane)) - 1 for plane in stack] == per_xy
+
+
 def test_a_worker_killed_mid_run_costs_only_its_frames(client, dataset, sequential, tmp_path):
     """SIGKILL one worker process while frames run; the run completes with the sequential
     output (dask re-runs the lost frames; the nanny restarts the worker)."""
