@@ -34,6 +34,12 @@ class PlaneSource:
     n_levels: int = 1
     kind: str = ""
     _reader: object = field(default=None, repr=False)
+    #: The file's axes (lower case) when it names them (OME-Zarr), e.g. ``("t", "c", "y", "x")``.
+    axes: tuple[str, ...] = ()
+
+    @property
+    def axes_without_channel(self) -> list[str]:
+        return [a for a in self.axes if a != "c"]
 
     def read(self, *, t: int = 0, z: int = 0, xy: int = 0, channels=None, rows: slice = slice(None),
              cols: slice = slice(None)) -> np.ndarray:

@@ -79,10 +79,8 @@ def open_omezarr(source: str, *, level: int = 0) -> PlaneSource:
             data = np.stack([data] * len(channels)) if channels else data[None]
         return data
 
-    opened = PlaneSource(source, {"T": sizes.get("t", 1), "Z": sizes.get("z", 1), "XY": 1}, names,
-                         (sizes["y"], sizes["x"]), dtype, level, len(levels), "ome-zarr", read)
-    opened.axes_without_channel = [a for a in axes if a != "c"]
-    return opened
+    return PlaneSource(source, {"T": sizes.get("t", 1), "Z": sizes.get("z", 1), "XY": 1}, names,
+                       (sizes["y"], sizes["x"]), dtype, level, len(levels), "ome-zarr", read, axes=tuple(axes))
 
 
 def write_image(path: str | os.PathLike, data: np.ndarray, *, axes: str, channel_names=None, version: str = "0.5",
