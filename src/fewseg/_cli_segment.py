@@ -20,6 +20,7 @@ def _frame_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--t", type=int, default=None, help="time point to read (needed when the file has several)")
     g.add_argument("--xy", type=int, default=None, help="XY position of this frame in its dataset (filters annotations)")
     g.add_argument("--channels", default=None, help="channels to use, by index or name: '0,1' or 'YFP,Brightfield'")
+    g.add_argument("--level", type=int, default=0, help="resolution level of an OME-Zarr / pyramidal file (0 = full)")
     g.add_argument("--tag", default=None, help="use only annotations carrying this tag")
     g.add_argument("--api-url", default=None,
                    help="IMAGE = nimbus:DATASET_ID reads the frame and its tagged polygons from this NimbusImage "
@@ -74,24 +75,28 @@ def _config(args):
     return SegmentConfig(**values, exclude_examples=not args.keep_examples)
 
 
-def _read(args, annotation_path: str):
-    """Read the frame and the annotations for it (tag and location filters applied)."""
+def _read(args, annotation_path: str, frames=None):
+    """Read the frame and the annotations for it (tag and location filters applied).
+
+    ``frames`` (:class:`~fewseg.dataset.FileFrames`): a list of files, read at ``--xy``."""
     from .annotations import read_annotations
     from .load import read_frame
     from .objects import Location
 
+    location = Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0)
     if getattr(args, "api_url", None) is not None or str(args.image).startswith("nimbus:"):
         from .nimbus.source import read_dataset
 
-        where = Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0)
-        frame, annotations = read_dataset(args.image, api_url=args.api_url, location=where, tag=args.tag)
+        frame, annotations = read_dataset(args.image, api_url=args.api_url, location=location, tag=args.tag)
         if annotation_path is None:
             return frame, annotations
     elif annotation_path is None:
         raise InputError("--truth", "required (a NimbusImage JSON, GeoJSON or label image), unless IMAGE is "
                                     "nimbus:DATASET_ID (then the dataset's polygons tagged --tag are the truth)")
-    frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels,
-                       location=Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0))
+    elif frames is not None and len(frames.paths) > 1:
+        frame = frames.read(location)
+    else:
+        frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels, level=args.level, location=location)
     # Annotations are filtered by location only when the user placed the frame.
     where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
     annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where,
@@ -110,7 +115,9 @@ def _render_config(args):
 
 
 def _check_output(path: Path, *inputs: str) -> None:
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+    from .outputs import zarr_labels_target
+
+    if path.suffix.lower() not in OUTPUT_SUFFIXES and zarr_labels_target(path) is None:
         raise InputError(str(path), f"unsupported output type; expected one of {', '.join(OUTPUT_SUFFIXES)}")
     for other in inputs:
         if other and Path(other).resolve() == path.resolve():
@@ -131,10 +138,13 @@ def _write_json(path: Path, data: dict) -> None:
 def add_segment(sub) -> None:
     p = sub.add_parser("segment", help="outline every object like the examples",
                        description="Learn from example outlines on IMAGE and outline every other object like them.")
-    p.add_argument("image", help="TIFF / OME-TIFF / PNG / JPEG frame")
+    p.add_argument("image", nargs="+",
+                   help="TIFF / OME-TIFF / PNG / JPEG frame, OME-Zarr image, ND2 / CZI / LIF (fewseg[formats]); "
+                        "several files or a quoted glob ('plate/*.nd2') are XY positions 0, 1, ...")
     p.add_argument("--examples", required=True, help="examples: NimbusImage JSON, GeoJSON or a label image")
     p.add_argument("-o", "--output", default=None,
-                   help="result file: .geojson, .json (NimbusImage), .tif/.png (label image); "
+                   help="result file: .geojson, .json (NimbusImage), .tif/.png (label image; .tif: a stack for "
+                        "several frames), IMAGE.ome.zarr/labels/NAME (OME-Zarr labels); "
                         "default IMAGE_STEM.fewseg.geojson beside the image")
     p.add_argument("--overlay", default=None, help="also write a PNG of the frame with the found outlines")
     p.add_argument("--output-tag", action="append", default=None,
@@ -142,40 +152,67 @@ def add_segment(sub) -> None:
     p.add_argument("--batch-z", default=None,
                    help="also segment these Z planes with the same examples: '1-3, 5-8', 'all' (default: --z only)")
     p.add_argument("--batch-t", default=None, help="also segment these time points: '0-9', 'all' (default: --t only)")
+    p.add_argument("--batch-xy", default=None,
+                   help="also segment these XY positions (scenes, or files of a list): '0-3', 'all' (default: --xy only)")
     _frame_options(p)
     _method_options(p)
+    d = p.add_argument_group("whole datasets (dask.distributed; pip install 'fewseg[scale]')")
+    d.add_argument("--workers", type=int, default=None,
+                   help="predict the frames as tasks on a local dask cluster of this many processes")
+    d.add_argument("--scheduler", default=None,
+                   help="address of an existing dask scheduler (default: $DASK_SCHEDULER_ADDRESS when set)")
+    d.add_argument("--block", type=int, default=None,
+                   help="one frame larger than memory: predict it in blocks of this many pixels a side (plus a halo), "
+                        "fitting on the region around the examples (method classic)")
+    d.add_argument("--no-resume", action="store_true",
+                   help="redo every frame (default: keep each frame whose stored result matches input, examples and "
+                        "settings, in OUTPUT.fewseg-frames/)")
     p.set_defaults(func=run_segment)
+
+
+def _output_base(out: Path) -> Path:
+    """Where the run's record and per-frame results go: beside the output (beside the
+    OME-Zarr image for labels written into it)."""
+    from .outputs import zarr_labels_target
+
+    target = zarr_labels_target(out)
+    return target[0].with_name(f"{target[0].name}.{target[1]}") if target else out
 
 
 def run_segment(args) -> int:
     """Fit on the examples' frame, then predict on it and on every frame of the batch."""
     import time
 
-    from .annotations import write_annotations
     from .batch import parse_range, segment_batch
-    from .load import plane_counts, read_frame
+    from .dataset import FileFrames
     from .objects import Location
+    from .outputs import write_batch_output
+    from .scale.cluster import scheduler_address
 
-    if str(args.image).startswith("nimbus:") or args.api_url:
+    if any(str(i).startswith("nimbus:") for i in args.image) or args.api_url:
         raise InputError("segment", "reads frames from files; to outline objects in a NimbusImage dataset use the "
                                     "fewseg worker there ('fewseg evaluate' and 'fewseg sweep' read datasets)")
+    frames = FileFrames.open(args.image, channels=args.channels, level=args.level)
+    args.image = frames.path_of(Location(xy=args.xy or 0))
     image = Path(args.image)
     out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
-    _check_output(out, args.image, args.examples)
+    _check_output(out, *frames.paths, args.examples)
     config = _config(args)
+    if args.block is not None:
+        return _segment_mosaic(args, config, frames, out)
     t0 = time.perf_counter()
-    frame, examples = _read(args, args.examples)
-    counts = plane_counts(args.image)
+    frame, examples = _read(args, args.examples, frames)
+    counts = frames.counts(frame.location)
+    xys = parse_range(args.batch_xy, size=counts["XY"], option="--batch-xy", current=frame.location.xy)
     zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=args.z or 0)
     ts = parse_range(args.batch_t, size=counts["T"], option="--batch-t", current=args.t or 0)
-    xy = frame.location.xy
-
-    def read(location: Location):
-        return read_frame(args.image, z=location.z if counts["Z"] > 1 else None,
-                          t=location.time if counts["T"] > 1 else None, channels=args.channels, location=location)
-
-    locations = [Location(xy=xy, z=z, time=t) for t in ts for z in zs]
-    batch = segment_batch(config, frame, examples, read, locations, render=_render_config(args))
+    locations = [Location(xy=xy, z=z, time=t) for xy in xys for t in ts for z in zs]
+    address = scheduler_address(args.scheduler)
+    extra = {}
+    if args.workers or address:
+        batch, extra = _segment_distributed(args, config, frames, frame, examples, locations, out, address)
+    else:
+        batch = segment_batch(config, frame, examples, frames.read, locations, render=_render_config(args))
     tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
@@ -184,21 +221,130 @@ def run_segment(args) -> int:
         from .render import to_rgb
 
         overlay_png(args.overlay, to_rgb(frame, _render_config(args)), here.segmentation.masks)
-    write_annotations(out, found, shape=frame.shape, coordinates=args.coordinates)
+    write_batch_output(out, batch.frames, shape=frame.shape, tags=tags, level=args.level,
+                       properties={"examples": args.examples}, coordinates=args.coordinates)
     summary = batch.summary()
     record = {
         "image": str(image),
+        **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
         "examples": args.examples,
         "n_examples": len(examples),
         **{k: summary[k] for k in ("n_candidates", "n_objects", "n_pred_on_examples", "fit_s", "frames")},
         "total_s": round(time.perf_counter() - t0, 4),
+        **extra,
         "config": config.to_dict(),
         "learned": summary["learned"],
     }
-    _write_json(out.with_name(out.name + ".fewseg.json"), record)
+    base = _output_base(out)
+    _write_json(base.with_name(base.name + ".fewseg.json"), record)
     where = f" in {len(locations)} frames" if len(locations) > 1 else ""
     print(f"{len(found)} objects{where} from {len(examples)} examples ({summary['n_candidates']} candidates) -> {out}")
     return 0
+
+
+def _segment_mosaic(args, config, frames, out) -> int:
+    """One large frame, block by block (:func:`fewseg.scale.mosaic.predict_blockwise`):
+    fit on the region around the examples, predict every block (as dask tasks with
+    ``--workers`` / ``--scheduler``), select frame-wide, write."""
+    import time
+    from dataclasses import replace
+
+    import numpy as np
+
+    from .annotations import read_annotations
+    from .batch import FrameResult
+    from .dataset import FilePlane
+    from .methods import make_segmenter
+    from .objects import Location, ObjectMask
+    from .outputs import write_batch_output
+    from .progress import progress
+    from .scale.cluster import connect, scheduler_address
+    from .scale.mosaic import dask_map_blocks, predict_blockwise
+
+    if config.method != "classic":
+        raise InputError("--block", f"blockwise prediction is for --method classic, not {config.method}")
+    if args.block < 64:
+        raise InputError("--block", f"expected at least 64 pixels, got {args.block}")
+    if any(getattr(args, f"batch_{a}") for a in ("xy", "z", "t")) or len(frames.paths) > 1:
+        raise InputError("--block", "segments one frame; leave out --batch-xy/-z/-t and give one file")
+    if args.overlay:
+        raise InputError("--overlay", "is not drawn for a frame segmented in blocks")
+    t0 = time.perf_counter()
+    location = Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0)
+    plane = FilePlane(args.image, z=args.z, t=args.t, xy=args.xy or 0, channels=args.channels, level=args.level)
+    shape = plane.shape
+    where = location if any(v is not None for v in (args.xy, args.z, args.t)) else None
+    examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates)
+    if not examples:
+        raise InputError(args.examples, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
+    # Fit on the examples' region plus a margin (the model never sees the whole frame).
+    boxes = np.array([a.to_mask(shape).bbox for a in examples])
+    margin = 512
+    r0, c0 = max(int(boxes[:, 0].min()) - margin, 0), max(int(boxes[:, 1].min()) - margin, 0)
+    r1, c1 = min(int(boxes[:, 2].max()) + margin, shape[0]), min(int(boxes[:, 3].max()) + margin, shape[1])
+    crop = plane(slice(r0, r1), slice(c0, c1))
+
+    def shifted(a):
+        if a.polygon is not None:
+            return replace(a, polygon=np.asarray(a.polygon, float) - (r0, c0))
+        return replace(a, mask=ObjectMask(a.mask.row - r0, a.mask.col - c0, a.mask.mask))
+
+    model = make_segmenter(config).fit(crop, [shifted(a) for a in examples])
+    fit_s = time.perf_counter() - t0
+    address = scheduler_address(args.scheduler)
+    kwargs = dict(block=args.block, exclude=examples, source=args.image,
+                  progress=lambda items, total, desc: progress(items, total=total, desc=desc))
+    t1 = time.perf_counter()
+    if args.workers or address:
+        with connect(workers=args.workers if not address else None, scheduler=address) as client:
+            segmentation = predict_blockwise(model, plane, shape, map_blocks=dask_map_blocks(client), **kwargs)
+    else:
+        segmentation = predict_blockwise(model, plane, shape, **kwargs)
+    result = FrameResult(location, segmentation, time.perf_counter() - t1)
+    tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
+    write_batch_output(out, [result], shape=shape, tags=tags, level=args.level, properties={"examples": args.examples},
+                       coordinates=args.coordinates)
+    record = {"image": args.image, "examples": args.examples, "n_examples": len(examples),
+              "fit_region": [r0, c0, r1, c1], "fit_s": round(fit_s, 4), **result.summary(),
+              "blocks": segmentation.extra["blocks"], "total_s": round(time.perf_counter() - t0, 4),
+              "config": config.to_dict(), "learned": model.describe_fit()}
+    base = _output_base(out)
+    _write_json(base.with_name(base.name + ".fewseg.json"), record)
+    print(f"{len(segmentation.polygons)} objects from {len(examples)} examples ({segmentation.n_candidates} candidates, "
+          f"{segmentation.extra['blocks']['count']} blocks) -> {out}")
+    return 0
+
+
+def _segment_distributed(args, config, frames, frame, examples, locations, out, address):
+    """Fit here, predict every frame as a task on dask (:mod:`fewseg.scale.frames`)."""
+    import time
+
+    from . import __version__
+    from .batch import BatchResult
+    from .methods import make_segmenter
+    from .result import as_masks
+    from .scale.cluster import connect
+    from .scale.frames import segment_distributed
+    from .scale.store import masks_digest, run_signature
+
+    t0 = time.perf_counter()
+    segmenter = make_segmenter(config, render=_render_config(args)).fit(frame, examples)
+    fit_s = time.perf_counter() - t0
+    signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(),
+                              examples_digest=masks_digest(as_masks(examples, frame)), version=__version__)
+    base = _output_base(out)
+    results_dir = base.with_name(base.name + ".fewseg-frames")
+    with connect(workers=args.workers if not address else None, scheduler=address) as client:
+        run = segment_distributed(client, segmenter, frames, locations, results_dir=results_dir, signature=signature,
+                                  examples={frame.location: examples}, resume=not args.no_resume)
+        n_workers = len(client.scheduler_info().get("workers", {}))
+    batch = BatchResult(segmenter, run.frames, fit_seconds=fit_s)
+    extra = {"distributed": {"scheduler": address or f"local, {args.workers} processes", "workers": n_workers,
+                             "results_dir": str(results_dir), "signature": signature, "frames_predicted": run.n_done,
+                             "frames_kept": run.n_kept, "frames_sent_again": run.n_retried,
+                             "seconds": round(run.seconds, 4)}}
+    print(f"dask: {run.n_done} frame(s) predicted, {run.n_kept} kept from an earlier run ({results_dir})")
+    return batch, extra
 
 
 # --- evaluate --------------------------------------------------------------------------
@@ -279,7 +425,8 @@ def add_demo(sub) -> None:
     p.add_argument("--seed", default="42", help="split seed(s), as in evaluate")
     p.add_argument("--small", action="store_true", help="a 256 x 256 frame with 40 blobs (quick check)")
     _method_options(p)
-    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None, coordinates="pixel-corner")
+    p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None, level=0,
+                   coordinates="pixel-corner")
 
 
 def run_demo(args) -> int:

@@ -39,6 +39,13 @@ class InputError(FewsegError, ValueError):
         where = f"{self.source}: {field}" if field else self.source
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self):  # travels intact from a worker process (fewseg.scale)
+        return _rebuild_input_error, (type(self), self.source, self.problem, self.field)
+
+
+def _rebuild_input_error(cls, source, problem, field):
+    return cls(source, problem, field=field)
+
 
 class MissingDependencyError(FewsegError, ImportError):
     """An optional library is needed for what was asked; the message says how to install it."""

@@ -55,14 +55,25 @@ def estimate_background(image: np.ndarray, *, radius: float) -> np.ndarray:
     grid coarsened by the object radius and interpolated back, so it follows uneven
     illumination without rising into objects, at a cost independent of the radius.
     """
-    step = max(1, int(round(radius)))
-    small = image[::step, ::step]
-    size = max(3, int(round(16 * radius / step)) | 1)
-    bg = ndi.percentile_filter(small, 30, size=size, mode="reflect")
-    bg = ndi.uniform_filter(bg, size=max(3, size // 2 | 1), mode="reflect")
+    bg = coarse_background(image[::background_step(radius), ::background_step(radius)], radius=radius)
     zoom = (image.shape[0] / bg.shape[0], image.shape[1] / bg.shape[1])
     full = ndi.zoom(bg, zoom, order=1, mode="nearest", grid_mode=True)
     return full[: image.shape[0], : image.shape[1]].astype(np.float32)
+
+
+def background_step(radius: float) -> int:
+    """The coarse grid :func:`estimate_background` works on: every this many pixels."""
+    return max(1, int(round(radius)))
+
+
+def coarse_background(small: np.ndarray, *, radius: float) -> np.ndarray:
+    """:func:`estimate_background` on its coarse grid: ``small`` is the image sampled
+    every :func:`background_step` pixels (``image[::step, ::step]``). Split out so a
+    frame read block by block (:mod:`fewseg.scale.mosaic`) gets the same background."""
+    step = background_step(radius)
+    size = max(3, int(round(16 * radius / step)) | 1)
+    bg = ndi.percentile_filter(small, 30, size=size, mode="reflect")
+    return ndi.uniform_filter(bg, size=max(3, size // 2 | 1), mode="reflect")
 
 
 def ring_masks(labels: np.ndarray, width: int) -> np.ndarray:
@@ -163,16 +174,19 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
     return ExampleProfile(**{**asdict(profile), "signal_scale": scale}), raw / np.float32(scale)
 
 
-def object_signal(frame: Frame, profile: ExampleProfile) -> np.ndarray:
+def object_signal(frame: Frame, profile: ExampleProfile, *, backgrounds=None) -> np.ndarray:
     """A ``(Y, X)`` float32 image in which objects like the examples are bright.
 
     Background-subtracted, noise-normalised channels combined with the learned signed
     weights and scaled so the examples' mean is 1.0 and the background is ~0.
+    ``backgrounds``: per channel, :func:`estimate_background` of ``channel * sign(weight)``
+    when computed elsewhere (frame-wide, for a block of a larger frame).
     """
     out = np.zeros(frame.shape, dtype=np.float32)
-    for channel, w, sigma in zip(frame.data, profile.weights, profile.noise):
+    for c, (channel, w, sigma) in enumerate(zip(frame.data, profile.weights, profile.noise)):
         if w == 0:
             continue
-        flat = channel.astype(np.float32) - estimate_background(channel * np.sign(w), radius=profile.radius) * np.sign(w)
+        bg = backgrounds[c] if backgrounds is not None else estimate_background(channel * np.sign(w), radius=profile.radius)
+        flat = channel.astype(np.float32) - bg * np.sign(w)
         out += np.float32(w / sigma) * flat
     return out / np.float32(profile.signal_scale)

@@ -30,9 +30,10 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .errors import InputError
+from .formats import is_source_path
 from .objects import Frame, Location
 
-__all__ = ["read_frame", "write_frame", "read_array"]
+__all__ = ["read_frame", "write_frame", "read_array", "open_plane"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf2", ".tf8")
 
@@ -53,6 +54,7 @@ def read_frame(
     t: int | None = None,
     channels: str | Sequence[int | str] | None = None,
     location: Location | None = None,
+    level: int = 0,
 ) -> Frame:
     """Read one 2-D multi-channel frame from an image file.
 
@@ -70,7 +72,10 @@ def read_frame(
         like a number. ``None`` keeps all channels.
     location : Location, optional
         The frame's position in the dataset; defaults to ``Location(z=z or 0,
-        time=t or 0)``.
+        time=t or 0)``. For OME-Zarr and vendor files (:mod:`fewseg.formats`) its
+        ``xy`` picks the scene (XY position).
+    level : int
+        Resolution level (0 = full) of an OME-Zarr or multi-resolution vendor file.
 
     Returns
     -------
@@ -95,7 +100,14 @@ def read_frame(
     >>> frame.data.shape, frame.channel_names, frame.location.z
     ((1, 8, 9), ('BF',), 1)
     """
+    if location is None:
+        location = Location(z=z or 0, time=t or 0)
+    if is_source_path(path):  # OME-Zarr, ND2, CZI, LIF...: fewseg.formats
+        return open_plane(path, z=z, t=t, xy=location.xy, channels=channels, level=level).read(location=location)
     source = _check_file(path)
+    if level:
+        raise InputError(source, f"--level {level}: only OME-Zarr and vendor files are read at other resolution levels",
+                         field="level")
     if _is_tiff(source):
         data, names = _read_tiff_plane(source, z=z, t=t)
     else:
@@ -104,8 +116,6 @@ def read_frame(
         _check_no_axis(source, "T", t)
     keep = _select_channels(source, names, channels)
     data = _as_float32(source, data[keep])
-    if location is None:
-        location = Location(z=z or 0, time=t or 0)
     return Frame(data, channel_names=tuple(names[i] for i in keep), source=source, location=location)
 
 
@@ -437,6 +447,11 @@ def plane_counts(path: str | os.PathLike) -> dict[str, int]:
 
     Non-TIFF images have one of each. Reads only the file's header.
     """
+    if is_source_path(path):
+        from .formats import open_source
+
+        sizes = open_source(path).sizes
+        return {"Z": sizes["Z"], "T": sizes["T"], "XY": sizes["XY"]}
     source = _check_file(path)
     if not _is_tiff(source):
         return {"Z": 1, "T": 1}
@@ -449,3 +464,42 @@ def plane_counts(path: str | os.PathLike) -> dict[str, int]:
     except _READ_ERRORS as exc:
         raise _unreadable(source, "TIFF", exc) from None
     return {"Z": int(sizes.get("Z", 1)), "T": int(sizes.get("T", 1))}
+
+
+# --------------------------------------------------------------------------- other formats
+
+
+class PlaneSelection:
+    """One plane of a :mod:`fewseg.formats` source, chosen and checked like
+    :func:`read_frame` chooses (``z`` / ``t`` / ``xy`` / ``channels``); read whole or a
+    region at a time (:meth:`read`)."""
+
+    def __init__(self, source, *, z, t, xy, channels):
+        self.source = source
+        sizes = source.sizes
+        self.z = _pick_plane(source.source, "Z", sizes["Z"], z)
+        self.t = _pick_plane(source.source, "T", sizes["T"], t)
+        self.xy = operator.index(xy or 0)
+        if not 0 <= self.xy < sizes["XY"]:
+            raise InputError(source.source, f"--xy {self.xy} is out of range: the image has {sizes['XY']} XY position(s) "
+                                            f"(0..{sizes['XY'] - 1})", field="XY")
+        _check_dtype(source.source, source.dtype)
+        names = list(source.channel_names)
+        self.channels = _select_channels(source.source, names, channels)
+        self.channel_names = tuple(names[i] for i in self.channels)
+        self.shape = source.shape
+
+    def read(self, *, rows: slice = slice(None), cols: slice = slice(None), location: Location | None = None) -> Frame:
+        """The plane (or its ``rows`` x ``cols`` region) as a float32 :class:`Frame`."""
+        data = self.source.read(t=self.t, z=self.z, xy=self.xy, channels=self.channels, rows=rows, cols=cols)
+        return Frame(_as_float32(self.source.source, data), channel_names=self.channel_names, source=self.source.source,
+                     location=location or Location(xy=self.xy, z=self.z, time=self.t))
+
+
+def open_plane(path: str | os.PathLike, *, z: int | None = None, t: int | None = None, xy: int | None = None,
+               channels=None, level: int = 0) -> PlaneSelection:
+    """Open one plane of an OME-Zarr, vendor or TIFF file for whole or region reads
+    (metadata only until :meth:`PlaneSelection.read`); selection as :func:`read_frame`."""
+    from .formats import open_source
+
+    return PlaneSelection(open_source(path, level=level), z=z, t=t, xy=xy, channels=channels)
