@@ -256,6 +256,8 @@ def add_demo(sub) -> None:
     p.add_argument("--num-train", type=int, default=10)
     p.add_argument("--seed", default="42", help="split seed(s), as in evaluate")
     p.add_argument("--small", action="store_true", help="a 256 x 256 frame with 40 blobs (quick check)")
+    p.add_argument("--busy", action="store_true",
+                   help="the busy scene: 540 blobs, many fibres and aggregates, diffuse patches, strong cell outlines")
     _method_options(p)
     p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None)
 
@@ -267,7 +269,7 @@ def run_demo(args) -> int:
 
     out = Path(args.out)
     size = dict(shape=(256, 256), n_blobs=40) if args.small else {}
-    paths = write_demo(out, seed=args.demo_seed, **size)
+    paths = write_demo(out, seed=args.demo_seed, busy=args.busy, **size)
     frame = read_frame(paths["frame"])
     truth = read_annotations(paths["annotations"], shape=frame.shape, tag="YFP blob")
     print(f"demo frame: {paths['frame']} ({frame.shape[1]} x {frame.shape[0]}, channels {', '.join(frame.channel_names)}); "
