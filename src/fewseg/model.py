@@ -56,6 +56,8 @@ class WeightFreeSegmenter:
     def fit(self, frame: Frame, examples: list[Annotation] | list[ObjectMask]) -> "WeightFreeSegmenter":
         masks = as_masks(examples, frame)
         self.profile, signal = learn_profile_and_signal(frame, masks)
+        # predict on the frame fitted on (the usual first call) reuses its signal.
+        self._fitted_signal = (frame.data, _fingerprint(frame.data), signal)
         self.settings, self.example_fit = fit_proposer(signal, masks, self.profile.radius)
         self.example_vectors = describe(frame, signal, masks, self.profile)
         return self
@@ -69,7 +71,7 @@ class WeightFreeSegmenter:
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         cfg = self.config
         t0 = time.perf_counter()
-        signal = object_signal(frame, self.profile)
+        signal = self._signal(frame)
         levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
         candidates = [c for level in levels for c in level]
         level_of = np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)])
@@ -95,6 +97,18 @@ class WeightFreeSegmenter:
             selection=selection,
         )
 
+    def __getstate__(self) -> dict:
+        # The cached signal stays with this process (a pickled model is for other frames).
+        return {k: v for k, v in self.__dict__.items() if k != "_fitted_signal"}
+
+    def _signal(self, frame: Frame) -> np.ndarray:
+        """The frame's object signal; the one ``fit`` computed when this is its frame,
+        unchanged (same array, same bytes)."""
+        data, print_, signal = getattr(self, "_fitted_signal", (None, None, None))
+        if frame.data is data and _fingerprint(frame.data) == print_:
+            return signal
+        return object_signal(frame, self.profile)
+
     def describe_fit(self) -> dict:
         """What ``fit`` learned, as JSON-ready data."""
         return {
@@ -103,3 +117,10 @@ class WeightFreeSegmenter:
             "proposer": self.settings.to_dict() if self.settings else None,
             "example_fit_mean_best_iou": self.example_fit,
         }
+
+
+def _fingerprint(data: np.ndarray) -> bytes:
+    """A digest of an array's bytes (milliseconds for a frame)."""
+    import hashlib
+
+    return hashlib.blake2b(np.ascontiguousarray(data).data, digest_size=16).digest()
