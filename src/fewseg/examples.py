@@ -17,24 +17,41 @@ from .objects import Annotation, Frame, ObjectMask, labels_from_masks
 
 
 def example_masks(annotations: list[Annotation] | list[ObjectMask], shape: tuple[int, int], *,
-                  source: str = "examples") -> list[ObjectMask]:
+                  source: str = "examples", frame: Frame | None = None) -> list[ObjectMask]:
     """Rasterise example annotations into masks (masks pass through), rejecting any that
-    leave no pixels.
+    leave no pixels. Clicks (annotations with a ``point``) are outlined on ``frame``
+    (:func:`fewseg.clicks.outline_clicks`, taught by the outlined examples if there are
+    any); the masks keep the examples' order.
 
     Raises
     ------
     InputError
-        When there are no examples, or an example covers no pixel centre of the frame.
+        When there are no examples, an example covers no pixel centre of the frame, or
+        there are clicks and no frame to outline them on.
     """
     if not annotations:
         raise InputError(source, "no example annotations to learn from")
-    masks = []
+    masks: list[ObjectMask | None] = []
+    clicks = []
     for k, ann in enumerate(annotations):
+        if not isinstance(ann, ObjectMask) and ann.polygon is None and ann.mask is None and ann.point is not None:
+            clicks.append(k)
+            masks.append(None)
+            continue
         m = ann if isinstance(ann, ObjectMask) else ann.to_mask(shape)
         if m.area == 0:
             where = getattr(ann, "origin", "") or f"{source}: example {k}"
             raise InputError(where, f"example covers no pixel of the {shape[1]} x {shape[0]} (X x Y) frame")
         masks.append(m)
+    if clicks:
+        if frame is None:
+            raise InputError(source, "click (point) examples need the frame to outline them on")
+        from .clicks import outline_clicks
+
+        outlined = [m for m in masks if m is not None]
+        points = np.array([annotations[k].point for k in clicks], dtype=float)
+        for k, m in zip(clicks, outline_clicks(frame, points, outlined=outlined)):
+            masks[k] = m
     return masks
 
 
@@ -134,10 +151,11 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
     noise, contrast = [], []
     for channel in frame.data:
         noise.append(robust_noise(channel))
-        inside = ndi.mean(channel, labels, idx)
-        outside = ndi.mean(channel, ring, idx)
+        inside = _label_means(channel, labels, idx)
+        outside = _label_means(channel, ring, idx)
         outside = np.where(np.isfinite(outside), outside, np.median(channel))
-        contrast.append(float(np.mean((inside - outside) / noise[-1])))
+        # (An example wholly under earlier ones has no pixel of its own: NaN, left out.)
+        contrast.append(float(np.nanmean((inside - outside) / noise[-1])))
     contrast = np.array(contrast)
     # Channels whose contrast is small next to the best channel's only add noise.
     strength = np.abs(contrast)
@@ -153,7 +171,7 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
         contrast=tuple(float(c) for c in contrast),
     )
     raw = object_signal(frame, profile)
-    scale = float(np.mean(ndi.mean(raw, labels, idx)))
+    scale = float(np.nanmean(_label_means(raw, labels, idx)))
     if not np.isfinite(scale) or scale <= 0:
         raise InputError(
             frame.source,
@@ -161,6 +179,13 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
             "check that the examples belong to this frame and channel",
         )
     return ExampleProfile(**{**asdict(profile), "signal_scale": scale}), raw / np.float32(scale)
+
+
+def _label_means(values: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``ndi.mean`` per label; NaN, quietly, for a label with no pixel (an example wholly
+    under earlier ones, e.g. two clicks outlined as the same object)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ndi.mean(values, labels, idx)
 
 
 def object_signal(frame: Frame, profile: ExampleProfile) -> np.ndarray:

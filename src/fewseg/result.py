@@ -95,4 +95,4 @@ def finish(
 
 def as_masks(items, frame: Frame) -> list[ObjectMask]:
     """Examples (annotations or masks) as masks on ``frame``, validated; ``[]`` for none."""
-    return example_masks(list(items), frame.shape, source=frame.source) if items else []
+    return example_masks(list(items), frame.shape, source=frame.source, frame=frame) if items else []
