@@ -35,12 +35,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def quality(name, frame, annotations, seeds, config):
+def quality(name, frame, annotations, seeds, config, *, clicks: bool = False):
     from fewseg.evaluate import run_evaluation
 
-    runs = [run_evaluation(frame, annotations, config=config, num_train=10, seed=s, source=name).metrics for s in seeds]
+    runs = [run_evaluation(frame, annotations, config=config, num_train=10, seed=s, source=name, clicks=clicks).metrics
+            for s in seeds]
     mean = {k: float(np.mean([r[k] for r in runs])) for k in ("precision", "recall", "f1", "mean_iou")}
-    return {"data": name, "seeds": list(seeds), "runs": runs, "mean": mean}
+    return {"data": name, "examples": "10 clicks" if clicks else "10 outlines", "seeds": list(seeds), "runs": runs,
+            "mean": mean}
 
 
 def fit_predict_seconds(frame, examples, config, runs: int = 3) -> tuple[list[float], list[float]]:
@@ -85,6 +87,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--only", choices=("quality", "speed"), default=None, help="run one half only")
+    ap.add_argument("--clicks", action="store_true", help="also give the examples as clicks")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -103,11 +106,10 @@ def main() -> None:
         nuclei = read_frame(paths["img2d.tif"])
         nuclei_truth = read_annotations(paths["mask2d.tif"], shape=nuclei.shape)
         demo_frame, demo_truth = make_demo(seed=0)
-        results = [
-            quality("stardist img2d/mask2d", nuclei, nuclei_truth, seeds, config),
-            quality("demo (seed 0)", demo_frame, demo_truth, seeds, config),
-            quality("busy demo (seed 0)", busy_frame, busy_truth, seeds, config),
-        ]
+        data = [("stardist img2d/mask2d", nuclei, nuclei_truth), ("demo (seed 0)", demo_frame, demo_truth),
+                ("busy demo (seed 0)", busy_frame, busy_truth)]
+        results = [quality(name, frame, truth, seeds, config, clicks=clicks)
+                   for name, frame, truth in data for clicks in ((False, True) if args.clicks else (False,))]
 
     speed = {}
     if args.only != "quality":
@@ -125,11 +127,11 @@ def main() -> None:
 
     lines = []
     if results:
-        lines += ["| data | seeds | precision | recall | F1 | mean IoU |", "|---|---|---|---|---|---|"]
+        lines += ["| data | examples | seeds | precision | recall | F1 | mean IoU |", "|---|---|---|---|---|---|---|"]
         for r in results:
             m = r["mean"]
-            lines.append(f"| {r['data']} | {args.seeds} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
-                         f"| {m['mean_iou']:.3f} |")
+            lines.append(f"| {r['data']} | {r['examples']} | {args.seeds} | {m['precision']:.3f} | {m['recall']:.3f} "
+                         f"| {m['f1']:.3f} | {m['mean_iou']:.3f} |")
         lines.append("")
     if speed:
         lines += ["| speed (median of 3) | wall s | CPU s |", "|---|---|---|",

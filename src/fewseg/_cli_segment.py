@@ -115,7 +115,9 @@ def add_segment(sub) -> None:
     p = sub.add_parser("segment", help="outline every object like the examples",
                        description="Learn from example outlines on IMAGE and outline every other object like them.")
     p.add_argument("image", help="TIFF / OME-TIFF / PNG / JPEG frame")
-    p.add_argument("--examples", required=True, help="examples: NimbusImage JSON, GeoJSON or a label image")
+    p.add_argument("--examples", required=True,
+                   help="examples: NimbusImage JSON, GeoJSON or a label image (outlines), or clicks: NimbusImage "
+                        "points, GeoJSON Point/MultiPoint, a CSV of x,y or row,col; outlines and clicks may be mixed")
     p.add_argument("-o", "--output", default=None,
                    help="result file: .geojson, .json (NimbusImage), .tif/.png (label image); "
                         "default IMAGE_STEM.fewseg.geojson beside the image")
@@ -192,6 +194,9 @@ def add_evaluate(sub) -> None:
     p.add_argument("--truth", required=True, help="all annotations of the frame: NimbusImage JSON, GeoJSON or label image")
     p.add_argument("--num-train", type=int, default=10)
     p.add_argument("--seed", default="42", help="split seed; several: '0,1,2,3,4' (mean reported)")
+    p.add_argument("--clicks", action="store_true",
+                   help="give the examples as clicks (centroid + a seeded offset up to a quarter radius), "
+                        "outlined from the frame")
     p.add_argument("--json", default=None, help="write the metrics (and config) here")
     p.add_argument("--overlay", default=None, help="write the four-panel figure here (PNG; first seed)")
     _frame_options(p)
@@ -207,14 +212,14 @@ def _seeds(text) -> list[int]:
 
 
 def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source, json_path=None, figure_path=None,
-                        render=None) -> list[dict]:
+                        render=None, clicks: bool = False) -> list[dict]:
     from .evaluate import metrics_table, run_evaluation
     from .methods import make_segmenter
 
     rows, first = [], None
     for seed in seeds:
         ev = run_evaluation(frame, annotations, config=config, num_train=num_train, seed=seed, source=source,
-                            segmenter=make_segmenter(config, render=render))
+                            segmenter=make_segmenter(config, render=render), clicks=clicks)
         rows.append(ev.metrics)
         first = first or ev
     print(metrics_table(rows))
@@ -240,7 +245,8 @@ def run_evaluate(args) -> int:
     config = _config(args)
     frame, annotations = _read(args, args.truth)
     evaluate_and_report(frame, annotations, config=config, num_train=args.num_train, seeds=_seeds(args.seed),
-                        source=args.truth, json_path=args.json, figure_path=args.overlay, render=_render_config(args))
+                        source=args.truth, json_path=args.json, figure_path=args.overlay, render=_render_config(args),
+                        clicks=args.clicks)
     return 0
 
 

@@ -151,7 +151,7 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
 
     ``clicks``: the examples are given as clicks (:func:`as_clicks` of their masks, the
     offsets seeded by ``seed``) and outlined from the frame
-    (:func:`fewseg.clicks.outline_clicks`) before fitting; the rest is unchanged.
+    (:func:`fewseg.outline_points.outline_clicks`) before fitting; the rest is unchanged.
 
     Returns an :class:`Evaluation` whose ``metrics`` hold precision, recall, f1,
     mean_iou, n_train, n_truth, n_pred, n_candidates, seed, timings_s (fit, propose,
@@ -167,10 +167,9 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
     t0 = time.perf_counter()
     train_masks = example_masks(train, frame.shape, source=source)
     if clicks:
-        from .objects import Annotation
+        from .outline_points import outline_clicks
 
-        points = [Annotation(point=p, origin=f"{source}: click {k}") for k, p in enumerate(as_clicks(train_masks, seed=seed))]
-        train_masks = example_masks(points, frame.shape, source=source, frame=frame)
+        train_masks = outline_clicks(frame, as_clicks(train_masks, seed=seed))
     truth = example_masks(truth_ann, frame.shape, source=source)
     segmenter = (segmenter or make_segmenter(config)).fit(frame, train_masks)
     t1 = time.perf_counter()

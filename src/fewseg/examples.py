@@ -17,42 +17,34 @@ from .objects import Annotation, Frame, ObjectMask, labels_from_masks
 
 
 def example_masks(annotations: list[Annotation] | list[ObjectMask], shape: tuple[int, int], *,
-                  source: str = "examples", frame: Frame | None = None) -> list[ObjectMask]:
+                  source: str = "examples") -> list[ObjectMask]:
     """Rasterise example annotations into masks (masks pass through), rejecting any that
-    leave no pixels. Clicks (annotations with a ``point``) are outlined on ``frame``
-    (:func:`fewseg.clicks.outline_clicks`, taught by the outlined examples if there are
-    any); the masks keep the examples' order.
+    leave no pixels. Clicks (annotations with only a ``point``) need their frame:
+    :func:`fewseg.outline_points.click_or_outline_masks` takes both.
 
     Raises
     ------
     InputError
         When there are no examples, an example covers no pixel centre of the frame, or
-        there are clicks and no frame to outline them on.
+        one is a click.
     """
     if not annotations:
         raise InputError(source, "no example annotations to learn from")
-    masks: list[ObjectMask | None] = []
-    clicks = []
+    masks = []
     for k, ann in enumerate(annotations):
-        if not isinstance(ann, ObjectMask) and ann.polygon is None and ann.mask is None and ann.point is not None:
-            clicks.append(k)
-            masks.append(None)
-            continue
+        where = getattr(ann, "origin", "") or f"{source}: example {k}"
+        if is_click(ann):
+            raise InputError(where, "a click (point) example needs the frame to outline it on")
         m = ann if isinstance(ann, ObjectMask) else ann.to_mask(shape)
         if m.area == 0:
-            where = getattr(ann, "origin", "") or f"{source}: example {k}"
             raise InputError(where, f"example covers no pixel of the {shape[1]} x {shape[0]} (X x Y) frame")
         masks.append(m)
-    if clicks:
-        if frame is None:
-            raise InputError(source, "click (point) examples need the frame to outline them on")
-        from .clicks import outline_clicks
-
-        outlined = [m for m in masks if m is not None]
-        points = np.array([annotations[k].point for k in clicks], dtype=float)
-        for k, m in zip(clicks, outline_clicks(frame, points, outlined=outlined)):
-            masks[k] = m
     return masks
+
+
+def is_click(item) -> bool:
+    """Whether an example is a click: an annotation with a ``point`` and no outline."""
+    return isinstance(item, Annotation) and item.polygon is None and item.mask is None and item.point is not None
 
 
 def robust_noise(image: np.ndarray) -> float:

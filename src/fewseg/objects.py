@@ -192,7 +192,7 @@ class Annotation:
     Exactly one of ``polygon``, ``mask`` and ``point`` is usually set: polygon files give
     polygons, label images give masks, clicks (point annotations) give points.
     :meth:`to_mask` gives the mask of the first two; a click is outlined on its frame
-    (:func:`fewseg.clicks.outline_clicks`, which example reading calls).
+    (:func:`fewseg.outline_points.outline_clicks`, which example reading calls).
 
     Attributes
     ----------
@@ -225,7 +225,7 @@ class Annotation:
             return self.mask
         if self.polygon is None and self.point is not None:
             raise ValueError(f"{self.origin or 'annotation'} is a click: outline it on its frame "
-                             "(fewseg.clicks.outline_clicks)")
+                             "(fewseg.outline_points.outline_clicks)")
         if self.polygon is None:
             raise ValueError(f"{self.origin or 'annotation'} has neither polygon nor mask")
         return rasterize(self.polygon, shape)

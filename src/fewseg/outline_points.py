@@ -28,11 +28,29 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage as ndi
 
-from .objects import Frame, ObjectMask
+from .examples import example_masks, is_click
+from .objects import Annotation, Frame, ObjectMask
 
 _WINDOW = 48  # px each side of a click for the background level and the radial profile
 _MIN_RADIUS, _MAX_RADIUS = 1.5, 40.0
 _SPLIT_ABOVE = 1.5  # x the area of a disc of the median radius
+
+
+def click_or_outline_masks(examples: list[Annotation] | list[ObjectMask], frame: Frame, *,
+                           source: str = "examples") -> list[ObjectMask]:
+    """Masks of examples that may be outlines (polygons, masks) or clicks, in their order:
+    outlines rasterised (:func:`~fewseg.examples.example_masks`), clicks outlined on
+    ``frame`` (:func:`outline_clicks`, taught by the outlines when there are any)."""
+    examples = list(examples)
+    clicks = [k for k, e in enumerate(examples) if is_click(e)]
+    if not clicks:
+        return example_masks(examples, frame.shape, source=source)
+    outlines = [e for e in examples if not is_click(e)]
+    outlined = example_masks(outlines, frame.shape, source=source) if outlines else []
+    masks = iter(outlined)
+    found = iter(outline_clicks(frame, np.array([examples[k].point for k in clicks], dtype=float), outlined=outlined))
+    chosen = set(clicks)
+    return [next(found) if k in chosen else next(masks) for k in range(len(examples))]
 
 
 def outline_clicks(frame: Frame, clicks: np.ndarray, *, outlined: list[ObjectMask] = ()) -> list[ObjectMask]:
