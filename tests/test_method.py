@@ -414,3 +414,18 @@ def test_outputs_are_disjoint_valid_polygons():
     for i, a in enumerate(polys):
         for b in polys[i + 1 :]:
             assert a.intersection(b).area < 1e-6
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0])
+def test_tidy_labels_equals_tidying_each_mask(sigma):
+    from fewseg.propose import tidy_labels, tidy_mask
+
+    rng = np.random.default_rng(4)
+    labels = ndi.label(ndi.gaussian_filter(rng.random((120, 140)), 2.5) > 0.52)[0]
+    labels[labels % 3 == 0] = 0
+    labels[40:60, 40:60][labels[40:60, 40:60] == 0] = 0
+    expected = [tidy_mask(m, outline_sigma=sigma) for m in masks_from_labels(labels)]
+    found = tidy_labels(labels, outline_sigma=sigma)
+    assert len(found) == len(expected) > 10
+    for a, b in zip(found, expected):
+        assert (a.row, a.col) == (b.row, b.col) and np.array_equal(a.mask, b.mask)

@@ -335,8 +335,7 @@ def _candidates(labels: np.ndarray, settings: ProposerSettings, *, min_area: int
     # Fragments far below min_area cannot grow into objects: skip tidying them.
     area = np.bincount(labels.ravel())
     labels = np.where(area[labels] < 0.5 * min_area, 0, labels)
-    masks = [tidy_mask(m, outline_sigma=settings.outline_sigma) for m in masks_from_labels(labels)]
-    masks = [m for m in masks if m.area > 0]
+    masks = [m for m in tidy_labels(labels, outline_sigma=settings.outline_sigma) if m.area > 0]
     return [m for m in masks if m.area >= min_area and (max_area <= 0 or m.area <= max_area)]
 
 
@@ -359,6 +358,51 @@ def tidy_mask(m: ObjectMask, *, outline_sigma: float = 0.0) -> ObjectMask:
     return ObjectMask(m.row - pad + tight.row, m.col - pad + tight.col, tight.mask)
 
 
+def tidy_labels(labels: np.ndarray, *, outline_sigma: float = 0.0) -> list[ObjectMask]:
+    """``[tidy_mask(m, outline_sigma=...) for m in masks_from_labels(labels)]``, the same
+    masks, with each step done once for all objects: their boxes are packed side by side,
+    far enough apart not to touch or blur into each other, into one canvas."""
+    masks = masks_from_labels(labels)
+    if not masks:
+        return []
+    reach = int(4 * outline_sigma + 0.5) if outline_sigma > 0 else 0
+    gap = int(np.ceil(2 * outline_sigma)) + 1 + reach  # each box's margin: its own pad and the blur's reach
+    boxes = [(m.mask.shape[0] + 2 * gap, m.mask.shape[1] + 2 * gap) for m in masks]
+    width = max(1024, max(w for _, w in boxes))
+    # Shelf packing: boxes left to right, a new shelf when the row is full.
+    corners, row, col, shelf = [], 0, 0, 0
+    for h, w in boxes:
+        if col + w > width:
+            row, col, shelf = row + shelf, 0, 0
+        corners.append((row, col))
+        col, shelf = col + w, max(shelf, h)
+    canvas = np.zeros((row + shelf, width), dtype=np.int32)
+    for k, (m, (r, c)) in enumerate(zip(masks, corners), start=1):
+        view = canvas[r + gap : r + gap + m.mask.shape[0], c + gap : c + gap + m.mask.shape[1]]
+        view[m.mask] = k
+    # The largest 4-connected piece of each object (ties: the first in raster order).
+    pieces, n = ndi.label(canvas > 0)
+    owner = np.zeros(n + 1, dtype=np.int64)
+    owner[pieces.ravel()] = canvas.ravel()
+    size = np.bincount(pieces.ravel(), minlength=n + 1)
+    ids = np.arange(1, n + 1)
+    order = np.lexsort((ids, -size[1:], owner[1:]))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = owner[1:][order][1:] != owner[1:][order][:-1]
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[ids[order][first]] = True
+    tidy = ndi.binary_fill_holes(keep[pieces])
+    if outline_sigma > 0:
+        tidy = ndi.gaussian_filter(tidy.astype(np.float32), outline_sigma) > 0.5
+    out = []
+    pad = int(np.ceil(2 * outline_sigma)) + 1
+    for m, (r, c), (h, w) in zip(masks, corners, boxes):
+        tight = ObjectMask.from_full(tidy[r : r + h, c : c + w])
+        shift = gap if tight.mask.size else pad  # (an emptied object sits where tidy_mask puts it)
+        out.append(ObjectMask(m.row - shift + tight.row, m.col - shift + tight.col, tight.mask))
+    return out
+
+
 def _tidy_near(labels: np.ndarray, region: np.ndarray, outline_sigma: float) -> np.ndarray:
     """:func:`tidy_mask` for the objects that may overlap ``region`` once tidied, and for
     those near enough to them to take pixels from them; the rest are left out. As
@@ -372,7 +416,7 @@ def _tidy_near(labels: np.ndarray, region: np.ndarray, outline_sigma: float) -> 
     reach = ndi.binary_dilation(np.isin(labels, near[near > 0]), structure=square, iterations=2 * pad + 1)
     near = np.unique(labels[reach])
     kept = np.where(np.isin(labels, near[near > 0]), labels, 0)
-    return labels_from_masks([tidy_mask(t, outline_sigma=outline_sigma) for t in masks_from_labels(kept)], labels.shape)
+    return labels_from_masks(tidy_labels(kept, outline_sigma=outline_sigma), labels.shape)
 
 
 def _padded(mask: np.ndarray, width: int) -> np.ndarray:
