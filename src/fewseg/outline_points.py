@@ -14,8 +14,10 @@ an outline would say (the object's size and its boundary) is read from the frame
 3. **Outlines.** Discs of those radii teach a first :class:`~fewseg.examples.ExampleProfile`
    and object signal; in a window around each click the proposer with its default
    settings for the median radius (:func:`~fewseg.propose.default_settings`) cuts the
-   objects, and the one under the click (else the nearest to it within its radius) is
-   the example. A click on nothing keeps its disc.
+   objects, and of those within half the radius of the click the one whose centre is
+   nearest it is the example (else the nearest within the radius). A click on nothing
+   keeps its disc; an outline over 1.6 times the median one's area is cut at its
+   distance maxima, keeping the part nearest the click.
 
 When some examples are outlines (outline and click examples may be mixed), the outlines
 give the profile and the size, and only step 3 runs.
@@ -34,6 +36,7 @@ from .objects import Annotation, Frame, ObjectMask
 _WINDOW = 48  # px each side of a click for the background level and the radial profile
 _MIN_RADIUS, _MAX_RADIUS = 1.5, 40.0
 _SPLIT_ABOVE = 1.5  # x the area of a disc of the median radius
+_MERGED = 1.6  # an outline this many times the median outline's area is cut (_part_at)
 
 
 def click_or_outline_masks(examples: list[Annotation] | list[ObjectMask], frame: Frame, *,
@@ -106,13 +109,33 @@ def outline_clicks(frame: Frame, clicks: np.ndarray, *, outlined: list[ObjectMas
     margin = int(3 * settings.peak_radius) + 4
     out = []
     for p, c, r in zip(pixels, centres, radii):
-        win = tuple(slice(max(0, v - margin), min(n, v + margin + 1)) for v, n in zip(c, shape))
+        win = tuple(slice(max(0, min(v, w) - margin), min(n, max(v, w) + margin + 1)) for v, w, n in zip(c, p, shape))
         labels = segment_signal(smooth_signal(signal[win], settings), settings)
-        local = c - [s.start for s in win]
-        found = _object_at(labels, local, r, win)
+        start = np.array([s.start for s in win])
+        # Chosen around the click itself: the brightest point near it may lie in a
+        # brighter neighbour.
+        found = _object_at(labels, p - start, r, win)
         found = tidy_mask(found, outline_sigma=settings.outline_sigma) if found is not None else None
         out.append(found if found is not None and found.area > 0 else _disc(c, r, shape))
-    return out
+    # An outline far larger than the others holds the clicked object and a touching one:
+    # cut it at its distance maxima and keep the part nearest the click.
+    typical = float(np.median([m.area for m in out]))
+    return [_part_at(m, p, settings.neck_depth / 2) if m.area > _MERGED * typical else m for m, p in zip(out, pixels)]
+
+
+def _part_at(mask: ObjectMask, pixel: np.ndarray, depth: float) -> ObjectMask:
+    """The part of ``mask``, cut at maxima of its distance map (:mod:`fewseg.propose`),
+    whose centroid is nearest ``pixel``; ``mask`` itself when it has one part."""
+    from .propose import _parts_at_distance_maxima
+
+    parts, k = _parts_at_distance_maxima(mask.mask, mask.mask, depth)
+    if k < 2:
+        return mask
+    ids = np.arange(1, k + 1)
+    centres = np.array(ndi.center_of_mass(parts > 0, parts, ids)) + (mask.row, mask.col)
+    best = int(ids[np.argmin(((centres - pixel) ** 2).sum(axis=1))])
+    part = ObjectMask.from_full(parts == best)
+    return ObjectMask(mask.row + part.row, mask.col + part.col, part.mask)
 
 
 def _signed_combination(frame: Frame, pixels: np.ndarray) -> np.ndarray:
@@ -200,14 +223,22 @@ def _disc(centre: np.ndarray, radius: float, shape: tuple[int, int]) -> ObjectMa
 
 
 def _object_at(labels: np.ndarray, point: np.ndarray, radius: float, win) -> ObjectMask | None:
-    """The object of a window's label image under ``point``, else the nearest one whose
-    pixels come within ``radius`` of it; None when there is none."""
-    value = int(labels[point[0], point[1]])
-    if value == 0:
-        rows, cols = np.nonzero(labels)
-        if rows.size == 0:
-            return None
-        d2 = (rows - point[0]) ** 2 + (cols - point[1]) ** 2
+    """The object of a window's label image that the click at ``point`` most likely
+    meant: of those with pixels within half the ``radius`` of it (the click lands near
+    the centre), the one whose centroid is nearest; else the nearest object within
+    ``radius``; None when there is none."""
+    rows, cols = np.nonzero(labels)
+    if rows.size == 0:
+        return None
+    d2 = (rows - point[0]) ** 2 + (cols - point[1]) ** 2
+    near = np.unique(labels[rows[d2 <= (radius / 2) ** 2], cols[d2 <= (radius / 2) ** 2]])
+    if near.size:
+        ids = labels[rows, cols]
+        count = np.bincount(ids)
+        centre_r = np.bincount(ids, weights=rows) / np.maximum(count, 1)
+        centre_c = np.bincount(ids, weights=cols) / np.maximum(count, 1)
+        value = int(near[np.argmin((centre_r[near] - point[0]) ** 2 + (centre_c[near] - point[1]) ** 2)])
+    else:
         k = int(np.argmin(d2))
         if d2[k] > radius**2:
             return None
