@@ -20,7 +20,10 @@ an outline would say (the object's size and its boundary) is read from the frame
    distance maxima, keeping the part nearest the click.
 
 When some examples are outlines (outline and click examples may be mixed), the outlines
-give the profile and the size, and only step 3 runs.
+give the profile, the size and the proposer's settings (fitted to them,
+:func:`~fewseg.propose.fit_proposer`), and only step 3 runs. (Tried: a second round that
+fits the proposer to the click outlines and outlines again: stardist F1 unchanged,
+demo 0.928 -> 0.921.)
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def outline_clicks(frame: Frame, clicks: np.ndarray, *, outlined: list[ObjectMas
     True
     """
     from .examples import learn_profile_and_signal
-    from .propose import default_settings, segment_signal, smooth_signal, tidy_mask
+    from .propose import default_settings, fit_proposer
 
     clicks = np.asarray(clicks, dtype=float).reshape(-1, 2)
     if len(clicks) == 0:
@@ -106,6 +109,16 @@ def outline_clicks(frame: Frame, clicks: np.ndarray, *, outlined: list[ObjectMas
     # (touching objects), as fit_proposer sets it up for outlined examples.
     area = np.pi * radius**2
     settings = replace(default_settings(radius), split_above=_SPLIT_ABOVE * area, min_part=0.3 * area, part_fill=0.5)
+    if outlined:
+        settings = fit_proposer(signal, list(outlined), profile.radius)[0]
+    return _outline_at(signal, pixels, centres, radii, settings)
+
+
+def _outline_at(signal: np.ndarray, pixels: np.ndarray, centres: np.ndarray, radii: np.ndarray, settings) -> list[ObjectMask]:
+    """Step 3 of the module's recipe: the proposer's object at each click."""
+    from .propose import segment_signal, smooth_signal, tidy_mask
+
+    shape = signal.shape
     margin = int(3 * settings.peak_radius) + 4
     out = []
     for p, c, r in zip(pixels, centres, radii):
