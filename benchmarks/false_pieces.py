@@ -12,8 +12,9 @@ summed over the split seeds:
   at least 20 % of their area each; others there count as *poor outline* (a split piece or
   a boundary off by enough to miss IoU 0.3);
 * false positives on nothing (background);
-* misses, and how many of them were drawn dim (SNR 3-4; demo frames only) or are *split*
-  (two or more predictions each cover at least 20 % of them).
+* misses, and how many of them were drawn dim (SNR 3-4; demo frames only), are *split*
+  (two or more predictions each cover at least 20 % of them) or *merged* (half of them
+  or more lies in one prediction matched to another true object).
 
 Prints a Markdown table and writes it with the raw records to ``OUT/false_pieces.md``
 and ``OUT/false_pieces.json``.
@@ -70,8 +71,11 @@ def breakdown(frame, annotations, seeds, *, scene=None) -> dict:
                 continue
             counts["missed"] += 1
             over = preds[t.slices][t.mask]
-            if (np.bincount(over, minlength=len(ev.predictions) + 1)[1:] >= 0.2 * t.area).sum() >= 2:
+            share = np.bincount(over, minlength=len(ev.predictions) + 1)[1:]
+            if (share >= 0.2 * t.area).sum() >= 2:
                 counts["missed_split"] += 1
+            elif share.size and share.max() >= 0.5 * t.area and ev.scores.matched_pred[int(np.argmax(share))]:
+                counts["missed_merged"] += 1
             if scene is not None:
                 b = blob_of[t.slices][t.mask]
                 counts["missed_dim"] += int(scene.dim[np.bincount(b[b > 0]).argmax() - 1])
@@ -102,7 +106,7 @@ def main() -> None:
         "busy demo (seed 0)": breakdown(busy.frame, busy.annotations, seeds, scene=busy),
     }
     keys = ("predictions", "fp_aggregate", "fp_fibre", "fp_diffuse", "fp_merge", "fp_poor_outline", "fp_background",
-            "truth", "missed", "missed_dim", "missed_split")
+            "truth", "missed", "missed_dim", "missed_split", "missed_merged")
     lines = [f"Summed over split seeds {args.seeds}.", "",
              "| data | " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, c in rows.items():
