@@ -242,10 +242,11 @@ def label_shapes(labels: np.ndarray, n: int | None = None) -> dict[str, np.ndarr
     n = int(labels.max()) if n is None else int(n)
     flat = labels.ravel()
     count = np.maximum(np.bincount(flat, minlength=n + 1)[1 : n + 1].astype(np.float64), 1)
-    rows, cols = np.indices(labels.shape, dtype=np.float64)
-    sel = flat > 0
-    ids = flat[sel]
-    r, c = rows.ravel()[sel], cols.ravel()[sel]
+    # Coordinates of the labelled pixels only (a frame's worth of indices costs more).
+    where = np.flatnonzero(flat)
+    ids = flat[where]
+    r, c = np.divmod(where, labels.shape[1])
+    r, c = r.astype(np.float64), c.astype(np.float64)
 
     def mean_of(v):
         return np.bincount(ids, weights=v, minlength=n + 1)[1 : n + 1] / count
