@@ -154,3 +154,11 @@ def test_segment_from_a_csv_of_clicks_and_evaluate_in_click_mode(tmp_path, capsy
     assert main(["evaluate", str(paths["frame"]), "--truth", str(paths["annotations"]), "--clicks", "--seed", "0",
                  "--json", str(tmp_path / "m.json")]) == 0
     assert json.loads((tmp_path / "m.json").read_text())["examples_as"] == "clicks"
+
+
+def test_predict_excluding_the_fitted_clicks_reuses_their_outlines(scene):
+    examples = [Annotation(point=p) for p in as_clicks(scene.blobs[:10], seed=3)]
+    model = WeightFreeSegmenter().fit(scene.frame, examples)
+    assert model._exclude_masks(examples, scene.frame) is model._example_masks[1]
+    again = model._exclude_masks(list(examples[:9]) + [Annotation(point=examples[9].point)], scene.frame)
+    assert [m.bbox for m in again] == [m.bbox for m in model._example_masks[1]]  # outlined anew, the same

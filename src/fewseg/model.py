@@ -55,6 +55,9 @@ class WeightFreeSegmenter:
 
     def fit(self, frame: Frame, examples: list[Annotation] | list[ObjectMask]) -> "WeightFreeSegmenter":
         masks = as_masks(examples, frame)
+        # predict(frame, exclude=the same examples) reuses their masks (clicks are
+        # outlined once).
+        self._example_masks = (tuple(examples), masks)
         self.profile, signal = learn_profile_and_signal(frame, masks)
         # predict on the frame fitted on (the usual first call) reuses its signal.
         self._fitted_signal = (frame.data, _fingerprint(frame.data), signal)
@@ -83,7 +86,7 @@ class WeightFreeSegmenter:
         selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity)
         chosen = choose_outlines(candidates, level_of, selection, frame.shape)
         t3 = time.perf_counter()
-        exclude_masks = as_masks(exclude, frame) if exclude else None
+        exclude_masks = self._exclude_masks(exclude, frame) if exclude else None
         polys, masks, scores, n_re = finish(frame, [candidates[i] for i in chosen], selection.scores[chosen], config=cfg,
                                             exclude=exclude_masks)
         t4 = time.perf_counter()
@@ -98,8 +101,16 @@ class WeightFreeSegmenter:
         )
 
     def __getstate__(self) -> dict:
-        # The cached signal stays with this process (a pickled model is for other frames).
-        return {k: v for k, v in self.__dict__.items() if k != "_fitted_signal"}
+        # The cached signal and masks stay with this process (a pickled model is for other frames).
+        return {k: v for k, v in self.__dict__.items() if k not in ("_fitted_signal", "_example_masks")}
+
+    def _exclude_masks(self, exclude, frame: Frame) -> list[ObjectMask]:
+        """Masks of ``exclude``: those ``fit`` made when they are its examples (the same
+        objects), else :func:`~fewseg.result.as_masks`."""
+        fitted, masks = getattr(self, "_example_masks", ((), []))
+        if len(exclude) == len(fitted) and all(a is b for a, b in zip(exclude, fitted)):
+            return masks
+        return as_masks(exclude, frame)
 
     def _signal(self, frame: Frame) -> np.ndarray:
         """The frame's object signal; the one ``fit`` computed when this is its frame,
