@@ -1,12 +1,18 @@
 """Benchmark of the weight-free method: quality on real and demo data, speed, memory.
 
     python benchmarks/bench_classic.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
+                                       [--clicks] [--only speed|quality]
 
 * stardist's img2d.tif / mask2d.tif (fetched and hash-checked by fetch_stardist.py),
   10 examples, the seed report's protocol, mean over the split seeds.
-* The demo frame (1024 x 1022, Brightfield + YFP), same protocol.
+* The demo frame (1024 x 1022, Brightfield + YFP), same protocol; and the busy demo
+  frame (``make_demo(busy=True)``: 540 blobs, many bright distractors).
+* ``--clicks``: the same, with the 10 examples given as clicks (``evaluate``'s click mode)
+  beside the outlines.
 * Speed: fit + predict on a 1024 x 1024 two-channel frame (the demo generator at that
-  size), median of 3 runs in this process, and peak resident memory of this process.
+  size) and on the busy frame, median of 3 runs in this process, and peak resident
+  memory of this process; the whole ``fewseg segment`` command on the busy frame (a fresh
+  process each time: start-up, imports, reading, fit, predict, writing), median of 3.
 
 Prints a Markdown table and writes it with the raw records to
 ``OUT/classic.md`` and ``OUT/classic.json``.
@@ -17,7 +23,9 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,18 +35,59 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def quality(name, frame, annotations, seeds, config):
+def quality(name, frame, annotations, seeds, config, *, clicks: bool = False):
     from fewseg.evaluate import run_evaluation
 
-    runs = [run_evaluation(frame, annotations, config=config, num_train=10, seed=s, source=name).metrics for s in seeds]
+    runs = [run_evaluation(frame, annotations, config=config, num_train=10, seed=s, source=name, clicks=clicks).metrics
+            for s in seeds]
     mean = {k: float(np.mean([r[k] for r in runs])) for k in ("precision", "recall", "f1", "mean_iou")}
-    return {"data": name, "seeds": list(seeds), "runs": runs, "mean": mean}
+    return {"data": name, "examples": "10 clicks" if clicks else "10 outlines", "seeds": list(seeds), "runs": runs,
+            "mean": mean}
+
+
+def fit_predict_seconds(frame, examples, config, runs: int = 3) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of fit + predict, ``runs`` times (CPU time is what the
+    shared machine's load moves least)."""
+    from fewseg.model import WeightFreeSegmenter
+
+    wall, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        WeightFreeSegmenter(config).fit(frame, examples).predict(frame)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
+
+
+def command_seconds(frame, annotations, runs: int = 3) -> tuple[list[float], list[float]]:
+    """Wall and CPU (user + system) seconds of ``fewseg segment`` on ``frame`` with its
+    first 10 annotations as examples, each in a fresh process."""
+    from fewseg.annotations import write_annotations
+    from fewseg.load import write_frame
+
+    wall, cpu = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        image, examples = Path(tmp) / "frame.ome.tif", Path(tmp) / "examples.json"
+        write_frame(image, frame)
+        write_annotations(examples, annotations[:10], shape=frame.shape)
+        fewseg = Path(sys.executable).with_name("fewseg")
+        for k in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run([str(fewseg), "segment", str(image), "--examples", str(examples),
+                            "-o", str(Path(tmp) / f"found{k}.geojson")], check=True, capture_output=True)
+            wall.append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--only", choices=("quality", "speed"), default=None, help="run one half only")
+    ap.add_argument("--clicks", action="store_true", help="also give the examples as clicks")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -48,38 +97,55 @@ def main() -> None:
     from fewseg.config import SegmentConfig
     from fewseg.demo import make_demo
     from fewseg.load import read_frame
-    from fewseg.model import WeightFreeSegmenter
 
     config = SegmentConfig()
-    paths = fetch(HERE.parent / "data" / "stardist")
-    nuclei = read_frame(paths["img2d.tif"])
-    nuclei_truth = read_annotations(paths["mask2d.tif"], shape=nuclei.shape)
-    demo_frame, demo_truth = make_demo(seed=0)
-    results = [
-        quality("stardist img2d/mask2d", nuclei, nuclei_truth, seeds, config),
-        quality("demo (seed 0)", demo_frame, demo_truth, seeds, config),
-    ]
+    busy_frame, busy_truth = make_demo(seed=0, busy=True)
+    results = []
+    if args.only != "speed":
+        paths = fetch(HERE.parent / "data" / "stardist")
+        nuclei = read_frame(paths["img2d.tif"])
+        nuclei_truth = read_annotations(paths["mask2d.tif"], shape=nuclei.shape)
+        demo_frame, demo_truth = make_demo(seed=0)
+        data = [("stardist img2d/mask2d", nuclei, nuclei_truth), ("demo (seed 0)", demo_frame, demo_truth),
+                ("busy demo (seed 0)", busy_frame, busy_truth)]
+        results = [quality(name, frame, truth, seeds, config, clicks=clicks)
+                   for name, frame, truth in data for clicks in ((False, True) if args.clicks else (False,))]
 
-    frame, truth = make_demo(seed=1, shape=(1024, 1024))
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        WeightFreeSegmenter(config).fit(frame, truth[:10]).predict(frame)
-        times.append(time.perf_counter() - t0)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    speed = {"frame": "1024 x 1024 x 2 channels", "fit_predict_s_median": statistics.median(times),
-             "runs_s": times, "peak_rss_mb_process": peak_mb}
+    speed = {}
+    if args.only != "quality":
+        frame, truth = make_demo(seed=1, shape=(1024, 1024))
+        times, cpu = fit_predict_seconds(frame, truth[:10], config)
+        busy_times, busy_cpu = fit_predict_seconds(busy_frame, busy_truth[:10], config)
+        command, command_cpu = command_seconds(busy_frame, busy_truth)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        med = statistics.median
+        speed = {"frame": "1024 x 1024 x 2 channels", "fit_predict_s_median": med(times), "runs_s": times,
+                 "cpu_s_median": med(cpu), "busy_fit_predict_s_median": med(busy_times), "busy_runs_s": busy_times,
+                 "busy_cpu_s_median": med(busy_cpu), "busy_command_s_median": med(command),
+                 "busy_command_runs_s": command, "busy_command_cpu_s_median": med(command_cpu),
+                 "peak_rss_mb_process": peak_mb}
 
-    lines = ["| data | seeds | precision | recall | F1 | mean IoU |", "|---|---|---|---|---|---|"]
-    for r in results:
-        m = r["mean"]
-        lines.append(f"| {r['data']} | {args.seeds} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['mean_iou']:.3f} |")
-    lines.append("")
-    lines.append(f"Speed: fit + predict on a {speed['frame']} frame: {speed['fit_predict_s_median']:.2f} s (median of 3); "
-                 f"peak RSS of the benchmark process {peak_mb:.0f} MB.")
+    lines = []
+    if results:
+        lines += ["| data | examples | seeds | precision | recall | F1 | mean IoU |", "|---|---|---|---|---|---|---|"]
+        for r in results:
+            m = r["mean"]
+            lines.append(f"| {r['data']} | {r['examples']} | {args.seeds} | {m['precision']:.3f} | {m['recall']:.3f} "
+                         f"| {m['f1']:.3f} | {m['mean_iou']:.3f} |")
+        lines.append("")
+    if speed:
+        lines += ["| speed (median of 3) | wall s | CPU s |", "|---|---|---|",
+                  f"| fit + predict, demo generator at {speed['frame']} | {speed['fit_predict_s_median']:.2f} "
+                  f"| {speed['cpu_s_median']:.2f} |",
+                  f"| fit + predict, busy demo frame (1024 x 1022 x 2) | {speed['busy_fit_predict_s_median']:.2f} "
+                  f"| {speed['busy_cpu_s_median']:.2f} |",
+                  f"| whole `fewseg segment` command, busy frame (fresh process) | {speed['busy_command_s_median']:.2f} "
+                  f"| {speed['busy_command_cpu_s_median']:.2f} |", "",
+                  f"Peak RSS of the benchmark process {speed['peak_rss_mb_process']:.0f} MB."]
     from report import publish
 
-    publish(args.out, "classic", lines, {"quality": results, "speed": speed})
+    name = "classic" if args.only is None else f"classic_{args.only}"
+    publish(args.out, name, lines, {"quality": results, "speed": speed})
 
 
 if __name__ == "__main__":

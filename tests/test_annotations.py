@@ -226,7 +226,9 @@ def test_nimbus_wrapper_object_skips_other_shapes_and_keeps_extra_keys(tmp_path)
     item = nimbus_item(square(1, 1), _id="65ab", datasetId="d1")
     path = write_json(tmp_path / "nimbus.json", {"annotations": [point, item, line]})
 
-    [a] = read_annotations(path)
+    click, a = read_annotations(path)  # points are clicks (tests/test_outline_points.py); lines are skipped
+
+    assert click.point.tolist() == [2, 1] and click.polygon is None
 
     assert a.properties == {"_id": "65ab", "datasetId": "d1"}
     assert a.origin == f"{path}: annotations[1]"
@@ -252,6 +254,7 @@ def test_geojson_variants(tmp_path):
     path = write_json(tmp_path / "qupath.geojson", {"type": "FeatureCollection", "features": [with_hole, multi, point, empty, located]})
 
     annotations = read_annotations(path, shape=SHAPE)
+    assert annotations.pop(3).point.tolist() == [2, 1]  # a click (tests/test_outline_points.py)
 
     assert [a.tags for a in annotations] == [("a",), ("Tumor",), ("Tumor",), ()]
     np.testing.assert_array_equal(annotations[0].polygon, square(10, 10, 6))  # hole ignored

@@ -164,3 +164,21 @@ def test_write_demo(tmp_path):
     assert first["location"] == {"XY": 0, "Z": 3, "Time": 0}
     xy = np.array([[p["x"], p["y"]] for p in first["coordinates"]])
     np.testing.assert_allclose(xy[:, ::-1], truth[0].polygon + 0.5)  # x = col, y = row, pixel-corner origin
+
+def test_busy_scene_has_more_of_everything_and_diffuse_glow():
+    plain = make_demo_scene(seed=5, shape=(512, 512))
+    busy = make_demo_scene(seed=5, shape=(512, 512), busy=True)
+    kinds = np.array(busy.distractor_kinds)
+    assert len(busy.blobs) == round(540 * 512 * 512 / (1022 * 1024)) > 0
+    assert (kinds == "diffuse").sum() == 2 and (kinds == "aggregate").sum() == 3 and (kinds == "fibre").sum() == 4
+    assert len(busy.distractors) > 3 * len(plain.distractors)
+    # A diffuse patch glows beyond its core: the YFP ring just outside it is well above
+    # the frame's median, unlike the ring around a blob.
+    yfp = busy.frame.data[1]
+    core = busy.distractors[int(np.flatnonzero(kinds == "diffuse")[0])]
+    inside = np.zeros(yfp.shape, bool)
+    core.paste(inside)
+    ring = ndi.binary_dilation(inside, iterations=4) & ~inside
+    assert np.median(yfp[ring]) > np.median(yfp) + 20
+    # Cell outlines in Brightfield are stronger than in the plain scene.
+    assert np.std(ndi.gaussian_laplace(busy.frame.data[0], 1.5)) > 1.5 * np.std(ndi.gaussian_laplace(plain.frame.data[0], 1.5))

@@ -14,7 +14,7 @@ from fewseg.objects import Frame, ObjectMask, masks_from_labels
 from dataclasses import replace
 
 from fewseg.propose import (default_settings, propose, propose_levels, segment_signal, smooth_signal, split_at_necks,
-                            split_large, split_regions, valleys)
+                            FIT_EXAMPLES, fit_subset, hessian_eigenvalue, split_large, split_regions, valleys)
 from fewseg.select import (Selection, choose_outlines, fit_prototype_selector, mixture_fit, mixture_posterior,
                            select_by_mixture)
 
@@ -191,6 +191,36 @@ def test_valleys_mark_dark_lines_not_interiors():
     v = valleys(signal, 2.0)
     assert v[30, 45:47].max() > 0.1
     assert np.abs(v[30, 25:35]).max() < 0.04 and np.abs(v[30, 52:62]).max() < 0.04
+
+
+def test_fit_subset_bounds_the_search_and_spans_the_sizes():
+    masks = [ObjectMask(0, 0, np.ones((1, a), bool)) for a in np.random.default_rng(0).permutation(np.arange(1, 101))]
+    assert fit_subset(masks[:FIT_EXAMPLES]) == masks[:FIT_EXAMPLES]
+    chosen = fit_subset(masks)
+    areas = [m.area for m in chosen]
+    assert len(chosen) == FIT_EXAMPLES and areas == sorted(areas) and areas[0] == 1 and areas[-1] == 100
+    assert np.diff(areas).max() <= 100 / (FIT_EXAMPLES - 1) + 1
+
+
+def test_predict_on_the_fitted_frame_reuses_its_signal_unless_it_changed():
+    frame, truth = make_demo(seed=2, shape=(192, 192), n_blobs=25)
+    model = WeightFreeSegmenter().fit(frame, truth[:8])
+    fresh = WeightFreeSegmenter().fit(frame, truth[:8])
+    del fresh._fitted_signal
+    a, b = model.predict(frame), fresh.predict(frame)
+    assert len(a.masks) == len(b.masks) and all(np.array_equal(x.mask, y.mask) for x, y in zip(a.masks, b.masks))
+    frame.data[1] = frame.data[1, ::-1]  # same array, new content: the cached signal must not be used
+    c, d = model.predict(frame), fresh.predict(frame)
+    assert [m.bbox for m in c.masks] == [m.bbox for m in d.masks]
+
+
+@pytest.mark.parametrize("sigma", [0.8, 2.0, 3.5])
+def test_hessian_eigenvalue_is_scikit_images(sigma):
+    from skimage.feature import hessian_matrix, hessian_matrix_eigvals
+
+    image = np.random.default_rng(1).random((50, 70)).astype(np.float32)
+    expected = hessian_matrix_eigvals(hessian_matrix(image, sigma=sigma, order="rc", use_gaussian_derivatives=True))[0]
+    np.testing.assert_allclose(hessian_eigenvalue(image, sigma), expected, rtol=0, atol=1e-6)
 
 
 def test_split_large_cuts_along_dark_lines_only():
@@ -384,3 +414,18 @@ def test_outputs_are_disjoint_valid_polygons():
     for i, a in enumerate(polys):
         for b in polys[i + 1 :]:
             assert a.intersection(b).area < 1e-6
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0])
+def test_tidy_labels_equals_tidying_each_mask(sigma):
+    from fewseg.propose import tidy_labels, tidy_mask
+
+    rng = np.random.default_rng(4)
+    labels = ndi.label(ndi.gaussian_filter(rng.random((120, 140)), 2.5) > 0.52)[0]
+    labels[labels % 3 == 0] = 0
+    labels[40:60, 40:60][labels[40:60, 40:60] == 0] = 0
+    expected = [tidy_mask(m, outline_sigma=sigma) for m in masks_from_labels(labels)]
+    found = tidy_labels(labels, outline_sigma=sigma)
+    assert len(found) == len(expected) > 10
+    for a, b in zip(found, expected):
+        assert (a.row, a.col) == (b.row, b.col) and np.array_equal(a.mask, b.mask)

@@ -141,7 +141,9 @@ def add_segment(sub) -> None:
     p.add_argument("image", nargs="+",
                    help="TIFF / OME-TIFF / PNG / JPEG frame, OME-Zarr image, ND2 / CZI / LIF (fewseg[formats]); "
                         "several files or a quoted glob ('plate/*.nd2') are XY positions 0, 1, ...")
-    p.add_argument("--examples", required=True, help="examples: NimbusImage JSON, GeoJSON or a label image")
+    p.add_argument("--examples", required=True,
+                   help="examples: NimbusImage JSON, GeoJSON or a label image (outlines), or clicks: NimbusImage "
+                        "points, GeoJSON Point/MultiPoint, a CSV of x,y or row,col; outlines and clicks may be mixed")
     p.add_argument("-o", "--output", default=None,
                    help="result file: .geojson, .json (NimbusImage), .tif/.png (label image; .tif: a stack for "
                         "several frames), IMAGE.ome.zarr/labels/NAME (OME-Zarr labels); "
@@ -360,6 +362,9 @@ def add_evaluate(sub) -> None:
                         "(for IMAGE = nimbus:DATASET_ID: default the dataset's polygons tagged --tag)")
     p.add_argument("--num-train", type=int, default=10)
     p.add_argument("--seed", default="42", help="split seed; several: '0,1,2,3,4' (mean reported)")
+    p.add_argument("--clicks", action="store_true",
+                   help="give the examples as clicks (centroid + a seeded offset up to a quarter radius), "
+                        "outlined from the frame")
     p.add_argument("--json", default=None, help="write the metrics (and config) here")
     p.add_argument("--overlay", default=None, help="write the four-panel figure here (PNG; first seed)")
     _frame_options(p)
@@ -375,14 +380,14 @@ def _seeds(text) -> list[int]:
 
 
 def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source, json_path=None, figure_path=None,
-                        render=None) -> list[dict]:
+                        render=None, clicks: bool = False) -> list[dict]:
     from .evaluate import metrics_table, run_evaluation
     from .methods import make_segmenter
 
     rows, first = [], None
     for seed in seeds:
         ev = run_evaluation(frame, annotations, config=config, num_train=num_train, seed=seed, source=source,
-                            segmenter=make_segmenter(config, render=render))
+                            segmenter=make_segmenter(config, render=render), clicks=clicks)
         rows.append(ev.metrics)
         first = first or ev
     print(metrics_table(rows))
@@ -408,7 +413,8 @@ def run_evaluate(args) -> int:
     config = _config(args)
     frame, annotations = _read(args, args.truth)
     evaluate_and_report(frame, annotations, config=config, num_train=args.num_train, seeds=_seeds(args.seed),
-                        source=args.truth or args.image, json_path=args.json, figure_path=args.overlay, render=_render_config(args))
+                        source=args.truth or args.image, json_path=args.json, figure_path=args.overlay,
+                        render=_render_config(args), clicks=args.clicks)
     return 0
 
 
@@ -424,6 +430,8 @@ def add_demo(sub) -> None:
     p.add_argument("--num-train", type=int, default=10)
     p.add_argument("--seed", default="42", help="split seed(s), as in evaluate")
     p.add_argument("--small", action="store_true", help="a 256 x 256 frame with 40 blobs (quick check)")
+    p.add_argument("--busy", action="store_true",
+                   help="the busy scene: 540 blobs, many fibres and aggregates, diffuse patches, strong cell outlines")
     _method_options(p)
     p.set_defaults(func=run_demo, tag="YFP blob", z=None, t=None, xy=None, channels=None, level=0,
                    coordinates="pixel-corner")
@@ -436,7 +444,7 @@ def run_demo(args) -> int:
 
     out = Path(args.out)
     size = dict(shape=(256, 256), n_blobs=40) if args.small else {}
-    paths = write_demo(out, seed=args.demo_seed, **size)
+    paths = write_demo(out, seed=args.demo_seed, busy=args.busy, **size)
     frame = read_frame(paths["frame"])
     truth = read_annotations(paths["annotations"], shape=frame.shape, tag="YFP blob")
     print(f"demo frame: {paths['frame']} ({frame.shape[1]} x {frame.shape[0]}, channels {', '.join(frame.channel_names)}); "

@@ -10,6 +10,10 @@ Three kinds of file, chosen by suffix (and, for JSON, by content):
   ``MultiPolygon`` features, ``x = col``, ``y = row``.
 * **Label images** (``.tif``, ``.tiff``, ``.png``): a 2-D integer image, each non-zero
   value one object (even when it is in several pieces).
+* **Clicks** (examples only): NimbusImage ``"point"`` annotations, GeoJSON ``Point`` and
+  ``MultiPoint`` features, and ``.csv`` files of ``x,y`` (as the JSON formats place x
+  and y) or ``row,col`` (napari's ``axis-0,axis-1`` too) per their header. They read as
+  annotations with a ``point``; :func:`fewseg.examples.example_masks` outlines them.
 
 Coordinates in both JSON formats follow NimbusImage and QuPath: ``x`` = column, ``y`` =
 row, origin at the top-left **corner** of pixel (0, 0), so pixel ``(r, c)`` covers
@@ -45,6 +49,7 @@ __all__ = ["COORDINATES", "available_tags", "check_inside", "from_nimbus", "read
 
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 JSON_SUFFIXES = (".json", ".geojson")
+CSV_SUFFIXES = (".csv",)
 
 _NIMBUS_KEYS = ("shape", "tags", "channel", "location", "coordinates")
 _GEOJSON_KEYS = ("tags", "location", "channel", "classification")
@@ -74,6 +79,15 @@ def _to_file(points: np.ndarray, coordinates: str) -> np.ndarray:
     return np.asarray(points, dtype=float) + _file_offset(coordinates)
 
 
+def _from_file_annotation(annotation: Annotation, coordinates: str) -> Annotation:
+    """``annotation`` read from a JSON file, its polygon or click moved into fewseg's coordinates."""
+    if not _file_offset(coordinates):
+        return annotation
+    moved = {k: _from_file(v, coordinates) for k, v in (("polygon", annotation.polygon), ("point", annotation.point))
+             if v is not None}
+    return replace(annotation, **moved)
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -90,8 +104,8 @@ def read_annotations(
     Parameters
     ----------
     path : str or path-like
-        ``.json`` (NimbusImage or GeoJSON), ``.geojson``, or a label image (``.tif``,
-        ``.tiff``, ``.png``).
+        ``.json`` (NimbusImage or GeoJSON), ``.geojson``, a label image (``.tif``,
+        ``.tiff``, ``.png``) or a ``.csv`` of clicks.
     shape : tuple of int, optional
         ``(Y, X)`` of the frame the annotations belong to. When given, polygons must lie
         inside it (``0 <= x <= X``, ``0 <= y <= Y`` in pixel-corner coordinates: a vertex
@@ -113,8 +127,9 @@ def read_annotations(
     -------
     list of Annotation
         In file order. Polygon files give ``polygon`` (``(N, 2)`` ``(row, col)``, open);
-        label images give ``mask`` and ``properties={"label": value}``. Shapes other
-        than polygons (NimbusImage points and lines, GeoJSON points, lines and null
+        label images give ``mask`` and ``properties={"label": value}``; clicks
+        (NimbusImage points, GeoJSON Point / MultiPoint, ``.csv`` tables) give ``point``
+        (``(row, col)``). Other shapes (NimbusImage lines, GeoJSON lines and null
         geometries) are skipped. Other keys of a NimbusImage annotation (``_id``...)
         and GeoJSON ``properties`` (and the Feature ``id``) land in ``properties``.
 
@@ -145,13 +160,13 @@ def read_annotations(
         if location is not None:
             annotations = [replace(a, location=location) for a in annotations]
         return annotations
-    if suffix not in JSON_SUFFIXES:
-        expected = ", ".join(JSON_SUFFIXES + LABEL_SUFFIXES)
+    if suffix not in JSON_SUFFIXES + CSV_SUFFIXES:
+        expected = ", ".join(JSON_SUFFIXES + LABEL_SUFFIXES + CSV_SUFFIXES)
         raise InputError(source, f"cannot read annotations from a {suffix or 'suffix-less'} file; expected one of {expected}")
-    offset = _file_offset(coordinates)
-    annotations = _parse_document(source, _load_json(source))
-    if offset:
-        annotations = [replace(a, polygon=_from_file(a.polygon, coordinates)) for a in annotations]
+    if suffix in CSV_SUFFIXES:
+        annotations = _read_click_table(source, coordinates)
+    else:
+        annotations = [_from_file_annotation(a, coordinates) for a in _parse_document(source, _load_json(source))]
     if tag is not None:
         annotations = _filter_tag(source, annotations, tag)
     if location is not None:
@@ -292,6 +307,8 @@ def _nimbus_annotation(source: str, item, field: str) -> Annotation | None:
     """One NimbusImage annotation, or None for a non-polygon shape."""
     if not isinstance(item, dict):
         raise InputError(source, f"expected an annotation object, got {_describe(item)}", field=field)
+    if item.get("shape", "polygon") == "point":
+        return _nimbus_click(source, item, field)
     if item.get("shape", "polygon") != "polygon":
         return None
     if "coordinates" not in item:
@@ -343,6 +360,24 @@ def _nimbus_points(source: str, coordinates, field: str) -> np.ndarray:
     return points
 
 
+def _nimbus_click(source: str, item: dict, field: str) -> Annotation:
+    """A NimbusImage ``"point"`` annotation: one click, its coordinates converted as a
+    polygon's are (:func:`_nimbus_points`)."""
+    if "coordinates" not in item:
+        raise InputError(source, 'missing: a point needs "coordinates": [{"x": col, "y": row}]', field=f"{field}.coordinates")
+    points = _nimbus_points(source, item["coordinates"], f"{field}.coordinates")
+    if len(points) != 1:
+        raise InputError(source, f"expected one point, got {len(points)}", field=f"{field}.coordinates")
+    return Annotation(
+        point=points[0],
+        tags=_tags(source, item.get("tags"), f"{field}.tags"),
+        location=_location(source, item.get("location"), f"{field}.location"),
+        channel=_channel(source, item.get("channel"), f"{field}.channel"),
+        origin=f"{source}: {field}",
+        properties={k: v for k, v in item.items() if k not in _NIMBUS_KEYS},
+    )
+
+
 # ---- GeoJSON
 
 
@@ -365,6 +400,8 @@ def _feature_annotations(source: str, feature, field: str) -> list[Annotation]:
     if not isinstance(geometry, dict):
         raise InputError(source, f"expected a GeoJSON geometry object, got {_describe(geometry)}", field=f"{field}.geometry")
     kind = geometry.get("type")
+    if kind in ("Point", "MultiPoint"):
+        return _feature_clicks(source, feature, geometry, field)
     if kind not in ("Polygon", "MultiPolygon"):
         return []
     if "coordinates" not in geometry:
@@ -424,12 +461,80 @@ def _outer_ring(source: str, rings, field: str) -> np.ndarray:
     ring, ring_field = rings[0], f"{field}[0]"
     if not isinstance(ring, list):
         raise InputError(source, f"expected a linear ring [[x, y], ...], got {_describe(ring)}", field=ring_field)
-    points = np.empty((len(ring), 2))
-    for k, position in enumerate(ring):
+    return check_polygon(_geojson_positions(source, ring, ring_field), source=source, field=ring_field)
+
+
+def _geojson_positions(source: str, positions: list, field: str) -> np.ndarray:
+    """``(N, 2)`` ``(row, col)`` from GeoJSON positions ``[[x, y], ...]`` (rings and clicks)."""
+    points = np.empty((len(positions), 2))
+    for k, position in enumerate(positions):
         if not isinstance(position, list) or len(position) < 2:
-            raise InputError(source, f"expected a position [x, y], got {_describe(position)}", field=f"{ring_field}[{k}]")
-        points[k] = _number(source, position[1], f"{ring_field}[{k}][1]"), _number(source, position[0], f"{ring_field}[{k}][0]")
-    return check_polygon(points, source=source, field=ring_field)
+            raise InputError(source, f"expected a position [x, y], got {_describe(position)}", field=f"{field}[{k}]")
+        points[k] = _number(source, position[1], f"{field}[{k}][1]"), _number(source, position[0], f"{field}[{k}][0]")
+    return points
+
+
+def _feature_clicks(source: str, feature: dict, geometry: dict, field: str) -> list[Annotation]:
+    """The clicks of a ``Point`` / ``MultiPoint`` Feature, one annotation each, positions
+    converted as a polygon's are (:func:`_geojson_positions`)."""
+    kind, base = geometry["type"], f"{field}.geometry.coordinates"
+    if "coordinates" not in geometry:
+        raise InputError(source, f"missing: a {kind} needs coordinates", field=base)
+    coordinates = geometry["coordinates"]
+    if kind == "Point":
+        points, fields = _geojson_positions(source, [coordinates], base), [base]
+    elif isinstance(coordinates, list):
+        points, fields = _geojson_positions(source, coordinates, base), [f"{base}[{k}]" for k in range(len(coordinates))]
+    else:
+        raise InputError(source, f"expected a list of positions [[x, y], ...], got {_describe(coordinates)}", field=base)
+    common = _feature_fields(source, feature, field)
+    return [Annotation(point=p, origin=f"{source}: {f}", **common) for p, f in zip(points, fields)]
+
+
+# ---- clicks in a table
+
+
+_CLICK_COLUMNS = {("x", "y"): "xy", ("row", "col"): "rc", ("axis-0", "axis-1"): "rc", ("y", "x"): "xy"}
+
+
+def _read_click_table(source: str, coordinates: str) -> list[Annotation]:
+    """Clicks from a CSV with a header naming ``x`` and ``y`` (placed as in the JSON
+    formats, ``coordinates``) or ``row`` and ``col`` (napari's ``axis-0`` and
+    ``axis-1``: pixel centres at integers); other columns are kept as properties."""
+    import csv
+
+    try:
+        with open(source, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source, f"cannot read the table: {exc}") from None
+    if not rows:
+        raise InputError(source, "empty table; expected a header 'x,y' or 'row,col' and one click per line")
+    header = [h.strip().lower() for h in rows[0]]
+    found = [(names, kind) for names, kind in _CLICK_COLUMNS.items() if all(n in header for n in names)]
+    if not found:
+        raise InputError(source, f"expected a header naming x and y, or row and col; got {','.join(rows[0])!r}",
+                         field="line 1")
+    (first, second), kind = found[0]
+    i, j = header.index(first), header.index(second)
+    out = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        field = f"line {line}"
+        try:
+            a, b = float(row[i]), float(row[j])
+        except (ValueError, IndexError):
+            raise InputError(source, f"expected numbers in columns {first!r} and {second!r}, got {','.join(row)!r}",
+                             field=field) from None
+        if kind == "xy":
+            x, y = (a, b) if first == "x" else (b, a)
+            point = _from_file(_nimbus_points(source, [{"x": x, "y": y}], field)[0], coordinates)
+        else:
+            point = np.array([a, b])
+        extra = {h: row[k] for k, h in enumerate(rows[0]) if k not in (i, j) and k < len(row) and h.strip()}
+        out.append(Annotation(point=point, origin=f"{source}: {field}", properties=extra))
+    return out
 
 
 # ---- label images
@@ -513,6 +618,8 @@ def check_inside(source: str, annotation: Annotation, shape: tuple[int, int], *,
     """
     rows, cols = shape
     polygon = annotation.polygon
+    if polygon is None and annotation.point is not None:
+        polygon = annotation.point[None]
     low = np.array([-_EDGE, -_EDGE])
     high = np.array([rows - 1 + _EDGE, cols - 1 + _EDGE])
     outside = ((polygon < low) | (polygon > high)).any(axis=1)
@@ -524,7 +631,8 @@ def check_inside(source: str, annotation: Annotation, shape: tuple[int, int], *,
     (y0, x0), (y1, x1) = _to_file(np.array([[-0.5, -0.5], [rows - 0.5, cols - 0.5]]), coordinates)
     raise InputError(
         source,
-        f"polygon lies {'wholly' if wholly else 'partly'} outside the {rows} x {cols} (rows x cols) frame: "
+        f"{'polygon' if annotation.polygon is not None else 'click'} lies {'wholly' if wholly else 'partly'} outside "
+        f"the {rows} x {cols} (rows x cols) frame: "
         f"vertex at x {x:g}, y {y:g}; vertices must be within x {x0:g}..{x1:g} and y {y0:g}..{y1:g} "
         f"({coordinates} coordinates)",
         field=field,

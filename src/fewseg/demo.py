@@ -18,6 +18,11 @@ data:
   wide, 100-300 px long). Everything is blurred by a Gaussian PSF (sigma 1 px), then
   Poisson shot noise and Gaussian read noise (s.d. 3) are added.
 
+``busy=True`` draws a harder frame of the same kind (:data:`BUSY`): 540 blobs, three times
+the aggregates and fibres, large *diffuse* aggregates (soft-edged patches 3000-9000 px
+whose glow reaches beyond them, so blobs sit in it) and twice as many cells whose
+outlines in Brightfield are four times as strong.
+
 The truth is one polygon per blob (:func:`fewseg.polygons.mask_to_polygon`, smoothing
 0.3), and the blob drawn in the image is exactly the rasterised polygon, so
 ``annotation.to_mask(shape)`` is the true object. Blobs never overlap; touching blobs
@@ -38,7 +43,7 @@ from scipy import ndimage as ndi
 from .objects import Annotation, Frame, Location, ObjectMask
 from .polygons import mask_to_polygon, rasterize
 
-__all__ = ["DemoScene", "make_demo", "make_demo_scene", "write_demo"]
+__all__ = ["BUSY", "DemoScene", "make_demo", "make_demo_scene", "write_demo"]
 
 DEMO_SHAPE = (1022, 1024)
 DEMO_TAG = "YFP blob"
@@ -59,6 +64,11 @@ _CELL_AUTOFLUORESCENCE = 15.0
 _READ_NOISE = 3.0
 _PSF_SIGMA = 1.0
 _BRIGHTFIELD = 2600.0
+
+#: The busy scene's counts on a full-size frame (scaled with the area like the defaults):
+#: blobs, aggregates, fibres, diffuse aggregates, cells, and the Brightfield cell-outline
+#: contrast relative to the plain scene's.
+BUSY = {"n_blobs": 540, "n_aggregates": 12, "n_fibres": 15, "n_diffuse": 8, "n_cells": 140, "cell_contrast": 4.0}
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +92,8 @@ class DemoScene:
     distractors : list of ObjectMask
         Bright objects that are not blobs (not in ``annotations``).
     distractor_kinds : tuple of str
-        ``"aggregate"`` or ``"fibre"``, one per distractor.
+        ``"aggregate"``, ``"fibre"`` or ``"diffuse"`` (the core of a diffuse aggregate,
+        whose glow reaches further), one per distractor.
     """
 
     frame: Frame
@@ -99,9 +110,10 @@ def make_demo(
     *,
     seed: int = 0,
     shape: tuple[int, int] = DEMO_SHAPE,
-    n_blobs: int = 500,
+    n_blobs: int | None = None,
     n_aggregates: int | None = None,
     n_fibres: int | None = None,
+    busy: bool = False,
 ) -> tuple[Frame, list[Annotation]]:
     """A synthetic Brightfield + YFP frame and its "YFP blob" polygons.
 
@@ -111,11 +123,15 @@ def make_demo(
         The same seed gives the same frame and annotations.
     shape : (int, int)
         ``(Y, X)``; the seed frame's is ``(1022, 1024)``.
-    n_blobs : int
-        Number of blobs (exactly); raises :class:`RuntimeError` if they do not fit.
+    n_blobs : int, optional
+        Number of blobs (exactly; default 500, busy 540 on a full-size frame, scaled with
+        the area); raises :class:`RuntimeError` if they do not fit.
     n_aggregates, n_fibres : int, optional
-        Distractors; default 4 and 5 on a full-size frame, scaled with the frame's area
-        (at least 1 each when both sides are at least 128 px).
+        Distractors; default 4 and 5 on a full-size frame (busy: :data:`BUSY`), scaled
+        with the frame's area (at least 1 each when both sides are at least 128 px).
+    busy : bool
+        The busy scene: more blobs and distractors, diffuse aggregates, strong cell
+        outlines in Brightfield (:data:`BUSY`).
 
     Returns
     -------
@@ -132,7 +148,8 @@ def make_demo(
     >>> frame.data.shape, frame.channel_names, len(truth), truth[0].tags
     ((2, 200, 240), ('Brightfield', 'YFP'), 20, ('YFP blob',))
     """
-    scene = make_demo_scene(seed=seed, shape=shape, n_blobs=n_blobs, n_aggregates=n_aggregates, n_fibres=n_fibres)
+    scene = make_demo_scene(seed=seed, shape=shape, n_blobs=n_blobs, n_aggregates=n_aggregates, n_fibres=n_fibres,
+                            busy=busy)
     return scene.frame, scene.annotations
 
 
@@ -140,9 +157,10 @@ def make_demo_scene(
     *,
     seed: int = 0,
     shape: tuple[int, int] = DEMO_SHAPE,
-    n_blobs: int = 500,
+    n_blobs: int | None = None,
     n_aggregates: int | None = None,
     n_fibres: int | None = None,
+    busy: bool = False,
 ) -> DemoScene:
     """Like :func:`make_demo`, returning a :class:`DemoScene` with the ground truth.
 
@@ -155,18 +173,24 @@ def make_demo_scene(
     height, width = (int(s) for s in shape)
     if height < 64 or width < 64:
         raise ValueError(f"demo frames must be at least 64 x 64, got {shape}")
+    scale = height * width / _FULL_AREA
+    counts = BUSY if busy else {"n_blobs": 500, "n_aggregates": 4, "n_fibres": 5, "n_diffuse": 0, "n_cells": 70,
+                                "cell_contrast": 1.0}
+    if n_blobs is None:
+        n_blobs = counts["n_blobs"] if not busy or scale == 1 else round(counts["n_blobs"] * scale)
     if n_blobs < 0:
         raise ValueError(f"n_blobs must be >= 0, got {n_blobs}")
-    scale = height * width / _FULL_AREA
     at_least = 1 if min(height, width) >= 128 else 0
-    n_aggregates = max(at_least, round(4 * scale)) if n_aggregates is None else int(n_aggregates)
-    n_fibres = max(at_least, round(5 * scale)) if n_fibres is None else int(n_fibres)
+    n_aggregates = max(at_least, round(counts["n_aggregates"] * scale)) if n_aggregates is None else int(n_aggregates)
+    n_fibres = max(at_least, round(counts["n_fibres"] * scale)) if n_fibres is None else int(n_fibres)
+    n_diffuse = max(at_least, round(counts["n_diffuse"] * scale)) if busy else 0
     rng = np.random.default_rng(seed)
     shape = (height, width)
 
     yfp_illum = _illumination(rng, shape, vignette=0.22, tilt=0.08)
     bf_illum = _illumination(rng, shape, vignette=0.12, tilt=0.10)
-    cell_rim, cell_inside = _cells(rng, shape, n_cells=max(3, round(70 * scale)))
+    cell_rim, cell_inside = _cells(rng, shape, n_cells=max(3, round(counts["n_cells"] * scale)))
+    cell_rim *= np.float32(counts["cell_contrast"])
 
     canvas = np.zeros(shape, dtype=np.int32)  # 0 free, -1 distractor, k > 0 blob k
     signal = np.zeros(shape, dtype=np.float32)  # YFP photons at illumination 1, before blur
@@ -174,12 +198,18 @@ def make_demo_scene(
     noise_sd = np.sqrt(background + _READ_NOISE**2)
 
     distractors, kinds = [], []
-    for kind, count in (("aggregate", n_aggregates), ("fibre", n_fibres)):
+    for kind, count in (("diffuse", n_diffuse), ("aggregate", n_aggregates), ("fibre", n_fibres)):
         for _ in range(count):
             mask, texture = _place_distractor(rng, kind, canvas)
             distractors.append(mask)
             kinds.append(kind)
             r, c = _centre(mask)
+            if kind == "diffuse":
+                # A soft patch: its glow (the core blurred by a third of its radius) reaches
+                # beyond the core, where blobs may sit in it.
+                amplitude = rng.uniform(8, 20) * noise_sd[r, c] / yfp_illum[r, c]
+                _add_glow(signal, mask, amplitude * texture)
+                continue
             snr = rng.uniform(15, 35) if kind == "aggregate" else rng.uniform(25, 45)
             amplitude = snr * noise_sd[r, c] / yfp_illum[r, c]
             signal[mask.slices] += np.where(mask.mask, amplitude * texture, 0).astype(np.float32)
@@ -242,9 +272,10 @@ def write_demo(
     *,
     seed: int = 0,
     shape: tuple[int, int] = DEMO_SHAPE,
-    n_blobs: int = 500,
+    n_blobs: int | None = None,
     n_aggregates: int | None = None,
     n_fibres: int | None = None,
+    busy: bool = False,
 ) -> dict[str, Path]:
     """Write a demo frame and its annotations into ``directory``.
 
@@ -273,7 +304,7 @@ def write_demo(
 
     directory = Path(directory)
     frame, annotations = make_demo(
-        seed=seed, shape=shape, n_blobs=n_blobs, n_aggregates=n_aggregates, n_fibres=n_fibres
+        seed=seed, shape=shape, n_blobs=n_blobs, n_aggregates=n_aggregates, n_fibres=n_fibres, busy=busy
     )
     paths = {"frame": directory / "demo_frame.ome.tif", "annotations": directory / "demo_annotations.json"}
     write_frame(paths["frame"], frame)
@@ -389,7 +420,11 @@ def _place_distractor(rng, kind: str, canvas: np.ndarray):
     """Draw and place one distractor on ``canvas`` (as -1); returns (mask, texture)."""
     height, width = canvas.shape
     for _ in range(500):
-        mask = _aggregate(rng, canvas.shape) if kind == "aggregate" else _fibre(rng, canvas.shape)
+        if kind == "fibre":
+            mask = _fibre(rng, canvas.shape)
+        else:
+            mask = _aggregate(rng, canvas.shape, area=(3000, 9000) if kind == "diffuse" else (1500, 5000),
+                              harmonics=0.08 if kind == "diffuse" else 0.17)
         if mask is None:
             continue
         under, near = _neighbourhood(canvas, mask, _DISTRACTOR_GAP * 2)
@@ -397,14 +432,30 @@ def _place_distractor(rng, kind: str, canvas: np.ndarray):
             continue
         mask.paste(canvas, -1)
         h, w = mask.mask.shape
-        texture = ndi.gaussian_filter(rng.random((h, w), dtype=np.float32), 3 if kind == "aggregate" else 6)
+        texture = ndi.gaussian_filter(rng.random((h, w), dtype=np.float32), 6 if kind == "fibre" else 3)
         texture = (texture - texture.min()) / max(float(np.ptp(texture)), 1e-6)
-        return mask, (0.55 + 0.45 * texture)
+        return mask, (0.55 + 0.45 * texture) if kind != "diffuse" else (0.8 + 0.2 * texture)
     raise RuntimeError(f"could not place a {kind} in a frame of shape {canvas.shape}; use fewer distractors")
 
 
-def _aggregate(rng, shape) -> ObjectMask | None:
-    area = rng.uniform(1500, 5000)
+def _add_glow(signal: np.ndarray, core: ObjectMask, texture: np.ndarray) -> None:
+    """Add ``texture`` over ``core`` blurred by a third of the core's radius (clipped to
+    the frame): a diffuse patch brightest inside the core, fading beyond it."""
+    sigma = math.sqrt(core.area / math.pi) / 3
+    pad = int(3 * sigma)
+    h, w = core.mask.shape
+    patch = np.zeros((h + 2 * pad, w + 2 * pad), dtype=np.float32)
+    patch[pad : pad + h, pad : pad + w] = np.where(core.mask, texture, 0)
+    patch = ndi.gaussian_filter(patch, sigma)
+    r0, c0 = core.row - pad, core.col - pad
+    R0, C0 = max(r0, 0), max(c0, 0)
+    R1, C1 = min(r0 + patch.shape[0], signal.shape[0]), min(c0 + patch.shape[1], signal.shape[1])
+    signal[R0:R1, C0:C1] += patch[R0 - r0 : R1 - r0, C0 - c0 : C1 - c0] / max(float(patch.max()), 1e-6) * float(texture.max())
+
+
+def _aggregate(rng, shape, *, area=(1500, 5000), harmonics: float = 0.17) -> ObjectMask | None:
+    lo, hi = area
+    area = rng.uniform(lo, hi)
     radius = math.sqrt(area / math.pi)
     ratio = rng.uniform(1.0, 1.6)
     reach = radius * math.sqrt(ratio) * 1.8 + 4
@@ -416,7 +467,7 @@ def _aggregate(rng, shape) -> ObjectMask | None:
         radius * math.sqrt(ratio),
         radius / math.sqrt(ratio),
         rng.uniform(0, np.pi),
-        _harmonics(rng, 8, 0.17),
+        _harmonics(rng, 8, harmonics),
     )
     mask = _shape_mask(params, shape)
     if mask is None:
@@ -427,7 +478,7 @@ def _aggregate(rng, shape) -> ObjectMask | None:
         sizes = np.bincount(labels.ravel())[1:]
         mask = ObjectMask(mask.row, mask.col, labels == 1 + int(np.argmax(sizes)))
     mask = _trim(mask)
-    return mask if 1500 <= mask.area <= 5000 else None
+    return mask if lo <= mask.area <= hi else None
 
 
 def _fibre(rng, shape) -> ObjectMask | None:

@@ -124,9 +124,34 @@ class Evaluation:
     examples: list[ObjectMask]
 
 
+def as_clicks(masks: list[ObjectMask], *, seed: int) -> np.ndarray:
+    """Where a user might click each object: its centroid moved by a random offset of up
+    to a quarter of its equivalent radius (uniform in direction and length, seeded).
+    Returns ``(N, 2)`` ``(row, col)``.
+
+    Examples
+    --------
+    >>> square = ObjectMask(10, 20, np.ones((9, 9), bool))
+    >>> click = as_clicks([square], seed=0)[0]
+    >>> bool(np.hypot(*(click - (14, 24))) <= 0.25 * np.sqrt(81 / np.pi))
+    True
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(masks), 2))
+    for k, m in enumerate(masks):
+        centroid = np.argwhere(m.mask).mean(axis=0) + (m.row, m.col)
+        angle, length = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.25 * np.sqrt(m.area / np.pi))
+        out[k] = centroid + length * np.array([np.sin(angle), np.cos(angle)])
+    return out
+
+
 def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, seed: int = 42, source: str = "truth",
-                   segmenter=None) -> Evaluation:
+                   segmenter=None, clicks: bool = False) -> Evaluation:
     """The seed's protocol on one frame: split, fit on the examples, predict, score.
+
+    ``clicks``: the examples are given as clicks (:func:`as_clicks` of their masks, the
+    offsets seeded by ``seed``) and outlined from the frame
+    (:func:`fewseg.outline_points.outline_clicks`) before fitting; the rest is unchanged.
 
     Returns an :class:`Evaluation` whose ``metrics`` hold precision, recall, f1,
     mean_iou, n_train, n_truth, n_pred, n_candidates, seed, timings_s (fit, propose,
@@ -141,6 +166,10 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
     train, truth_ann = split_examples(annotations, num_train=num_train, seed=seed, source=source)
     t0 = time.perf_counter()
     train_masks = example_masks(train, frame.shape, source=source)
+    if clicks:
+        from .outline_points import outline_clicks
+
+        train_masks = outline_clicks(frame, as_clicks(train_masks, seed=seed))
     truth = example_masks(truth_ann, frame.shape, source=source)
     segmenter = (segmenter or make_segmenter(config)).fit(frame, train_masks)
     t1 = time.perf_counter()
@@ -151,6 +180,7 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
     metrics = {
         **scores.as_dict(),
         "n_train": len(train_masks),
+        "examples_as": "clicks" if clicks else "outlines",
         "n_candidates": result.n_candidates,
         "n_pred_on_examples": result.n_rediscovered,
         "seed": seed,

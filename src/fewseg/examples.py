@@ -19,23 +19,32 @@ from .objects import Annotation, Frame, ObjectMask, labels_from_masks
 def example_masks(annotations: list[Annotation] | list[ObjectMask], shape: tuple[int, int], *,
                   source: str = "examples") -> list[ObjectMask]:
     """Rasterise example annotations into masks (masks pass through), rejecting any that
-    leave no pixels.
+    leave no pixels. Clicks (annotations with only a ``point``) need their frame:
+    :func:`fewseg.outline_points.click_or_outline_masks` takes both.
 
     Raises
     ------
     InputError
-        When there are no examples, or an example covers no pixel centre of the frame.
+        When there are no examples, an example covers no pixel centre of the frame, or
+        one is a click.
     """
     if not annotations:
         raise InputError(source, "no example annotations to learn from")
     masks = []
     for k, ann in enumerate(annotations):
+        where = getattr(ann, "origin", "") or f"{source}: example {k}"
+        if is_click(ann):
+            raise InputError(where, "a click (point) example needs the frame to outline it on")
         m = ann if isinstance(ann, ObjectMask) else ann.to_mask(shape)
         if m.area == 0:
-            where = getattr(ann, "origin", "") or f"{source}: example {k}"
             raise InputError(where, f"example covers no pixel of the {shape[1]} x {shape[0]} (X x Y) frame")
         masks.append(m)
     return masks
+
+
+def is_click(item) -> bool:
+    """Whether an example is a click: an annotation with a ``point`` and no outline."""
+    return isinstance(item, Annotation) and item.polygon is None and item.mask is None and item.point is not None
 
 
 def robust_noise(image: np.ndarray) -> float:
@@ -145,10 +154,11 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
     noise, contrast = [], []
     for channel in frame.data:
         noise.append(robust_noise(channel))
-        inside = ndi.mean(channel, labels, idx)
-        outside = ndi.mean(channel, ring, idx)
+        inside = _label_means(channel, labels, idx)
+        outside = _label_means(channel, ring, idx)
         outside = np.where(np.isfinite(outside), outside, np.median(channel))
-        contrast.append(float(np.mean((inside - outside) / noise[-1])))
+        # (An example wholly under earlier ones has no pixel of its own: NaN, left out.)
+        contrast.append(float(np.nanmean((inside - outside) / noise[-1])))
     contrast = np.array(contrast)
     # Channels whose contrast is small next to the best channel's only add noise.
     strength = np.abs(contrast)
@@ -164,7 +174,7 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
         contrast=tuple(float(c) for c in contrast),
     )
     raw = object_signal(frame, profile)
-    scale = float(np.mean(ndi.mean(raw, labels, idx)))
+    scale = float(np.nanmean(_label_means(raw, labels, idx)))
     if not np.isfinite(scale) or scale <= 0:
         raise InputError(
             frame.source,
@@ -172,6 +182,13 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
             "check that the examples belong to this frame and channel",
         )
     return ExampleProfile(**{**asdict(profile), "signal_scale": scale}), raw / np.float32(scale)
+
+
+def _label_means(values: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``ndi.mean`` per label; NaN, quietly, for a label with no pixel (an example wholly
+    under earlier ones, e.g. two clicks outlined as the same object)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ndi.mean(values, labels, idx)
 
 
 def object_signal(frame: Frame, profile: ExampleProfile, *, backgrounds=None) -> np.ndarray:

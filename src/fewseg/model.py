@@ -55,7 +55,12 @@ class WeightFreeSegmenter:
 
     def fit(self, frame: Frame, examples: list[Annotation] | list[ObjectMask]) -> "WeightFreeSegmenter":
         masks = as_masks(examples, frame)
+        # predict(frame, exclude=the same examples) reuses their masks (clicks are
+        # outlined once).
+        self._example_masks = (tuple(examples), masks)
         self.profile, signal = learn_profile_and_signal(frame, masks)
+        # predict on the frame fitted on (the usual first call) reuses its signal.
+        self._fitted_signal = (frame.data, _fingerprint(frame.data), signal)
         self.settings, self.example_fit = fit_proposer(signal, masks, self.profile.radius)
         self.example_vectors = describe(frame, signal, masks, self.profile)
         return self
@@ -69,7 +74,7 @@ class WeightFreeSegmenter:
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         cfg = self.config
         t0 = time.perf_counter()
-        signal = object_signal(frame, self.profile)
+        signal = self._signal(frame)
         levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
         candidates = [c for level in levels for c in level]
         level_of = np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)])
@@ -81,7 +86,7 @@ class WeightFreeSegmenter:
         selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity)
         chosen = choose_outlines(candidates, level_of, selection, frame.shape)
         t3 = time.perf_counter()
-        exclude_masks = as_masks(exclude, frame) if exclude else None
+        exclude_masks = self._exclude_masks(exclude, frame) if exclude else None
         polys, masks, scores, n_re = finish(frame, [candidates[i] for i in chosen], selection.scores[chosen], config=cfg,
                                             exclude=exclude_masks)
         t4 = time.perf_counter()
@@ -95,6 +100,26 @@ class WeightFreeSegmenter:
             selection=selection,
         )
 
+    def __getstate__(self) -> dict:
+        # The cached signal and masks stay with this process (a pickled model is for other frames).
+        return {k: v for k, v in self.__dict__.items() if k not in ("_fitted_signal", "_example_masks")}
+
+    def _exclude_masks(self, exclude, frame: Frame) -> list[ObjectMask]:
+        """Masks of ``exclude``: those ``fit`` made when they are its examples (the same
+        objects), else :func:`~fewseg.result.as_masks`."""
+        fitted, masks = getattr(self, "_example_masks", ((), []))
+        if len(exclude) == len(fitted) and all(a is b for a, b in zip(exclude, fitted)):
+            return masks
+        return as_masks(exclude, frame)
+
+    def _signal(self, frame: Frame) -> np.ndarray:
+        """The frame's object signal; the one ``fit`` computed when this is its frame,
+        unchanged (same array, same bytes)."""
+        data, print_, signal = getattr(self, "_fitted_signal", (None, None, None))
+        if frame.data is data and _fingerprint(frame.data) == print_:
+            return signal
+        return object_signal(frame, self.profile)
+
     def describe_fit(self) -> dict:
         """What ``fit`` learned, as JSON-ready data."""
         return {
@@ -103,3 +128,10 @@ class WeightFreeSegmenter:
             "proposer": self.settings.to_dict() if self.settings else None,
             "example_fit_mean_best_iou": self.example_fit,
         }
+
+
+def _fingerprint(data: np.ndarray) -> bytes:
+    """A digest of an array's bytes (milliseconds for a frame)."""
+    import hashlib
+
+    return hashlib.blake2b(np.ascontiguousarray(data).data, digest_size=16).digest()

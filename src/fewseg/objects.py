@@ -187,10 +187,12 @@ def labels_from_masks(masks, shape: tuple[int, int]) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Annotation:
-    """One outlined object, read from or written to an annotation file.
+    """One outlined (or clicked) object, read from or written to an annotation file.
 
-    Exactly one of ``polygon`` and ``mask`` is usually set: polygon files give polygons,
-    label images give masks. :meth:`to_mask` gives the mask either way.
+    Exactly one of ``polygon``, ``mask`` and ``point`` is usually set: polygon files give
+    polygons, label images give masks, clicks (point annotations) give points.
+    :meth:`to_mask` gives the mask of the first two; a click is outlined on its frame
+    (:func:`fewseg.outline_points.outline_clicks`, which example reading calls).
 
     Attributes
     ----------
@@ -204,6 +206,8 @@ class Annotation:
         Where it came from, for messages: ``"examples.json: annotations[4]"``.
     properties : dict
         Anything else the file carried that a writer may pass through.
+    point : ndarray, shape (2,), float64, or None
+        A click on the object, ``(row, col)``.
     """
 
     polygon: np.ndarray | None = None
@@ -213,11 +217,15 @@ class Annotation:
     channel: int = 0
     origin: str = ""
     properties: dict = field(default_factory=dict)
+    point: np.ndarray | None = None
 
     def to_mask(self, shape: tuple[int, int]) -> ObjectMask:
         """The object's pixels inside a frame of ``shape`` ``(Y, X)``."""
         if self.mask is not None:
             return self.mask
+        if self.polygon is None and self.point is not None:
+            raise ValueError(f"{self.origin or 'annotation'} is a click: outline it on its frame "
+                             "(fewseg.outline_points.outline_clicks)")
         if self.polygon is None:
             raise ValueError(f"{self.origin or 'annotation'} has neither polygon nor mask")
         return rasterize(self.polygon, shape)
@@ -234,10 +242,11 @@ def label_shapes(labels: np.ndarray, n: int | None = None) -> dict[str, np.ndarr
     n = int(labels.max()) if n is None else int(n)
     flat = labels.ravel()
     count = np.maximum(np.bincount(flat, minlength=n + 1)[1 : n + 1].astype(np.float64), 1)
-    rows, cols = np.indices(labels.shape, dtype=np.float64)
-    sel = flat > 0
-    ids = flat[sel]
-    r, c = rows.ravel()[sel], cols.ravel()[sel]
+    # Coordinates of the labelled pixels only (a frame's worth of indices costs more).
+    where = np.flatnonzero(flat)
+    ids = flat[where]
+    r, c = np.divmod(where, labels.shape[1])
+    r, c = r.astype(np.float64), c.astype(np.float64)
 
     def mean_of(v):
         return np.bincount(ids, weights=v, minlength=n + 1)[1 : n + 1] / count

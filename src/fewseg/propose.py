@@ -103,12 +103,28 @@ def valleys(smooth: np.ndarray, sigma: float) -> np.ndarray:
     curvature across a line), relative to the local signal level, so the same value
     means the same relative dip in dim and bright objects. High on the thin dark line
     between two touching objects, ~0 on flat interiors and background."""
-    from skimage.feature import hessian_matrix, hessian_matrix_eigvals
-
-    h = hessian_matrix(smooth, sigma=sigma, order="rc", use_gaussian_derivatives=True)
-    curvature = hessian_matrix_eigvals(h)[0] * sigma**2
+    curvature = hessian_eigenvalue(smooth, sigma) * sigma**2
     level = ndi.maximum_filter(ndi.gaussian_filter(smooth, 2 * sigma), size=int(4 * sigma) | 1)
     return curvature / np.maximum(level, 1e-6)
+
+
+def hessian_eigenvalue(image: np.ndarray, sigma: float) -> np.ndarray:
+    """The larger eigenvalue of the Hessian of a ``(Y, X)`` image at scale ``sigma``.
+
+    The same numbers as ``skimage.feature.hessian_matrix(image, sigma,
+    use_gaussian_derivatives=True)`` followed by ``hessian_matrix_eigvals(...)[0]`` (two
+    first-order Gaussian derivatives at ``sigma / sqrt 2``, zero outside the image), from
+    :mod:`scipy.ndimage` alone: importing ``skimage.feature`` pulls in ``scipy.stats``,
+    about a second of start-up on every command.
+    """
+    image = image.astype(np.float64, copy=False) if image.dtype.kind != "f" else image
+    kwargs = dict(sigma=sigma / np.sqrt(2), mode="constant", cval=0.0, truncate=8 if sigma > 1 else 100)
+    d_row = ndi.gaussian_filter(image, order=(1, 0), **kwargs)
+    d_col = ndi.gaussian_filter(image, order=(0, 1), **kwargs)
+    h_rr = ndi.gaussian_filter(d_row, order=(1, 0), **kwargs)
+    h_rc = ndi.gaussian_filter(d_row, order=(0, 1), **kwargs)
+    h_cc = ndi.gaussian_filter(d_col, order=(0, 1), **kwargs)
+    return (h_rr + h_cc) / 2 + np.sqrt(h_rc**2 + ((h_rr - h_cc) / 2) ** 2)
 
 
 def split_regions(smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
@@ -195,6 +211,12 @@ def _parts_at_distance_maxima(region: np.ndarray, inside: np.ndarray, depth: flo
 
     region, inside = _padded(region, 2), _padded(inside, 2)
     dist = ndi.gaussian_filter(ndi.distance_transform_edt(inside), 1.0)
+    # Each h-maximum holds a regional maximum of its own (a plateau no neighbour rises
+    # above: the connected pixels at least as high as their 8 neighbours), so with fewer
+    # than two of those there is nothing to cut; most regions end here, cheaply.
+    peaks = (dist >= ndi.maximum_filter(dist, size=3)) & (dist > 0)
+    if ndi.label(peaks, structure=np.ones((3, 3), bool))[1] < 2:
+        return None, 1
     markers, k = ndi.label(h_maxima(dist, depth) & inside)
     if k < 2:
         return None, k
@@ -313,8 +335,7 @@ def _candidates(labels: np.ndarray, settings: ProposerSettings, *, min_area: int
     # Fragments far below min_area cannot grow into objects: skip tidying them.
     area = np.bincount(labels.ravel())
     labels = np.where(area[labels] < 0.5 * min_area, 0, labels)
-    masks = [tidy_mask(m, outline_sigma=settings.outline_sigma) for m in masks_from_labels(labels)]
-    masks = [m for m in masks if m.area > 0]
+    masks = [m for m in tidy_labels(labels, outline_sigma=settings.outline_sigma) if m.area > 0]
     return [m for m in masks if m.area >= min_area and (max_area <= 0 or m.area <= max_area)]
 
 
@@ -337,6 +358,51 @@ def tidy_mask(m: ObjectMask, *, outline_sigma: float = 0.0) -> ObjectMask:
     return ObjectMask(m.row - pad + tight.row, m.col - pad + tight.col, tight.mask)
 
 
+def tidy_labels(labels: np.ndarray, *, outline_sigma: float = 0.0) -> list[ObjectMask]:
+    """``[tidy_mask(m, outline_sigma=...) for m in masks_from_labels(labels)]``, the same
+    masks, with each step done once for all objects: their boxes are packed side by side,
+    far enough apart not to touch or blur into each other, into one canvas."""
+    masks = masks_from_labels(labels)
+    if not masks:
+        return []
+    reach = int(4 * outline_sigma + 0.5) if outline_sigma > 0 else 0
+    gap = int(np.ceil(2 * outline_sigma)) + 1 + reach  # each box's margin: its own pad and the blur's reach
+    boxes = [(m.mask.shape[0] + 2 * gap, m.mask.shape[1] + 2 * gap) for m in masks]
+    width = max(1024, max(w for _, w in boxes))
+    # Shelf packing: boxes left to right, a new shelf when the row is full.
+    corners, row, col, shelf = [], 0, 0, 0
+    for h, w in boxes:
+        if col + w > width:
+            row, col, shelf = row + shelf, 0, 0
+        corners.append((row, col))
+        col, shelf = col + w, max(shelf, h)
+    canvas = np.zeros((row + shelf, width), dtype=np.int32)
+    for k, (m, (r, c)) in enumerate(zip(masks, corners), start=1):
+        view = canvas[r + gap : r + gap + m.mask.shape[0], c + gap : c + gap + m.mask.shape[1]]
+        view[m.mask] = k
+    # The largest 4-connected piece of each object (ties: the first in raster order).
+    pieces, n = ndi.label(canvas > 0)
+    owner = np.zeros(n + 1, dtype=np.int64)
+    owner[pieces.ravel()] = canvas.ravel()
+    size = np.bincount(pieces.ravel(), minlength=n + 1)
+    ids = np.arange(1, n + 1)
+    order = np.lexsort((ids, -size[1:], owner[1:]))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = owner[1:][order][1:] != owner[1:][order][:-1]
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[ids[order][first]] = True
+    tidy = ndi.binary_fill_holes(keep[pieces])
+    if outline_sigma > 0:
+        tidy = ndi.gaussian_filter(tidy.astype(np.float32), outline_sigma) > 0.5
+    out = []
+    pad = int(np.ceil(2 * outline_sigma)) + 1
+    for m, (r, c), (h, w) in zip(masks, corners, boxes):
+        tight = ObjectMask.from_full(tidy[r : r + h, c : c + w])
+        shift = gap if tight.mask.size else pad  # (an emptied object sits where tidy_mask puts it)
+        out.append(ObjectMask(m.row - shift + tight.row, m.col - shift + tight.col, tight.mask))
+    return out
+
+
 def _tidy_near(labels: np.ndarray, region: np.ndarray, outline_sigma: float) -> np.ndarray:
     """:func:`tidy_mask` for the objects that may overlap ``region`` once tidied, and for
     those near enough to them to take pixels from them; the rest are left out. As
@@ -350,7 +416,7 @@ def _tidy_near(labels: np.ndarray, region: np.ndarray, outline_sigma: float) -> 
     reach = ndi.binary_dilation(np.isin(labels, near[near > 0]), structure=square, iterations=2 * pad + 1)
     near = np.unique(labels[reach])
     kept = np.where(np.isin(labels, near[near > 0]), labels, 0)
-    return labels_from_masks([tidy_mask(t, outline_sigma=outline_sigma) for t in masks_from_labels(kept)], labels.shape)
+    return labels_from_masks(tidy_labels(kept, outline_sigma=outline_sigma), labels.shape)
 
 
 def _padded(mask: np.ndarray, width: int) -> np.ndarray:
@@ -405,8 +471,26 @@ def example_fit(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerS
     return total / len(masks)
 
 
+#: :func:`fit_proposer` segments around at most this many examples per trial setting.
+FIT_EXAMPLES = 16
+
+
+def fit_subset(masks: list[ObjectMask], k: int = FIT_EXAMPLES) -> list[ObjectMask]:
+    """At most ``k`` of ``masks`` that span their sizes: all of them when there are no
+    more than ``k``, else the ones at ``k`` evenly spaced ranks of area (the smallest and
+    the largest included). Deterministic."""
+    if len(masks) <= k:
+        return list(masks)
+    order = np.argsort([m.area for m in masks], kind="stable")
+    return [masks[i] for i in order[np.round(np.linspace(0, len(masks) - 1, k)).astype(int)]]
+
+
 def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> tuple[ProposerSettings, float]:
     """Choose proposer settings that best reproduce the examples (coordinate search).
+
+    The size limits come from all examples; the search segments the signal around at
+    most :data:`FIT_EXAMPLES` of them (:func:`fit_subset`), so its cost is bounded
+    however many examples there are (14 trial settings x that many windows).
 
     Returns the settings and their example-fit score (mean best IoU, 0..1).
     """
@@ -415,6 +499,7 @@ def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> 
     fill = label_shapes(labels_from_masks(masks, signal.shape), len(masks))["ellipse_fill"]
     best = replace(default_settings(radius), split_above=1.2 * float(areas.max()),
                    min_part=0.3 * float(np.median(areas)), part_fill=float(fill.min()))
+    masks = fit_subset(masks)
     cache: dict = {}
     best_score = example_fit(signal, masks, best, cache=cache)
     grids = [

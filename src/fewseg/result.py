@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import SegmentConfig
-from .examples import example_masks
+from .outline_points import click_or_outline_masks
 from .match import rediscovered
 from .objects import Annotation, Frame, Location, ObjectMask
 from .polygons import mask_to_polygon, rasterize, remove_overlaps
@@ -95,4 +95,4 @@ def finish(
 
 def as_masks(items, frame: Frame) -> list[ObjectMask]:
     """Examples (annotations or masks) as masks on ``frame``, validated; ``[]`` for none."""
-    return example_masks(list(items), frame.shape, source=frame.source) if items else []
+    return click_or_outline_masks(list(items), frame, source=frame.source) if items else []

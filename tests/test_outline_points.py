@@ -1,0 +1,164 @@
+"""Examples given as clicks: reading them from every format, outlining them, using them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fewseg.annotations import read_annotations
+from fewseg.cli import main
+from fewseg.outline_points import click_or_outline_masks, outline_clicks
+from fewseg.config import SegmentConfig
+from fewseg.demo import make_demo_scene, write_demo
+from fewseg.errors import InputError
+from fewseg.evaluate import as_clicks, run_evaluation
+from fewseg.examples import example_masks
+from fewseg.model import WeightFreeSegmenter
+from fewseg.objects import Annotation
+
+SHAPE = (40, 50)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_demo_scene(seed=3, shape=(256, 256), n_blobs=35)
+
+
+def _centroids(masks):
+    return np.array([np.argwhere(m.mask).mean(axis=0) + (m.row, m.col) for m in masks])
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def test_nimbus_points_read_as_clicks_beside_polygons(tmp_path):
+    items = [
+        {"shape": "point", "tags": ["cell"], "location": {"XY": 0, "Z": 1, "Time": 0}, "coordinates": [{"x": 7, "y": 3}],
+         "_id": "a"},
+        {"shape": "polygon", "tags": ["cell"], "coordinates": [{"x": 1, "y": 1}, {"x": 5, "y": 1}, {"x": 5, "y": 4}]},
+    ]
+    path = tmp_path / "clicks.json"
+    path.write_text(json.dumps(items))
+    click, outline = read_annotations(path, shape=SHAPE, tag="cell")
+    # The same x/y placement as the polygon reader's (both go through _nimbus_points).
+    assert click.point.tolist() == [3.0, 7.0] and click.polygon is None and click.properties == {"_id": "a"}
+    assert click.location.z == 1 and outline.polygon is not None and outline.point is None
+    with pytest.raises(ValueError, match="is a click"):
+        click.to_mask(SHAPE)
+
+
+def test_nimbus_point_needs_one_point(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps([{"shape": "point", "coordinates": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}]))
+    with pytest.raises(InputError, match=r"bad\.json: annotations\[0\]\.coordinates: expected one point, got 2"):
+        read_annotations(path)
+
+
+def test_geojson_point_and_multipoint(tmp_path):
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [7, 3]}, "properties": {"tags": ["cell"]}},
+        {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [[1, 2], [10.5, 20.25]]},
+         "properties": {"classification": {"name": "cell"}}},
+    ]}
+    path = tmp_path / "clicks.geojson"
+    path.write_text(json.dumps(doc))
+    clicks = read_annotations(path, shape=SHAPE, tag="cell")
+    assert [c.point.tolist() for c in clicks] == [[3, 7], [2, 1], [20.25, 10.5]]
+    assert clicks[2].origin.endswith("features[1].geometry.coordinates[1]")
+    doc["features"][0]["geometry"]["coordinates"] = [7]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"features\[0\]\.geometry\.coordinates\[0\]: expected a position"):
+        read_annotations(path)
+
+
+@pytest.mark.parametrize("header, rows, expected", [
+    ("x,y", ["7,3", "1.5,2"], [[3, 7], [2, 1.5]]),
+    ("y,x,label", ["3,7,a", "2,1.5,b"], [[3, 7], [2, 1.5]]),
+    ("row,col", ["3,7", "2,1.5"], [[3, 7], [2, 1.5]]),
+    ("index,axis-0,axis-1", ["0,3,7", "1,2,1.5"], [[3, 7], [2, 1.5]]),
+])
+def test_csv_clicks_by_header(tmp_path, header, rows, expected):
+    path = tmp_path / "clicks.csv"
+    path.write_text("\n".join([header, *rows, ""]))
+    clicks = read_annotations(path, shape=SHAPE)
+    assert [c.point.tolist() for c in clicks] == expected
+    assert clicks[1].origin == f"{path}: line 3"
+
+
+@pytest.mark.parametrize("text, match", [
+    ("a,b\n1,2\n", r"expected a header naming x and y"),
+    ("x,y\n1,oops\n", r"line 2: expected numbers in columns 'x' and 'y'"),
+    ("", r"empty table"),
+    ("x,y\n1,99\n", r"line 2: click lies wholly outside the 40 x 50"),
+])
+def test_bad_csv_is_one_clear_error(tmp_path, text, match):
+    path = tmp_path / "clicks.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=match):
+        read_annotations(path, shape=SHAPE)
+
+
+# --------------------------------------------------------------------------- outlining
+
+
+def test_clicks_near_the_centre_give_the_objects_outlines(scene):
+    truth = scene.blobs[:10]
+    masks = outline_clicks(scene.frame, as_clicks(truth, seed=1))
+    ious = [a.iou(b) for a, b in zip(masks, truth)]
+    assert len(masks) == 10 and np.median(ious) > 0.75 and np.mean(ious) > 0.6
+
+
+def test_clicks_mixed_with_outlines_keep_their_order(scene):
+    truth = scene.blobs[:8]
+    clicks = as_clicks(truth[4:], seed=2)
+    examples = list(scene.annotations[:4]) + [Annotation(point=p) for p in clicks]
+    masks = click_or_outline_masks(examples, scene.frame)
+    assert [m.area for m in masks[:4]] == [t.area for t in truth[:4]]
+    assert np.mean([a.iou(b) for a, b in zip(masks[4:], truth[4:])]) > 0.6
+    with pytest.raises(InputError, match="needs the frame"):
+        example_masks(examples, scene.frame.shape)
+
+
+def test_as_clicks_stay_within_a_quarter_radius(scene):
+    clicks = as_clicks(scene.blobs, seed=0)
+    radius = np.sqrt([m.area / np.pi for m in scene.blobs])
+    offset = np.hypot(*(clicks - _centroids(scene.blobs)).T)
+    assert (offset <= 0.25 * radius + 1e-9).all() and offset.max() > 0.1 * radius.max()
+    assert np.array_equal(clicks, as_clicks(scene.blobs, seed=0)) and not np.array_equal(clicks, as_clicks(scene.blobs, seed=1))
+
+
+def test_fit_on_clicks_finds_the_other_objects(scene):
+    frame, truth = scene.frame, scene.annotations
+    outlines = run_evaluation(frame, truth, config=SegmentConfig(), num_train=10, seed=0).metrics
+    clicks = run_evaluation(frame, truth, config=SegmentConfig(), num_train=10, seed=0, clicks=True).metrics
+    assert clicks["examples_as"] == "clicks" and outlines["examples_as"] == "outlines"
+    assert clicks["f1"] > 0.8 and clicks["f1"] > outlines["f1"] - 0.1
+    model = WeightFreeSegmenter().fit(frame, [Annotation(point=p) for p in as_clicks(scene.blobs[:10], seed=0)])
+    assert model.profile.weights[1] > 0.5  # YFP shows the blobs, brighter than around them
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_segment_from_a_csv_of_clicks_and_evaluate_in_click_mode(tmp_path, capsys, scene):
+    paths = write_demo(tmp_path, seed=3, shape=(256, 256), n_blobs=35)
+    truth = read_annotations(paths["annotations"], shape=scene.frame.shape)
+    clicks = as_clicks([t.to_mask(scene.frame.shape) for t in truth[:10]], seed=0)
+    table = tmp_path / "clicks.csv"
+    table.write_text("row,col\n" + "".join(f"{r},{c}\n" for r, c in clicks))
+    out = tmp_path / "found.geojson"
+    assert main(["segment", str(paths["frame"]), "--examples", str(table), "-o", str(out)]) == 0
+    assert int(capsys.readouterr().out.split()[0]) >= 15
+    assert main(["evaluate", str(paths["frame"]), "--truth", str(paths["annotations"]), "--clicks", "--seed", "0",
+                 "--json", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["examples_as"] == "clicks"
+
+
+def test_predict_excluding_the_fitted_clicks_reuses_their_outlines(scene):
+    examples = [Annotation(point=p) for p in as_clicks(scene.blobs[:10], seed=3)]
+    model = WeightFreeSegmenter().fit(scene.frame, examples)
+    assert model._exclude_masks(examples, scene.frame) is model._example_masks[1]
+    again = model._exclude_masks(list(examples[:9]) + [Annotation(point=examples[9].point)], scene.frame)
+    assert [m.bbox for m in again] == [m.bbox for m in model._example_masks[1]]  # outlined anew, the same
