@@ -228,7 +228,8 @@ def test_nimbus_wrapper_object_skips_other_shapes_and_keeps_extra_keys(tmp_path)
 
     click, a = read_annotations(path)  # points are clicks (tests/test_outline_points.py); lines are skipped
 
-    assert click.point.tolist() == [2, 1] and click.polygon is None
+    # x = 1, y = 2 in pixel-corner coordinates: the centre of pixel (row 1, col 0) is (1.5, 0.5).
+    assert click.point.tolist() == [1.5, 0.5] and click.polygon is None
 
     assert a.properties == {"_id": "65ab", "datasetId": "d1"}
     assert a.origin == f"{path}: annotations[1]"
@@ -254,7 +255,7 @@ def test_geojson_variants(tmp_path):
     path = write_json(tmp_path / "qupath.geojson", {"type": "FeatureCollection", "features": [with_hole, multi, point, empty, located]})
 
     annotations = read_annotations(path, shape=SHAPE)
-    assert annotations.pop(3).point.tolist() == [2, 1]  # a click (tests/test_outline_points.py)
+    assert annotations.pop(3).point.tolist() == [1.5, 0.5]  # a click at x 1, y 2 (pixel-corner origin)
 
     assert [a.tags for a in annotations] == [("a",), ("Tumor",), ("Tumor",), ()]
     np.testing.assert_array_equal(annotations[0].polygon, square(10, 10, 6))  # hole ignored

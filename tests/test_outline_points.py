@@ -42,8 +42,9 @@ def test_nimbus_points_read_as_clicks_beside_polygons(tmp_path):
     path = tmp_path / "clicks.json"
     path.write_text(json.dumps(items))
     click, outline = read_annotations(path, shape=SHAPE, tag="cell")
-    # The same x/y placement as the polygon reader's (both go through _nimbus_points).
-    assert click.point.tolist() == [3.0, 7.0] and click.polygon is None and click.properties == {"_id": "a"}
+    # The same x/y placement as the polygon reader's: pixel-corner origin, so x 7, y 3 is
+    # the centre of pixel (row 2, col 6).
+    assert click.point.tolist() == [2.5, 6.5] and click.polygon is None and click.properties == {"_id": "a"}
     assert click.location.z == 1 and outline.polygon is not None and outline.point is None
     with pytest.raises(ValueError, match="is a click"):
         click.to_mask(SHAPE)
@@ -65,7 +66,7 @@ def test_geojson_point_and_multipoint(tmp_path):
     path = tmp_path / "clicks.geojson"
     path.write_text(json.dumps(doc))
     clicks = read_annotations(path, shape=SHAPE, tag="cell")
-    assert [c.point.tolist() for c in clicks] == [[3, 7], [2, 1], [20.25, 10.5]]
+    assert [c.point.tolist() for c in clicks] == [[2.5, 6.5], [1.5, 0.5], [19.75, 10.0]]  # pixel-corner origin
     assert clicks[2].origin.endswith("features[1].geometry.coordinates[1]")
     doc["features"][0]["geometry"]["coordinates"] = [7]
     path.write_text(json.dumps(doc))
@@ -74,8 +75,8 @@ def test_geojson_point_and_multipoint(tmp_path):
 
 
 @pytest.mark.parametrize("header, rows, expected", [
-    ("x,y", ["7,3", "1.5,2"], [[3, 7], [2, 1.5]]),
-    ("y,x,label", ["3,7,a", "2,1.5,b"], [[3, 7], [2, 1.5]]),
+    ("x,y", ["7,3", "1.5,2"], [[2.5, 6.5], [1.5, 1.0]]),  # x, y as in the JSON formats: pixel-corner origin
+    ("y,x,label", ["3,7,a", "2,1.5,b"], [[2.5, 6.5], [1.5, 1.0]]),
     ("row,col", ["3,7", "2,1.5"], [[3, 7], [2, 1.5]]),
     ("index,axis-0,axis-1", ["0,3,7", "1,2,1.5"], [[3, 7], [2, 1.5]]),
 ])
