@@ -168,7 +168,7 @@ def run_segment(args) -> int:
     from ._atomic import committed_together
 
     image = Path(args.image)
-    out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
+    out = Path(args.output) if args.output is not None else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
     _check_suffix(out, "--output")
     if args.overlay:
         _check_suffix(Path(args.overlay), "--overlay", (".png",))

@@ -106,6 +106,8 @@ def library_errors(source: str, kind: str, *, loggers: tuple[str, ...] = ("tifff
         for logger, propagate in saved:
             logger.removeHandler(handler)
             logger.propagate = propagate
+        for record in handler.records:  # pass them on, for whoever listens (the CLI's --verbose)
+            logging.getLogger(record.name).handle(record)
     if handler.records:
         message = describe(Exception(handler.records[0].getMessage()))
         raise InputError(source, f"damaged {kind}: {message}")
