@@ -132,6 +132,9 @@ def committed_together() -> Iterator[None]:
 
 def _write_error(path: Path, exc: OSError) -> InputError:
     reason = exc.strerror or str(exc) or type(exc).__name__
+    with contextlib.suppress(OSError):
+        if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+            reason = "a folder in its path is a regular file"
     if exc.errno == errno.EFBIG:
         reason += " (the file size limit was reached)"
     return InputError(str(path), f"cannot write the file: {reason}")
