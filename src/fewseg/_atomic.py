@@ -195,18 +195,7 @@ def check_output_path(path: str | os.PathLike, *, inputs: Sequence[str | os.Path
             refuse(f"a name in it is {len(os.fsencode(part))} bytes long; file systems allow at most 255")
     if len(os.fsencode(os.path.abspath(path))) >= 4096:
         refuse("the path is longer than the 4096 bytes file systems allow")
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        if os.path.islink(path):
-            refuse(f"is a broken symbolic link (to {os.readlink(path)!r}); remove it or choose another name")
-        info = None
-    except NotADirectoryError:
-        refuse("a folder in the path is a regular file")
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            refuse("is a symbolic link loop (or lies under one)")
-        refuse(f"cannot use this name ({exc.strerror or exc})")
+    info = _stat(path, refuse, "is")
     if info is not None:
         if stat.S_ISDIR(info.st_mode):
             refuse("is a directory; expected a file name to write")
@@ -224,27 +213,30 @@ def check_output_path(path: str | os.PathLike, *, inputs: Sequence[str | os.Path
 def _check_parent(path: Path, refuse) -> None:
     """The first existing folder above ``path`` must be a folder (not a file) we can write in."""
     parent = path.parent if str(path.parent) else Path(".")
-    while True:
-        try:
-            info = os.stat(parent)
-        except FileNotFoundError:
-            if os.path.islink(parent):
-                refuse(f"the folder {str(parent)!r} is a broken symbolic link")
-            if parent == parent.parent:
-                return
-            parent = parent.parent
-            continue
-        except NotADirectoryError:
-            refuse("a folder in the path is a regular file")
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                refuse("lies under a symbolic link loop")
-            refuse(f"cannot use this folder ({exc.strerror or exc})")
-        if not stat.S_ISDIR(info.st_mode):
-            refuse(f"{str(parent)!r} is a regular file, not a folder")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            refuse(f"the folder {str(parent)!r} is not writable")
-        return
+    while (info := _stat(parent, refuse, f"the folder {str(parent)!r} is")) is None:
+        if parent == parent.parent:
+            return
+        parent = parent.parent
+    if not stat.S_ISDIR(info.st_mode):
+        refuse(f"{str(parent)!r} is a regular file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        refuse(f"the folder {str(parent)!r} is not writable")
+
+
+def _stat(path: Path, refuse, subject: str):
+    """``os.stat(path)``, None when nothing is there; a broken or looping link is refused."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            refuse(f"{subject} a broken symbolic link (to {os.readlink(path)!r}); remove it or choose another name")
+        return None
+    except NotADirectoryError:
+        refuse("a folder in the path is a regular file")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            refuse(f"{subject} a symbolic link loop (or lies under one)")
+        refuse(f"cannot use this name ({exc.strerror or exc})")
 
 
 def _same_file(path: Path, other: Path, info) -> bool:
