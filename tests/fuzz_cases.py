@@ -748,6 +748,7 @@ def option_cases() -> list[Case]:
         ("no command", [], REFUSE), ("unknown command", ["segmnt"], REFUSE), ("segment no args", ["segment"], REFUSE),
         ("segment no examples", ["segment", "@" + FRAME], REFUSE),
         ("evaluate no truth", ["evaluate", "@" + FRAME], REFUSE),
+        ("models no sub-command", ["models"], REFUSE),
         ("models download unknown", ["models", "download", "nope"], REFUSE),
         ("models verify unknown", ["models", "verify", "nope"], REFUSE),
         ("sweep bad --pts", ["sweep", "@" + FRAME, "--truth", "@" + TRUTH, "--models", "sam1_vit_b", "--pts", "x",
