@@ -164,7 +164,7 @@ def check_input_file(path: str | os.PathLike, *, expected: str = "a file") -> st
     if not stat.S_ISREG(info.st_mode):
         raise InputError(source, f"is not a regular file (a device, pipe or socket); expected {expected}")
     if info.st_size == 0:
-        raise InputError(source, "the file is empty")
+        raise InputError(source, f"the file is empty; expected {expected}")
     if not os.access(source, os.R_OK):
         raise InputError(source, "cannot open the file (permission denied)")
     return source

@@ -137,9 +137,7 @@ def available_tags(annotations: Iterable[Annotation]) -> dict[str, int]:
 
 
 def _load_json(source: str):
-    if os.path.isfile(source) and os.path.getsize(source) == 0:
-        raise InputError(source, "the file is empty; expected JSON annotations")
-    check_input_file(source, expected="an annotation file")
+    check_input_file(source, expected="JSON annotations")
     with library_errors(source, "JSON", loggers=()):
         with open(source, "rb") as handle:
             raw = handle.read()
@@ -219,7 +217,8 @@ def _count(source: str, value, field: str) -> int:
     """A non-negative integer (channel, XY, Z, Time)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INDEX:
         shown = _shown(value) if isinstance(value, (int, float)) else _describe(value)
-        raise InputError(source, f"expected a non-negative integer, got {shown}" + (" (at most 2^31 - 1)" if shown[:1].isdigit() or "digit" in shown else ""), field=field)
+        limit = " (at most 2^31 - 1)" if isinstance(value, int) and value > _MAX_INDEX else ""
+        raise InputError(source, f"expected a non-negative integer{limit}, got {shown}", field=field)
     return value
 
 
