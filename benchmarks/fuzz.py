@@ -72,7 +72,7 @@ def main(argv=None) -> int:
             group.update(problems)
             records.append({"name": case.name, "group": case.group, "expect": case.expect, "status": outcome.status,
                             "seconds": round(outcome.seconds, 3), "problems": problems,
-                            "stderr": outcome.stderr[-600:]})
+                            **({"stderr": outcome.stderr[-600:]} if problems else {})})
             if problems:
                 first = (outcome.stderr.strip().splitlines() or [""])[-1][:160]
                 print(f"[{i + 1}/{len(cases)}] {case.name}: {', '.join(problems)} (exit {outcome.status}) {first}",
@@ -89,7 +89,9 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {group['runs']} | " + " | ".join(str(group[c]) for c in COLUMNS) + " |")
     lines.append(f"| **all** | {len(records)} | " + " | ".join(str(counts[c]) for c in COLUMNS) + " |")
     kept = sum(1 for r in records if not r["problems"])
-    summary = (f"fewseg {fewseg.__file__}: {len(records)} runs, promise kept in {kept} "
+    statuses = Counter("killed" if r["status"] is None else r["status"] for r in records)
+    exits = ", ".join(f"exit {k}: {n}" for k, n in sorted(statuses.items(), key=str))
+    summary = (f"fewseg {fewseg.__file__}: {len(records)} runs ({exits}), promise kept in {kept} "
                f"({100 * kept / max(1, len(records)):.1f} %), {elapsed:.0f} s, timeout {args.timeout:.0f} s per run")
     table = "\n".join(lines)
     print(table)
@@ -97,8 +99,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(f"`python benchmarks/fuzz.py {' '.join(argv or sys.argv[1:])}`\n\n{table}\n\n{summary}\n")
-    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "counts": dict(counts), "cases": records},
-                                                   indent=1) + "\n")
+    cases = ",\n".join(json.dumps(r) for r in records)  # one case per line
+    out.with_suffix(".json").write_text(f'{{"summary": {json.dumps(summary)}, "counts": {json.dumps(dict(counts))}, '
+                                        f'"cases": [\n{cases}\n]}}\n')
     return 0
 
 
