@@ -56,8 +56,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+    parser.error("choose a sub-command: list, download or verify")  # one line, exit status 2
 
 
 def _names(requested: list[str]) -> list[str]:

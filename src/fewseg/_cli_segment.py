@@ -114,21 +114,47 @@ def _render_config(args):
     return RenderConfig(styles=parse_channel_styles(args.render) if args.render else None, blend=args.blend)
 
 
-def _check_output(path: Path, *inputs: str) -> None:
+def _check_outputs(outputs: dict, *, inputs: tuple) -> None:
+    """Check every output the command will write (``{option: path or None}``) before any work.
+
+    Each must be writable, differ from every input and from the other outputs
+    (:func:`fewseg._atomic.check_output_path`).
+    """
+    from ._atomic import check_output_path
+
+    named = {option: path for option, path in outputs.items() if path is not None}
+    for option, path in named.items():
+        others = [other for o, other in named.items() if o != option]
+        check_output_path(path, inputs=inputs, others=others, option=option)
+
+
+def _check_suffix(path: Path, option: str, suffixes=OUTPUT_SUFFIXES) -> None:
     from .outputs import zarr_labels_target
 
-    if path.suffix.lower() not in OUTPUT_SUFFIXES and zarr_labels_target(path) is None:
-        raise InputError(str(path), f"unsupported output type; expected one of {', '.join(OUTPUT_SUFFIXES)}")
-    for other in inputs:
-        if other and Path(other).resolve() == path.resolve():
-            raise InputError(str(path), "output would overwrite an input file; choose another name")
+    if path.suffix.lower() not in suffixes and not (suffixes is OUTPUT_SUFFIXES and zarr_labels_target(path)):
+        raise InputError(str(path), f"unsupported output type; expected one of {', '.join(suffixes)}", field=option)
+
+
+def _finite_json(value):
+    """``value`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    if hasattr(value, "item") and hasattr(value, "dtype"):  # numpy scalars
+        return _finite_json(value.item())
+    return value
 
 
 def _write_json(path: Path, data: dict) -> None:
     from ._atomic import atomic_open
 
     with atomic_open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=float)
+        json.dump(_finite_json(data), f, indent=2, default=float, allow_nan=False)
         f.write("\n")
 
 
@@ -185,10 +211,11 @@ def run_segment(args) -> int:
     """Fit on the examples' frame, then predict on it and on every frame of the batch."""
     import time
 
+    from ._atomic import committed_together
     from .batch import parse_range, segment_batch
     from .dataset import FileFrames
     from .objects import Location
-    from .outputs import write_batch_output
+    from .outputs import write_batch_output, zarr_labels_target
     from .scale.cluster import scheduler_address
 
     if any(str(i).startswith("nimbus:") for i in args.image) or args.api_url:
@@ -197,8 +224,15 @@ def run_segment(args) -> int:
     frames = FileFrames.open(args.image, channels=args.channels, level=args.level)
     args.image = frames.path_of(Location(xy=args.xy or 0))
     image = Path(args.image)
-    out = Path(args.output) if args.output else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
-    _check_output(out, *frames.paths, args.examples)
+    out = Path(args.output) if args.output is not None else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
+    _check_suffix(out, "--output")
+    if args.overlay:
+        _check_suffix(Path(args.overlay), "--overlay", (".png",))
+    base = _output_base(out)
+    side = base.with_name(base.name + ".fewseg.json")
+    # OME-Zarr labels go into a group inside the image (fewseg.outputs checks that group).
+    _check_outputs({"--output": None if zarr_labels_target(out) else out, "--output side file": side,
+                    "--overlay": args.overlay}, inputs=(*frames.paths, args.examples))
     config = _config(args)
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
@@ -218,13 +252,6 @@ def run_segment(args) -> int:
     tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
-    if here is not None and args.overlay:
-        from .figure import overlay_png
-        from .render import to_rgb
-
-        overlay_png(args.overlay, to_rgb(frame, _render_config(args)), here.segmentation.masks)
-    write_batch_output(out, batch.frames, shape=frame.shape, tags=tags, level=args.level,
-                       properties={"examples": args.examples}, coordinates=args.coordinates)
     summary = batch.summary()
     record = {
         "image": str(image),
@@ -237,8 +264,15 @@ def run_segment(args) -> int:
         "config": config.to_dict(),
         "learned": summary["learned"],
     }
-    base = _output_base(out)
-    _write_json(base.with_name(base.name + ".fewseg.json"), record)
+    with committed_together():  # the result, its side file and the overlay appear together or not at all
+        write_batch_output(out, batch.frames, shape=frame.shape, tags=tags, level=args.level,
+                           properties={"examples": args.examples}, coordinates=args.coordinates)
+        _write_json(side, record)
+        if here is not None and args.overlay:
+            from .figure import overlay_png
+            from .render import to_rgb
+
+            overlay_png(args.overlay, to_rgb(frame, _render_config(args)), here.segmentation.masks)
     where = f" in {len(locations)} frames" if len(locations) > 1 else ""
     print(f"{len(found)} objects{where} from {len(examples)} examples ({summary['n_candidates']} candidates) -> {out}")
     return 0
@@ -374,9 +408,12 @@ def add_evaluate(sub) -> None:
 
 def _seeds(text) -> list[int]:
     try:
-        return [int(s) for s in str(text).split(",") if s.strip()]
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
     except ValueError:
-        raise InputError("--seed", f"expected integers separated by commas, got {text!r}") from None
+        seeds = []
+    if not seeds:
+        raise InputError("--seed", f"expected integers separated by commas, such as '42' or '0,1,2', got {text!r}")
+    return seeds
 
 
 def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source, json_path=None, figure_path=None,
@@ -390,29 +427,33 @@ def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source,
                             segmenter=make_segmenter(config, render=render), clicks=clicks)
         rows.append(ev.metrics)
         first = first or ev
-    print(metrics_table(rows))
-    if len(rows) > 1:
-        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("precision", "recall", "f1", "mean_iou")}
-        print("mean over seeds: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
-    if json_path:
-        _write_json(Path(json_path), rows[0] if len(rows) == 1 else {"runs": rows, "mean": mean})
-    if figure_path:
-        from .figure import evaluation_figure
-        from .render import to_rgb
+    from ._atomic import committed_together
 
-        evaluation_figure(figure_path, to_rgb(frame, render), first.truth, first.predictions,
-                          matched_truth=first.scores.matched_truth, matched_pred=first.scores.matched_pred,
-                          title=f"{Path(frame.source).name}: {config.method}, seed {first.metrics['seed']}")
+    print(metrics_table(rows))
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("precision", "recall", "f1", "mean_iou")}
+    if len(rows) > 1:
+        print("mean over seeds: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
+    with committed_together():  # the metrics and the figure appear together or not at all
+        if json_path:
+            _write_json(Path(json_path), rows[0] if len(rows) == 1 else {"runs": rows, "mean": mean})
+        if figure_path:
+            from .figure import evaluation_figure
+            from .render import to_rgb
+
+            evaluation_figure(figure_path, to_rgb(frame, render), first.truth, first.predictions,
+                              matched_truth=first.scores.matched_truth, matched_pred=first.scores.matched_pred,
+                              title=f"{Path(frame.source).name}: {config.method}, seed {first.metrics['seed']}")
     return rows
 
 
 def run_evaluate(args) -> int:
-    for path in (args.json, args.overlay):
-        if path and Path(path).resolve() in {Path(p).resolve() for p in (args.image, args.truth) if p}:
-            raise InputError(path, "output would overwrite an input file; choose another name")
+    if args.overlay:
+        _check_suffix(Path(args.overlay), "--overlay", (".png",))
+    _check_outputs({"--json": args.json, "--overlay": args.overlay}, inputs=(args.image, args.truth))
+    seeds = _seeds(args.seed)
     config = _config(args)
     frame, annotations = _read(args, args.truth)
-    evaluate_and_report(frame, annotations, config=config, num_train=args.num_train, seeds=_seeds(args.seed),
+    evaluate_and_report(frame, annotations, config=config, num_train=args.num_train, seeds=seeds,
                         source=args.truth or args.image, json_path=args.json, figure_path=args.overlay,
                         render=_render_config(args), clicks=args.clicks)
     return 0
@@ -442,14 +483,21 @@ def run_demo(args) -> int:
     from .demo import write_demo
     from .load import read_frame
 
+    from ._atomic import check_output_path
+
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(str(out), "is a file; expected a folder for the demo's files", field="--out")
+    for name in ("demo_frame.ome.tif", "demo_annotations.json", "metrics.json", "evaluation.png"):
+        check_output_path(out / name, option="--out")
+    seeds = _seeds(args.seed)
     size = dict(shape=(256, 256), n_blobs=40) if args.small else {}
     paths = write_demo(out, seed=args.demo_seed, busy=args.busy, **size)
     frame = read_frame(paths["frame"])
     truth = read_annotations(paths["annotations"], shape=frame.shape, tag="YFP blob")
     print(f"demo frame: {paths['frame']} ({frame.shape[1]} x {frame.shape[0]}, channels {', '.join(frame.channel_names)}); "
           f"{len(truth)} blobs in {paths['annotations']}")
-    evaluate_and_report(frame, truth, config=_config(args), num_train=args.num_train, seeds=_seeds(args.seed),
+    evaluate_and_report(frame, truth, config=_config(args), num_train=args.num_train, seeds=seeds,
                         source=str(paths["annotations"]), json_path=out / "metrics.json",
                         figure_path=out / "evaluation.png", render=_render_config(args))
     print(f"wrote {out / 'metrics.json'} and {out / 'evaluation.png'}")

@@ -103,22 +103,28 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def run_sweep(args) -> int:
-    from ._atomic import atomic_open
-    from ._cli_segment import _config, _read, _render_config, _seeds
+    from ._atomic import atomic_open, committed_together
+    from ._cli_segment import _check_outputs, _config, _read, _render_config, _seeds
 
-    models = [m for m in args.models.split(",") if m.strip()]
+    out = Path(args.out)
+    _check_outputs({"--out (.md)": out.with_suffix(".md"), "--out (.csv)": out.with_suffix(".csv")},
+                   inputs=(args.image, args.truth))
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise InputError("--models", f"expected checkpoint names separated by commas, got {args.models!r}")
     pts = _ints(args.pts, "--pts")
+    seeds = _seeds(args.seed)
     base = _config(args)
     frame, annotations = _read(args, args.truth)
     rows = sweep_rows(frame, annotations, base_config=base, models=models, pts=pts,
                       checkpoints=_checkpoints(args.checkpoints), num_train=args.num_train,
-                      seeds=_seeds(args.seed), source=args.truth or args.image, render=_render_config(args))
+                      seeds=seeds, source=args.truth or args.image, render=_render_config(args))
     table = to_markdown(rows)
     print(table)
-    out = Path(args.out)
-    with atomic_open(out.with_suffix(".md"), "w", encoding="utf-8") as f:
-        f.write(table + "\n")
-    with atomic_open(out.with_suffix(".csv"), "w", encoding="utf-8", newline="") as f:
-        f.write(to_csv(rows))
+    with committed_together():
+        with atomic_open(out.with_suffix(".md"), "w", encoding="utf-8") as f:
+            f.write(table + "\n")
+        with atomic_open(out.with_suffix(".csv"), "w", encoding="utf-8", newline="") as f:
+            f.write(to_csv(rows))
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.csv')}")
     return 0

@@ -32,6 +32,7 @@ it, e.g. ``examples.json: annotations[12].coordinates: ...``.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import replace
@@ -41,6 +42,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ._atomic import atomic_open, atomic_path
+from ._reading import check_input_file, library_errors
 from .errors import InputError
 from .objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
 from .polygons import check_polygon, mask_to_polygon
@@ -54,6 +56,9 @@ CSV_SUFFIXES = (".csv",)
 _NIMBUS_KEYS = ("shape", "tags", "channel", "location", "coordinates")
 _GEOJSON_KEYS = ("tags", "location", "channel", "classification")
 _EDGE = 0.5 + 1e-9  # vertices may lie up to half a pixel beyond the border pixel centres
+_MAX_INDEX = 2**31 - 1  # channel, XY, Z, Time
+# GeoJSON geometries other than (Multi)Polygon are skipped; any other "type" is an error.
+_GEOJSON_OTHER_GEOMETRIES = ("Point", "MultiPoint", "LineString", "MultiLineString", "GeometryCollection")
 
 #: Where a JSON file's ``x`` / ``y`` put pixel ``(r, c)``: ``"pixel-corner"`` (NimbusImage,
 #: QuPath: its centre at ``c + 0.5, r + 0.5``) or ``"pixel-centre"`` (at ``c, r``).
@@ -190,15 +195,10 @@ def available_tags(annotations: Iterable[Annotation]) -> dict[str, int]:
 
 
 def _load_json(source: str):
-    try:
+    check_input_file(source, expected="JSON annotations")
+    with library_errors(source, "JSON", loggers=()):
         with open(source, "rb") as handle:
             raw = handle.read()
-    except FileNotFoundError:
-        raise InputError(source, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(source, "is a directory, expected an annotation file") from None
-    except OSError as exc:
-        raise InputError(source, f"cannot open the file ({exc.strerror or exc})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -206,10 +206,14 @@ def _load_json(source: str):
     if not text.strip():
         raise InputError(source, "the file is empty; expected JSON annotations")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}:{exc.colno}"
-        raise InputError(source, f"not valid JSON ({exc.msg}); is the file complete?", field=where) from None
+        with library_errors(source, "JSON", loggers=()):
+            return json.loads(text)
+    except InputError as exc:
+        cause = exc.__context__
+        if isinstance(cause, json.JSONDecodeError):
+            where = f"line {cause.lineno}:{cause.colno}"
+            raise InputError(source, f"not valid JSON ({cause.msg}); is the file complete?", field=where) from None
+        raise
 
 
 def _describe(value) -> str:
@@ -255,14 +259,24 @@ def _is_feature(item) -> bool:
 def _number(source: str, value, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(source, f"expected a number, got {_describe(value)}", field=field)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float's range: refused with the polygon as not finite
+        return math.inf
+
+
+def _shown(value) -> str:
+    """A number as a message shows it: whole when short, else its size."""
+    text = repr(value)
+    return text if len(text) <= 24 else f"a {len(text.lstrip('-'))}-digit number"
 
 
 def _count(source: str, value, field: str) -> int:
     """A non-negative integer (channel, XY, Z, Time)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        shown = repr(value) if isinstance(value, (int, float)) else _describe(value)
-        raise InputError(source, f"expected a non-negative integer, got {shown}", field=field)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INDEX:
+        shown = _shown(value) if isinstance(value, (int, float)) else _describe(value)
+        limit = " (at most 2^31 - 1)" if isinstance(value, int) and value > _MAX_INDEX else ""
+        raise InputError(source, f"expected a non-negative integer{limit}, got {shown}", field=field)
     return value
 
 
@@ -307,9 +321,13 @@ def _nimbus_annotation(source: str, item, field: str) -> Annotation | None:
     """One NimbusImage annotation, or None for a non-polygon shape."""
     if not isinstance(item, dict):
         raise InputError(source, f"expected an annotation object, got {_describe(item)}", field=field)
-    if item.get("shape", "polygon") == "point":
+    shape = item.get("shape", "polygon")
+    if not isinstance(shape, str):
+        raise InputError(source, f'expected a shape name such as "polygon" or "point", got {_describe(shape)}',
+                         field=f"{field}.shape")
+    if shape == "point":
         return _nimbus_click(source, item, field)
-    if item.get("shape", "polygon") != "polygon":
+    if shape != "polygon":
         return None
     if "coordinates" not in item:
         problem = 'missing: a polygon needs "coordinates": [{"x": col, "y": row}, ...]'
@@ -402,8 +420,12 @@ def _feature_annotations(source: str, feature, field: str) -> list[Annotation]:
     kind = geometry.get("type")
     if kind in ("Point", "MultiPoint"):
         return _feature_clicks(source, feature, geometry, field)
-    if kind not in ("Polygon", "MultiPolygon"):
+    if kind in _GEOJSON_OTHER_GEOMETRIES:
         return []
+    if kind not in ("Polygon", "MultiPolygon"):
+        known = ", ".join(("Polygon", "MultiPolygon") + _GEOJSON_OTHER_GEOMETRIES)
+        got = repr(kind) if isinstance(kind, str) else "missing" if "type" not in geometry else _describe(kind)
+        raise InputError(source, f"expected a GeoJSON geometry type ({known}), got {got}", field=f"{field}.geometry.type")
     if "coordinates" not in geometry:
         raise InputError(source, f"missing: a {kind} needs coordinates", field=f"{field}.geometry.coordinates")
     coordinates = geometry["coordinates"]

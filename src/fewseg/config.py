@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from .errors import InputError
 
 METHODS = ("classic", "seed", "fast")
+_FLOAT_OPTIONS = ("smoothing", "similarity", "iou", "pred_iou_thresh", "stability_score_thresh", "target_occupancy")
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except (TypeError, OverflowError):
+        return False
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,10 @@ class SegmentConfig:
     decode_window: int | None = None
 
     def __post_init__(self):
+        for name in _FLOAT_OPTIONS:
+            value = getattr(self, name)
+            if value is not None and not _finite(value):
+                raise InputError(_option(name), f"expected a finite number, got {value!r}")
         if self.method not in METHODS:
             raise InputError("--method", f"expected one of {', '.join(METHODS)}, got {self.method!r}")
         if self.min_area < 0 or self.max_area < 0:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import operator
 import os
-import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Sequence
@@ -29,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ._atomic import atomic_path
+from ._reading import LIBRARY_ERRORS, check_input_file, check_memory, describe, library_errors
 from .errors import InputError
 from .formats import is_source_path
 from .objects import Frame, Location
@@ -37,9 +37,9 @@ __all__ = ["read_frame", "write_frame", "read_array", "open_plane"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf2", ".tf8")
 
-# What tifffile and Pillow raise on unreadable or corrupt files (TiffFileError is a
-# ValueError; Pillow raises SyntaxError for some broken chunks).
-_READ_ERRORS = (ValueError, OSError, EOFError, SyntaxError, struct.error, KeyError, IndexError)
+# What tifffile and Pillow raise on unreadable or corrupt files: every reader goes through
+# fewseg._reading.library_errors, which turns these (and what tifffile logs) into InputErrors.
+_READ_ERRORS = LIBRARY_ERRORS
 
 _AXIS_OPTIONS = {"Z": ("z", "--z", "Z planes"), "T": ("t", "--t", "time points")}
 
@@ -149,26 +149,19 @@ def read_array(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     if not _is_tiff(source):
         image = _read_pillow_image(source, palette_indices=True)
         return image, "YX" if image.ndim == 2 else "YXS"
-    try:
-        import tifffile
+    import tifffile
 
+    with library_errors(source, "TIFF"):
         with tifffile.TiffFile(source) as tif:
             series = tif.series[0]
+            _check_size(source, series.shape, series.axes)
+            # a label image is compacted to int64 labels after reading
+            check_memory(source, series.size * (np.dtype(series.dtype).itemsize + 8), _declared(series.shape, series.axes))
             return series.asarray(), series.axes
-    except _READ_ERRORS as exc:
-        raise _unreadable(source, "TIFF", exc) from None
 
 
 def _check_file(path) -> str:
-    source = os.fspath(path)
-    p = Path(source)
-    if not p.exists():
-        raise InputError(source, "no such file")
-    if p.is_dir():
-        raise InputError(source, "is a directory, expected an image file")
-    if p.stat().st_size == 0:
-        raise InputError(source, "the file is empty")
-    return source
+    return check_input_file(path, expected="an image file")
 
 
 def _is_tiff(source: str) -> bool:
@@ -183,10 +176,17 @@ def _is_tiff(source: str) -> bool:
 
 
 def _unreadable(source: str, kind: str, exc: BaseException) -> InputError:
-    reason = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror:
-        reason = exc.strerror
-    return InputError(source, f"cannot read it as {kind} (corrupt, truncated or another format): {reason}")
+    return InputError(source, f"cannot read it as {kind} (corrupt, truncated or another format): {describe(exc)}")
+
+
+def _declared(shape, axes: str) -> str:
+    return "an image of " + " x ".join(f"{n} {a}" for n, a in zip(shape, axes))
+
+
+def _check_size(source: str, shape, axes: str) -> None:
+    """Refuse an image with an axis of length 0 (a 0 x 0 image, no channels)."""
+    if any(int(n) == 0 for n in shape):
+        raise InputError(source, f"declares an empty image: axes {axes} of shape {tuple(shape)}", field="shape")
 
 
 def _check_no_axis(source: str, axis: str, index: int | None) -> None:
@@ -204,17 +204,15 @@ def _read_tiff_plane(source: str, *, z: int | None, t: int | None) -> tuple[np.n
     """``(channels, Y, X)`` in the file's dtype, and the channel names."""
     import tifffile
 
-    try:
+    with library_errors(source, "TIFF"):
         with tifffile.TiffFile(source) as tif:
             series = tif.series[0]
             _check_dtype(source, series.dtype)
+            _check_size(source, series.shape, series.axes)
             index = _plan_axes(source, series.axes, series.shape, z=z, t=t)
+            check_memory(source, _selection_bytes(series, index), _declared(series.shape, series.axes))
             data = _read_selection(series, index)
             ome_names = _ome_channel_names(tif.ome_metadata) if tif.is_ome else None
-    except InputError:
-        raise
-    except _READ_ERRORS as exc:
-        raise _unreadable(source, "TIFF", exc) from None
     kept_axes = "".join(a for a, ix in zip(series.axes, index) if isinstance(ix, slice))
     data = _to_cyx(data, kept_axes)
     names = ome_names if ome_names is not None and len(ome_names) == data.shape[0] else None
@@ -265,12 +263,27 @@ def _pick_plane(source: str, axis: str, size: int, value: int | None) -> int:
     return value
 
 
-def _read_selection(series, index: list) -> np.ndarray:
-    """``series.asarray()[index]``, reading only the pages needed when the layout allows."""
+def _paged(series) -> tuple[bool, int, tuple[int, ...]]:
+    """Whether pages can be read one by one, the number of leading (page) axes and their shape."""
     page_axes = series.keyframe.axes
     n_lead = len(series.axes) - len(page_axes)
     lead_shape = tuple(series.shape[:n_lead])
     paged = n_lead > 0 and series.axes.endswith(page_axes) and int(np.prod(lead_shape)) == len(series.pages)
+    return paged, n_lead, lead_shape
+
+
+def _selection_bytes(series, index: list) -> int:
+    """Bytes that reading ``index`` of ``series`` and converting it to float32 takes."""
+    kept = [n if isinstance(ix, slice) else 1 for ix, n in zip(index, series.shape)]
+    selected = int(np.prod(kept, dtype=object))
+    paged, n_lead, _ = _paged(series)
+    read = selected if paged else int(np.prod([int(n) for n in series.shape], dtype=object))
+    return read * np.dtype(series.dtype).itemsize + selected * 4
+
+
+def _read_selection(series, index: list) -> np.ndarray:
+    """``series.asarray()[index]``, reading only the pages needed when the layout allows."""
+    paged, n_lead, lead_shape = _paged(series)
     if not paged:
         return series.asarray()[tuple(index)]
     grids = [np.arange(n)[ix] if isinstance(ix, slice) else np.array([ix]) for ix, n in zip(index[:n_lead], lead_shape)]
@@ -317,20 +330,25 @@ def _read_pillow_image(source: str, *, palette_indices: bool = False) -> np.ndar
     (what a label image saved in palette mode means).
     """
     import imageio.v3 as iio
+    from PIL import Image
 
     try:
-        with iio.imopen(source, "r", plugin="pillow") as image_file:
-            n_images = image_file.properties().n_images
-            if n_images is not None and n_images > 1:
-                raise InputError(
-                    source, f"the file holds {n_images} images; expected one frame (for stacks use a TIFF and --z / --t)"
-                )
-            paletted = palette_indices and image_file.metadata(index=0).get("mode") == "P"
-            return image_file.read(index=0, mode="P" if paletted else None)
-    except InputError:
-        raise
-    except _READ_ERRORS as exc:
-        raise _unreadable(source, "an image", exc) from None
+        with library_errors(source, "an image", loggers=()):
+            with iio.imopen(source, "r", plugin="pillow") as image_file:
+                properties = image_file.properties()
+                n_images = properties.n_images
+                if n_images is not None and n_images > 1:
+                    raise InputError(
+                        source, f"the file holds {n_images} images; expected one frame (for stacks use a TIFF and --z / --t)"
+                    )
+                shape = tuple(properties.shape)
+                _check_size(source, shape, "YXS"[: len(shape)])
+                nbytes = int(np.prod(shape, dtype=object)) * (np.dtype(properties.dtype).itemsize + 8)
+                check_memory(source, nbytes, _declared(shape, "YXS"[: len(shape)]))
+                paletted = palette_indices and image_file.metadata(index=0).get("mode") == "P"
+                return image_file.read(index=0, mode="P" if paletted else None)
+    except Image.DecompressionBombError as exc:
+        raise InputError(source, f"refused by Pillow as a possible decompression bomb: {describe(exc)}") from None
 
 
 def _read_pillow(source: str) -> tuple[np.ndarray, list[str]]:
@@ -457,12 +475,10 @@ def plane_counts(path: str | os.PathLike) -> dict[str, int]:
         return {"Z": 1, "T": 1}
     import tifffile
 
-    try:
+    with library_errors(source, "TIFF"):
         with tifffile.TiffFile(source) as tif:
             series = tif.series[0]
             sizes = dict(zip(series.axes, series.shape))
-    except _READ_ERRORS as exc:
-        raise _unreadable(source, "TIFF", exc) from None
     return {"Z": int(sizes.get("Z", 1)), "T": int(sizes.get("T", 1))}
 
 

@@ -347,7 +347,9 @@ def _read(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise InputError(path, f"cannot be read as a torch checkpoint ({exc})") from exc
+        from .._reading import describe
+
+        raise InputError(path, f"cannot be read as a torch checkpoint ({describe(exc)})") from exc
 
 
 def _load_state(module, state, path: Path, what: str) -> None:
