@@ -2,9 +2,15 @@
 
 One :class:`FindObjects` container (magicgui widgets, so it needs no Qt binding of its
 own): channels (Image layers), examples (a Shapes layer of polygons / rectangles /
-ellipses, or a painted Labels layer), tag, method, frames (the one shown, or all along
-Z / T), Find and Cancel, a progress bar and a status line; then a truth layer and
-Evaluate.
+ellipses, a painted Labels layer, or a Points layer of clicks, which the library
+outlines when it fits: :mod:`fewseg.outline_points`), tag, method, frames (the one
+shown, or all along Z / T), Find and Cancel, a progress bar and a status line; then a
+truth layer and Evaluate.
+
+Examples may lie on several frames of a stack: the run learns from the frame holding the
+most (:func:`fewseg.batch.fit_location`, as the NimbusImage worker does), a warning
+notification names the examples not learned from, and no example is returned as a
+result on its own frame.
 
 Find fits and predicts with the library's own loop (:func:`fewseg.methods.make_segmenter`,
 ``fit``, :func:`fewseg.batch.segment_frames`) in a napari ``thread_worker``, one frame
@@ -27,12 +33,13 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, Select
 
 from ..annotations import available_tags, check_inside
-from ..batch import FrameResult, segment_frames
+from ..batch import FrameResult, fit_location, not_learned_from, segment_frames
 from ..config import SegmentConfig
 from ..errors import FewsegError, InputError
 from ..evaluate import score
 from ..match import rediscovered
 from ..objects import Annotation, Frame, Location, ObjectMask, masks_from_labels
+from ..result import as_masks
 from .layers import (
     OUTCOME_COLORS,
     index_of,
@@ -41,6 +48,7 @@ from .layers import (
     location_at,
     outline_of,
     paint_results,
+    points_annotations,
     result_shapes,
     rgba,
     shapes_annotations,
@@ -69,10 +77,12 @@ class Plan:
     config: SegmentConfig
     channels: list  # Image layers, one per channel
     axes: tuple[str, ...]
-    examples: list[Annotation]
+    examples: list[Annotation]  # those learned from: every example on fit_frame
     fit_frame: Frame
     locations: list[Location]
     tag: str
+    by_location: dict[Location, list[Annotation]] = field(default_factory=dict)  # every example, where it lies
+    left_out: str | None = None  # which examples are not learned from (on other frames), for a warning
     segmenter: object = None  # a fitted one to reuse (predict only)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -91,6 +101,7 @@ class Outcome:
     seconds: float = 0.0
     cancelled: bool = False
     error: Exception | None = None
+    example_masks: dict[Location, list[ObjectMask]] = field(default_factory=dict)  # for Evaluate
 
 
 def frame_at(channels, index: tuple[int, ...], location: Location) -> Frame:
@@ -117,14 +128,19 @@ def run_plan(plan: Plan):
         fit_seconds = time.perf_counter() - t0
         yield None
         where = plan.fit_frame.location
-        for result in segment_frames(segmenter, plan.read, plan.locations, examples={where: plan.examples},
+        by_location = plan.by_location or {where: plan.examples}
+        for result in segment_frames(segmenter, plan.read, plan.locations, examples=by_location,
                                      frames={where: plan.fit_frame}, cancelled=plan.cancel.is_set):
             results.append(result)
             yield result
+        cancelled = len(results) < len(plan.locations)
+        # Evaluate leaves the examples out of the truth: their masks (clicks outlined as fit outlines them).
+        masks = {} if cancelled else {loc: as_masks(ex, plan.fit_frame if loc == where else plan.read(loc))
+                                      for loc, ex in by_location.items()}
     except Exception as exc:  # the GUI's boundary: any failure becomes a notification
         return Outcome(results=results, error=exc)
-    return Outcome(segmenter, results, fit_seconds, time.perf_counter() - t0,
-                   cancelled=len(results) < len(plan.locations))
+    return Outcome(segmenter, results, fit_seconds, time.perf_counter() - t0, cancelled=cancelled,
+                   example_masks=masks)
 
 
 class FindObjects(Container):
@@ -155,7 +171,7 @@ class FindObjects(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
         self.status = Label(label="status", value="draw a few examples, then Find")
-        self.truth = ComboBox(label="truth", choices=self._example_choices, nullable=True)
+        self.truth = ComboBox(label="truth", choices=self._truth_choices, nullable=True)
         self.evaluate_button = PushButton(text="Evaluate")
         self.metrics = Label(label="scores", value="")
         self.extend([self.channels, self.examples, self.tag, self.method, self.model, self.checkpoint, self.frames,
@@ -187,6 +203,9 @@ class FindObjects(Container):
         return [(layer.name, layer) for layer in self._layers("image") if not layer.rgb]
 
     def _example_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self._layers("shapes", "labels", "points")]
+
+    def _truth_choices(self, _widget=None):
         return [(layer.name, layer) for layer in self._layers("shapes", "labels")]
 
     def _method_choices(self, _widget=None):
@@ -221,7 +240,7 @@ class FindObjects(Container):
             choices = [v for _, v in self._example_choices() if v.name != "truth"]
             self.examples.value = (named or choices or [None])[0]
         if self.truth.value is None:
-            named = [layer for _, layer in self._example_choices() if layer.name == "truth"]
+            named = [layer for _, layer in self._truth_choices() if layer.name == "truth"]
             self.truth.value = named[0] if named else None
         self.frames.reset_choices()
 
@@ -254,13 +273,11 @@ class FindObjects(Container):
         yx = first.data.shape[-2:]
         tag = self.tag.value.strip()
         examples = self.example_annotations(self.examples.value, axes=axes, here=here, shape=yx, tag=tag)
-        by_frame = sorted({a.location for a in examples}, key=lambda loc: (loc.time, loc.z))
-        if len(by_frame) > 1:
-            where = ", ".join(f"Z={loc.z} T={loc.time}" for loc in by_frame)
-            raise InputError(self.examples.value.name, f"examples lie on {len(by_frame)} frames ({where}); "
-                             "fewseg learns from one frame: draw them all on one", field="location")
-        fit_location = by_frame[0]
-        fit_frame = frame_at(channels, index_of(fit_location, axes), fit_location)
+        by_location: dict[Location, list[Annotation]] = {}
+        for a in examples:
+            by_location.setdefault(a.location, []).append(a)
+        where = fit_location(by_location, current=here)
+        fit_frame = frame_at(channels, index_of(where, axes), where)
         sam = {}
         if self.method.value != "classic":
             checkpoint = self.checkpoint.value
@@ -270,22 +287,27 @@ class FindObjects(Container):
         segmenter = None
         if self.reuse.value and self.segmenter is not None:
             segmenter, config = self.segmenter, self.last_config
-        return Plan(config, channels, axes, examples, fit_frame, self.locations(first, axes, here), tag or "",
+        return Plan(config, channels, axes, by_location[where], fit_frame, self.locations(first, axes, here),
+                    tag or "", by_location=by_location, left_out=not_learned_from(by_location, where),
                     segmenter=segmenter)
 
     def example_annotations(self, layer, *, axes, here: Location, shape, tag: str = "",
                             empty: str = "holds no examples; outline a few objects like those to find") -> list[Annotation]:
         """The objects drawn in ``layer``, each on its frame, checked like the CLI checks a file."""
         if layer is None:
-            raise InputError("examples", "choose a Shapes or Labels layer holding a few outlined objects")
+            raise InputError("examples", "choose a Shapes, Labels or Points layer holding a few outlined or "
+                                         "clicked objects")
         kind = type(layer).__name__.lower()
         if kind == "labels":
             found = labels_annotations(layer.data, source=layer.name, axes=axes)
             found = [a if layer.data.ndim > 2 else Annotation(mask=a.mask, location=here, origin=a.origin,
                                                                properties=a.properties) for a in found]
         else:
-            found = shapes_annotations(layer.data, layer.shape_type, layer.features, source=layer.name, axes=axes,
-                                       here=here)
+            if kind == "points":
+                found = points_annotations(layer.data, layer.features, source=layer.name, axes=axes, here=here)
+            else:
+                found = shapes_annotations(layer.data, layer.shape_type, layer.features, source=layer.name, axes=axes,
+                                           here=here)
             if tag:
                 kept = [a for a in found if tag in a.tags]
                 if not kept:
@@ -322,6 +344,10 @@ class FindObjects(Container):
             self._report(exc)
             return
         self._plan = plan
+        if plan.left_out and plan.segmenter is None:
+            from napari.utils.notifications import show_warning
+
+            show_warning(plan.left_out)
         self.progress.max = len(plan.locations) + 1
         self.progress.value = 0
         self.status.value = "learning from the examples..." if plan.segmenter is None else "predicting..."
@@ -365,8 +391,7 @@ class FindObjects(Container):
                                  "layers unchanged")
             return
         self.segmenter, self.last_config = outcome.segmenter, plan.config
-        here = plan.fit_frame.location
-        self.last_examples = {here: [a.to_mask(plan.fit_frame.shape) for a in plan.examples]}
+        self.last_examples = outcome.example_masks
         try:
             self.show_results(plan, outcome)
         except Exception as exc:  # the GUI's boundary: a notification, and the layers as they were
@@ -399,7 +424,8 @@ class FindObjects(Container):
             features = {k: list(old_features[k].iloc[keep]) + v for k, v in features.items()}
         record = {"config": plan.config.to_dict(), "learned": outcome.segmenter.describe_fit(),
                   "examples": {"layer": self.examples.value.name, "n": len(plan.examples),
-                               "frame": plan.fit_frame.location.as_nimbus()},
+                               "frame": plan.fit_frame.location.as_nimbus(),
+                               "not_learned_from": sum(map(len, plan.by_location.values())) - len(plan.examples)},
                   "channels": [layer.name for layer in plan.channels], "axes": list(plan.axes),
                   "fit_s": round(outcome.fit_seconds, 4), "frames": [r.summary() for r in outcome.results]}
         if shapes_layer is not None and shapes_layer.ndim != len(shape):
