@@ -83,6 +83,7 @@ class Plan:
     tag: str
     by_location: dict[Location, list[Annotation]] = field(default_factory=dict)  # every example, where it lies
     left_out: str | None = None  # which examples are not learned from (on other frames), for a warning
+    examples_from: str = ""  # the examples' layer names
     segmenter: object = None  # a fitted one to reuse (predict only)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -157,6 +158,9 @@ class FindObjects(Container):
         self.channels = Select(label="channels", choices=self._image_choices)
         self.channels.max_height = 90
         self.examples = ComboBox(label="examples", choices=self._example_choices, nullable=True)
+        self.clicks = ComboBox(label="and clicks", choices=self._points_choices, nullable=True, value=None)
+        self.clicks.tooltip = ("a Points layer of clicks on more objects, learned from with the examples "
+                               "(the outlines teach how to outline the clicked objects)")
         self.channels.changed.connect(lambda _: self.frames.reset_choices())
         self.tag = LineEdit(label="tag", value="")
         self.tag.tooltip = "only examples with this tag count, and results get it (empty: every example)"
@@ -174,7 +178,7 @@ class FindObjects(Container):
         self.truth = ComboBox(label="truth", choices=self._truth_choices, nullable=True)
         self.evaluate_button = PushButton(text="Evaluate")
         self.metrics = Label(label="scores", value="")
-        self.extend([self.channels, self.examples, self.tag, self.method, self.model, self.checkpoint, self.frames,
+        self.extend([self.channels, self.examples, self.clicks, self.tag, self.method, self.model, self.checkpoint, self.frames,
                      self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
                      self.evaluate_button, self.metrics])
         for label in (self.status, self.metrics):
@@ -205,6 +209,9 @@ class FindObjects(Container):
     def _example_choices(self, _widget=None):
         return [(layer.name, layer) for layer in self._layers("shapes", "labels", "points")]
 
+    def _points_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self._layers("points")]
+
     def _truth_choices(self, _widget=None):
         return [(layer.name, layer) for layer in self._layers("shapes", "labels")]
 
@@ -227,7 +234,10 @@ class FindObjects(Container):
 
     def _refresh(self, _event=None):
         before, known = list(self.channels.value or []), list(getattr(self, "_known_images", []))
+        clicks = self.clicks.value
         self.reset_choices()
+        # "and clicks" stays as the user chose it (nothing, unless its layer went).
+        self.clicks.value = clicks if clicks in [v for _, v in self._points_choices()] else None
         images = [v for _, v in self._image_choices()]
         kept = [layer for layer in before if layer in images]
         # A new image layer joins the channels when it is the same size as those chosen (a file's channels).
@@ -273,6 +283,10 @@ class FindObjects(Container):
         yx = first.data.shape[-2:]
         tag = self.tag.value.strip()
         examples = self.example_annotations(self.examples.value, axes=axes, here=here, shape=yx, tag=tag)
+        layers = [self.examples.value]
+        if self.clicks.value is not None and self.clicks.value is not self.examples.value:
+            examples += self.example_annotations(self.clicks.value, axes=axes, here=here, shape=yx, tag=tag)
+            layers.append(self.clicks.value)
         by_location: dict[Location, list[Annotation]] = {}
         for a in examples:
             by_location.setdefault(a.location, []).append(a)
@@ -289,6 +303,7 @@ class FindObjects(Container):
             segmenter, config = self.segmenter, self.last_config
         return Plan(config, channels, axes, by_location[where], fit_frame, self.locations(first, axes, here),
                     tag or "", by_location=by_location, left_out=not_learned_from(by_location, where),
+                    examples_from=" + ".join(layer.name for layer in layers),
                     segmenter=segmenter)
 
     def example_annotations(self, layer, *, axes, here: Location, shape, tag: str = "",
@@ -423,7 +438,7 @@ class FindObjects(Container):
             data = [shapes_layer.data[i] for i in keep] + data
             features = {k: list(old_features[k].iloc[keep]) + v for k, v in features.items()}
         record = {"config": plan.config.to_dict(), "learned": outcome.segmenter.describe_fit(),
-                  "examples": {"layer": self.examples.value.name, "n": len(plan.examples),
+                  "examples": {"layer": plan.examples_from, "n": len(plan.examples),
                                "frame": plan.fit_frame.location.as_nimbus(),
                                "not_learned_from": sum(map(len, plan.by_location.values())) - len(plan.examples)},
                   "channels": [layer.name for layer in plan.channels], "axes": list(plan.axes),
