@@ -358,6 +358,34 @@ def test_channel_mismatch_and_failed_run_leave_layers_alone(make_napari_viewer, 
     assert widget.status.value.startswith("found ")
 
 
+
+def test_similarity_rethresholds_without_refitting(make_napari_viewer, qtbot, messages):
+    viewer, truth = _demo_viewer(make_napari_viewer)
+    viewer.add_shapes([t.polygon for t in truth[:10]], shape_type="polygon", name="examples")
+    widget = open_widget(viewer)
+    assert widget.similarity.value == 0 and widget.similarity_value is None  # shown as "auto"
+    widget.similarity.value = 0.5  # nothing learned yet: it waits for Find
+    widget.similarity.value = 0.0
+    assert not widget.running
+    click_and_wait(qtbot, widget, widget.find_button)
+    labels, shapes = result_layers(viewer)
+    n, learned = len(shapes.data), widget.segmenter.profile
+    assert labels.metadata["fewseg"]["config"]["similarity"] is None
+
+    widget.similarity.value = 0.99  # a stricter threshold: predicted again with what was learned
+    assert widget.running
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.segmenter.profile is learned  # not refitted
+    assert 0 < len(shapes.data) < n and (shapes.features["score"] >= 0.99).all()
+    assert labels.metadata["fewseg"]["config"]["similarity"] == 0.99
+    assert "(similarity 0.99, with what was learned before)" in widget.status.value
+    # Changed again while that runs: applied when it ends (back to the method's own threshold).
+    widget.similarity.value = 0.5
+    widget.similarity.value = 0.0
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert len(shapes.data) == n and labels.metadata["fewseg"]["config"]["similarity"] is None
+    assert widget.segmenter.profile is learned and not messages, messages
+
 @pytest.mark.sam
 def test_fast_method_with_a_checkpoint_file(make_napari_viewer, qtbot, tmp_path, messages):
     pytest.importorskip("segment_anything")

@@ -27,10 +27,11 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, Select
+from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, ProgressBar,
+                              PushButton, Select)
 
 from ..annotations import available_tags, check_inside
 from ..batch import FrameResult, fit_location, not_learned_from, segment_frames
@@ -38,6 +39,7 @@ from ..config import SegmentConfig
 from ..errors import FewsegError, InputError
 from ..evaluate import score
 from ..match import rediscovered
+from ..methods import make_segmenter, with_similarity
 from ..objects import Annotation, Frame, Location, ObjectMask, masks_from_labels
 from ..result import as_masks
 from .layers import (
@@ -120,8 +122,6 @@ def run_plan(plan: Plan):
     input found by the library, or a failed run) ends the run and comes back in the
     outcome, for the GUI thread to show: nothing is raised across the thread.
     """
-    from ..methods import make_segmenter
-
     t0 = time.perf_counter()
     results: list[FrameResult] = []
     try:
@@ -170,6 +170,10 @@ class FindObjects(Container):
         self.checkpoint = FileEdit(label="checkpoint", mode="r", filter="*.pt *.pth", nullable=True, visible=False)
         self.checkpoint.tooltip = "a local checkpoint file for the SAM model (else fewseg's cache)"
         self.frames = ComboBox(label="frames", choices=self._frame_choices)
+        self.similarity = FloatSpinBox(label="similarity", min=0.0, max=1.0, step=0.01, value=0.0)
+        self.similarity.native.setSpecialValueText("auto")  # at its minimum: the method's own threshold
+        self.similarity.tooltip = ("keep objects scoring at least this like the examples (auto: the method's own "
+                                   "threshold); changed after a run, it re-predicts with what was learned, no refit")
         self.reuse = CheckBox(text="reuse what was learned (predict only)", value=False)
         self.find_button = PushButton(text="Find")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -179,7 +183,7 @@ class FindObjects(Container):
         self.evaluate_button = PushButton(text="Evaluate")
         self.metrics = Label(label="scores", value="")
         self.extend([self.channels, self.examples, self.clicks, self.tag, self.method, self.model, self.checkpoint, self.frames,
-                     self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
+                     self.similarity, self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
                      self.evaluate_button, self.metrics])
         for label in (self.status, self.metrics):
             label.native.setWordWrap(True)
@@ -188,6 +192,8 @@ class FindObjects(Container):
         self.cancel_button.changed.connect(self.cancel)
         self.evaluate_button.changed.connect(self.evaluate)
         self.method.changed.connect(self._show_sam_options)
+        self.similarity.changed.connect(self.rethreshold)
+        self._rethreshold_pending = False
         events = napari_viewer.layers.events
         for event in (events.inserted, events.removed, events.moved):
             event.connect(self._refresh)
@@ -268,8 +274,17 @@ class FindObjects(Container):
         step = self._viewer.dims.current_step[-layer.ndim:-2]
         return tuple(int(np.clip(s, 0, n - 1)) for s, n in zip(step, layer.data.shape[:n_lead]))
 
-    def plan(self) -> Plan:
-        """Gather and check the inputs; :class:`~fewseg.errors.InputError` on bad ones."""
+    @property
+    def similarity_value(self) -> float | None:
+        """The similarity box's threshold; None at its lowest ("auto": the method's own)."""
+        value = float(self.similarity.value)
+        return None if value <= self.similarity.min else value
+
+    def plan(self, *, reuse: bool | None = None) -> Plan:
+        """Gather and check the inputs; :class:`~fewseg.errors.InputError` on bad ones.
+
+        ``reuse``: predict with the last fitted segmenter (default: the "reuse" box).
+        """
         channels = list(self.channels.value or [])
         if not channels:
             raise InputError("channels", "choose at least one image layer (open a frame first)")
@@ -297,10 +312,12 @@ class FindObjects(Container):
             checkpoint = self.checkpoint.value
             sam = {"model": self.model.value or "sam1_vit_h",
                    "checkpoint": str(checkpoint) if checkpoint not in (None, "") and str(checkpoint) != "." else None}
-        config = SegmentConfig(method=self.method.value, **sam)
+        similarity = self.similarity_value
+        config = SegmentConfig(method=self.method.value, similarity=similarity, **sam)
         segmenter = None
-        if self.reuse.value and self.segmenter is not None:
-            segmenter, config = self.segmenter, self.last_config
+        if (self.reuse.value if reuse is None else reuse) and self.segmenter is not None:
+            segmenter = with_similarity(self.segmenter, similarity)  # what was learned, not refitted
+            config = replace(self.last_config, similarity=similarity)
         return Plan(config, channels, axes, by_location[where], fit_frame, self.locations(first, axes, here),
                     tag or "", by_location=by_location, left_out=not_learned_from(by_location, where),
                     examples_from=" + ".join(layer.name for layer in layers),
@@ -347,14 +364,14 @@ class FindObjects(Container):
         return [location_at(ix, axes) for ix in np.ndindex(*[len(g) for g in grids])
                 for ix in [tuple(g[i] for g, i in zip(grids, ix))]]
 
-    def find(self, _value=None):
-        """Start a run (the Find button)."""
+    def find(self, _value=None, *, reuse: bool | None = None):
+        """Start a run (the Find button; ``reuse``: predict only, as :meth:`plan` says)."""
         if self.running:
             return
         from napari.qt.threading import create_worker
 
         try:
-            plan = self.plan()
+            plan = self.plan(reuse=reuse)
         except FewsegError as exc:
             self._report(exc)
             return
@@ -388,6 +405,16 @@ class FindObjects(Container):
     def _on_finished(self):
         self.worker = None
         self.find_button.enabled, self.cancel_button.enabled = True, False
+        if self._rethreshold_pending:
+            self.rethreshold()
+
+    def rethreshold(self, _value=None):
+        """Predict again with what was learned and the similarity box's threshold, without
+        refitting (the box's ``changed``); after a running run ends if one is running."""
+        self._rethreshold_pending = self.running
+        if self.segmenter is None or self.running:
+            return
+        self.find(reuse=True)
 
     def _report(self, exc: BaseException):
         from napari.utils.notifications import show_error
@@ -414,7 +441,11 @@ class FindObjects(Container):
             return
         n = sum(len(r.segmentation.polygons) for r in outcome.results)
         frames = f" on {len(outcome.results)} frames" if len(outcome.results) > 1 else ""
-        self.status.value = f"found {n} objects{frames} in {outcome.seconds:.1f} s"
+        how = ""
+        if plan.segmenter is not None:
+            threshold = "auto" if plan.config.similarity is None else f"{plan.config.similarity:g}"
+            how = f" (similarity {threshold}, with what was learned before)"
+        self.status.value = f"found {n} objects{frames} in {outcome.seconds:.1f} s{how}"
 
     # ---- results
 
