@@ -3,9 +3,14 @@
 One :class:`FindObjects` container (magicgui widgets, so it needs no Qt binding of its
 own): channels (Image layers), examples (a Shapes layer of polygons / rectangles /
 ellipses, a painted Labels layer, or a Points layer of clicks, which the library
-outlines when it fits: :mod:`fewseg.outline_points`), tag, method, frames (the one
-shown, or all along Z / T), Find and Cancel, a progress bar and a status line; then a
+outlines when it fits: :mod:`fewseg.outline_points`), "and clicks" (a Points layer added
+to outlined examples), tag, method, frames (the one shown, or all along Z / T),
+similarity, Find and Cancel, a progress bar and a status line; then a
 truth layer and Evaluate.
+
+``similarity`` is the keep threshold on each object's score ("auto": the method's own);
+changed after a run, it predicts again with what was learned, without refitting
+(:func:`fewseg.methods.with_similarity`).
 
 Examples may lie on several frames of a stack: the run learns from the frame holding the
 most (:func:`fewseg.batch.fit_location`, as the NimbusImage worker does), a warning
