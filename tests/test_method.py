@@ -429,3 +429,25 @@ def test_tidy_labels_equals_tidying_each_mask(sigma):
     assert len(found) == len(expected) > 10
     for a, b in zip(found, expected):
         assert (a.row, a.col) == (b.row, b.col) and np.array_equal(a.mask, b.mask)
+
+
+def test_with_similarity_rethresholds_without_refitting():
+    from fewseg.methods import with_similarity
+
+    frame, truth = make_demo(seed=1, shape=(256, 256), n_blobs=40)
+    model = WeightFreeSegmenter().fit(frame, truth[:10])
+    default = model.predict(frame, exclude=truth[:10])
+    strict, loose = with_similarity(model, 0.99), with_similarity(model, 1e-6)  # posteriors crowd near 0 and 1
+    assert strict.profile is model.profile and strict.example_vectors is model.example_vectors  # nothing refitted
+    kept_strict = strict.predict(frame, exclude=truth[:10])
+    # The same as a model fitted with that threshold from the start.
+    fresh = WeightFreeSegmenter(SegmentConfig(similarity=0.99)).fit(frame, truth[:10]).predict(frame, exclude=truth[:10])
+    np.testing.assert_array_equal(kept_strict.scores, fresh.scores)
+    assert kept_strict.selection.threshold == 0.99 and kept_strict.selection.threshold_source == "user"
+    assert len(kept_strict.polygons) < len(default.polygons) < len(loose.predict(frame, exclude=truth[:10]).polygons)
+    assert (kept_strict.scores >= 0.99).all()
+    # The model itself is unchanged, and None goes back to the method's own threshold.
+    assert model.config.similarity is None
+    np.testing.assert_array_equal(with_similarity(strict, None).predict(frame, exclude=truth[:10]).scores, default.scores)
+    with pytest.raises(ValueError, match="finite"):
+        with_similarity(model, float("nan"))

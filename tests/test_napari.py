@@ -24,7 +24,7 @@ import tifffile  # noqa: E402
 from fewseg.annotations import read_annotations, write_annotations  # noqa: E402
 from fewseg.config import SegmentConfig  # noqa: E402
 from fewseg.demo import make_demo  # noqa: E402
-from fewseg.evaluate import run_evaluation  # noqa: E402
+from fewseg.evaluate import run_evaluation, split_examples  # noqa: E402
 from fewseg.match import rediscovered  # noqa: E402
 from fewseg.napari.widget import FindObjects  # noqa: E402
 from fewseg.objects import Annotation, Location, masks_from_labels  # noqa: E402
@@ -126,6 +126,22 @@ def test_annotation_file_opens_as_shapes_with_tags(make_napari_viewer, tmp_path)
     # (row, col) in, (row, col) out: napari shows the polygon where fewseg reads it.
     np.testing.assert_allclose(layer.data[0], read_annotations(path)[0].polygon)
 
+
+
+def test_a_file_of_outlines_and_clicks_opens_as_shapes_and_points(tmp_path):
+    from fewseg.napari.reader import get_reader
+
+    path = tmp_path / "mixed.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"tags": ["cell"]},
+         "geometry": {"type": "Polygon", "coordinates": [[[3.5, 2.5], [9.5, 2.5], [9.5, 8.5], [3.5, 8.5], [3.5, 2.5]]]}},
+        {"type": "Feature", "properties": {"tags": ["cell"]},
+         "geometry": {"type": "MultiPoint", "coordinates": [[30.5, 20.5], [10.5, 5.5]]}}]}))
+    (shapes, shape_kwargs, kind1), (points, point_kwargs, kind2) = get_reader(str(path))(str(path))
+    assert (kind1, shape_kwargs["name"], kind2, point_kwargs["name"]) == ("shapes", "mixed", "points", "mixed clicks")
+    np.testing.assert_allclose(shapes[0], [[2, 3], [2, 9], [8, 9], [8, 3]])
+    np.testing.assert_allclose(points, [[20, 30], [5, 10]])  # (row, col), pixel centres at integers
+    assert point_kwargs["features"]["tag"] == ["cell", "cell"]
 
 # --------------------------------------------------------------------------- the whole loop
 
@@ -342,6 +358,34 @@ def test_channel_mismatch_and_failed_run_leave_layers_alone(make_napari_viewer, 
     assert widget.status.value.startswith("found ")
 
 
+
+def test_similarity_rethresholds_without_refitting(make_napari_viewer, qtbot, messages):
+    viewer, truth = _demo_viewer(make_napari_viewer)
+    viewer.add_shapes([t.polygon for t in truth[:10]], shape_type="polygon", name="examples")
+    widget = open_widget(viewer)
+    assert widget.similarity.value == 0 and widget.similarity_value is None  # shown as "auto"
+    widget.similarity.value = 0.5  # nothing learned yet: it waits for Find
+    widget.similarity.value = 0.0
+    assert not widget.running
+    click_and_wait(qtbot, widget, widget.find_button)
+    labels, shapes = result_layers(viewer)
+    n, learned = len(shapes.data), widget.segmenter.profile
+    assert labels.metadata["fewseg"]["config"]["similarity"] is None
+
+    widget.similarity.value = 0.99  # a stricter threshold: predicted again with what was learned
+    assert widget.running
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.segmenter.profile is learned  # not refitted
+    assert 0 < len(shapes.data) < n and (shapes.features["score"] >= 0.99).all()
+    assert labels.metadata["fewseg"]["config"]["similarity"] == 0.99
+    assert "(similarity 0.99, with what was learned before)" in widget.status.value
+    # Changed again while that runs: applied when it ends (back to the method's own threshold).
+    widget.similarity.value = 0.5
+    widget.similarity.value = 0.0
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert len(shapes.data) == n and labels.metadata["fewseg"]["config"]["similarity"] is None
+    assert widget.segmenter.profile is learned and not messages, messages
+
 @pytest.mark.sam
 def test_fast_method_with_a_checkpoint_file(make_napari_viewer, qtbot, tmp_path, messages):
     pytest.importorskip("segment_anything")
@@ -391,14 +435,68 @@ def test_ellipses_and_rectangles_are_examples(make_napari_viewer, qtbot, message
     assert len(shapes.data) > 10 and labels.metadata["fewseg"]["examples"]["n"] == 10
 
 
-def test_examples_on_two_frames_are_refused(make_napari_viewer, stack, messages):
+def test_examples_on_two_frames_learn_from_the_fuller_one(make_napari_viewer, qtbot, stack, messages):
     path, blobs = stack
     viewer = make_napari_viewer()
     viewer.open(path, plugin="fewseg")
+    z_of = [2] * 8 + [4] * 2
     viewer.add_shapes([np.column_stack([np.full(len(b.polygon), float(z)), b.polygon])
-                       for b, z in zip(blobs[:10], [2] * 8 + [4] * 2)], shape_type="polygon", name="examples")
+                       for b, z in zip(blobs[:10], z_of)], shape_type="polygon", name="examples")
+    viewer.dims.set_current_step(0, 4)  # the user is on Z 4 (2 examples); Z 2 holds 8
     widget = open_widget(viewer)
-    widget.find_button.native.click()
-    assert messages == [("error", "examples: location: examples lie on 2 frames (Z=2 T=0, Z=4 T=0); "
-                                  "fewseg learns from one frame: draw them all on one")]
-    assert result_layers(viewer) == (None, None)
+    widget.frames.value = "all along z"
+    click_and_wait(qtbot, widget, widget.find_button)
+    assert messages == [("warning", "learning from the 8 examples at XY 1, Z 3, Time 1; 2 example(s) at other "
+                                    "locations (XY 1, Z 5, Time 1) are not learned from (but are not outlined again)")]
+    labels, shapes = result_layers(viewer)
+    meta = labels.metadata["fewseg"]["examples"]
+    assert meta["n"] == 8 and meta["not_learned_from"] == 2 and meta["frame"]["Z"] == 2
+    assert all(len(np.unique(p)) > 5 for p in labels.data)
+    # No example comes back on its own frame, whether it was learned from or not.
+    for z in (2, 4):
+        drawn = [b.to_mask((192, 192)) for b, zz in zip(blobs[:10], z_of) if zz == z]
+        assert not rediscovered(masks_from_labels(labels.data[z]), drawn, (192, 192)).any()
+
+
+def test_clicks_are_examples_and_csv_clicks_open_as_points(make_napari_viewer, qtbot, tmp_path, messages):
+    viewer = make_napari_viewer()
+    viewer.open_sample("fewseg", "demo")
+    frame, blobs = make_demo(seed=0)
+    shape = frame.shape
+    # A click at the centre of each of the sample's 10 example objects, saved as the CSV a
+    # user would write (x, y: pixel-corner origin) and opened through the plugin's reader.
+    examples = split_examples(blobs, num_train=10, seed=42, source="demo")[0]
+    np.testing.assert_allclose(viewer.layers["examples"].data[0], examples[0].polygon)  # the sample's split
+    masks = [a.to_mask(shape) for a in examples]
+    centres = np.array([np.argwhere(m.mask).mean(axis=0) + (m.row, m.col) for m in masks])
+    path = tmp_path / "clicks.csv"
+    path.write_text("x,y\n" + "".join(f"{c + 0.5},{r + 0.5}\n" for r, c in centres))
+    [points] = viewer.open(path, plugin="fewseg")
+    assert type(points).__name__ == "Points" and points.name == "clicks"
+    np.testing.assert_allclose(points.data, centres)
+
+    widget = open_widget(viewer)
+    widget.examples.value = points
+    click_and_wait(qtbot, widget, widget.find_button)
+    assert not messages, messages
+    labels, shapes = result_layers(viewer)
+    assert labels.metadata["fewseg"]["examples"] == {"layer": "clicks", "n": 10, "frame": {"XY": 0, "Z": 0, "Time": 0},
+                                                     "not_learned_from": 0}
+    assert not rediscovered(masks_from_labels(labels.data), masks, shape).any()  # the clicked objects
+    from_clicks = widget._evaluate()
+    # The outlines of these 10 objects give F1 0.921 (`fewseg evaluate`'s figure, which
+    # test_demo_find_evaluate_save_reopen checks the widget gives): clicks do about as well.
+    assert from_clicks.n_pred > 300 and from_clicks.f1 > 0.921 - 0.05, from_clicks
+
+    # Mixed: 5 outlines and clicks on the 5 other objects (the outlines teach how to outline them).
+    viewer.add_shapes([a.polygon for a in examples[:5]], shape_type="polygon", name="five outlines")
+    viewer.add_points(centres[5:], name="five clicks")
+    assert widget.clicks.value is None  # a new Points layer is not taken without the user choosing it
+    widget.examples.value, widget.clicks.value = viewer.layers["five outlines"], viewer.layers["five clicks"]
+    click_and_wait(qtbot, widget, widget.find_button)
+    assert not messages, messages
+    assert labels.metadata["fewseg"]["examples"]["layer"] == "five outlines + five clicks"
+    assert labels.metadata["fewseg"]["examples"]["n"] == 10
+    assert not rediscovered(masks_from_labels(labels.data), masks, shape).any()
+    mixed = widget._evaluate()
+    assert mixed.n_pred > 300 and mixed.f1 > 0.921 - 0.05, mixed

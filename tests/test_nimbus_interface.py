@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
 
 import pytest
 
 from fewseg.config import SegmentConfig
 from fewseg.errors import InputError
-from fewseg.nimbus.compute import batch_locations, fit_location
+from fewseg.batch import fit_location
+from fewseg.nimbus.compute import batch_locations
 from fewseg.nimbus.interface import NUMBERS, choices, fields
 from fewseg.objects import Location
 
@@ -54,9 +54,9 @@ def test_batch_is_one_based_and_empty_means_the_current_tile():
 
 def test_fit_location_has_the_most_examples_and_the_tile_wins_a_tie():
     a, b, c = Location(z=0), Location(z=1), Location(z=2)
-    assert fit_location(Counter({a: 3, b: 5}), a) == b
-    assert fit_location(Counter({a: 5, b: 5, c: 1}), b) == b
-    assert fit_location(Counter({a: 5, b: 5}), c) == a
+    assert fit_location({a: [0] * 3, b: [0] * 5}, current=a) == b
+    assert fit_location({a: [0] * 5, b: [0] * 5, c: [0]}, current=b) == b
+    assert fit_location({b: [0] * 5, a: [0] * 5}, current=c) == a  # else the first in time, Z, XY order
 
 
 @pytest.mark.parametrize("name, gpu", [("Dockerfile", "false"), ("Dockerfile.cuda", "true")])

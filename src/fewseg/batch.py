@@ -68,6 +68,51 @@ def parse_range(text: str | None, *, size: int, option: str, current: int = 0, f
     return out
 
 
+def fit_location(examples_by_location: Mapping[Location, Sequence], *, current: Location | None = None) -> Location:
+    """Where to fit when examples lie on several frames: the location holding the most.
+
+    fewseg's methods learn from one frame. Every way in that accepts examples on
+    several frames (the NimbusImage worker, the napari plugin) fits on this one, warns
+    that the others are not learned from, and still excludes every example at its own
+    location (:func:`segment_frames`' ``examples``). Ties: ``current`` (the frame the
+    user is on) when it is among them, else the first in time, Z, XY order.
+
+    Examples
+    --------
+    >>> a, b, c = Location(z=0), Location(z=1), Location(z=2)
+    >>> fit_location({a: [1, 2, 3], b: [1, 2, 3, 4, 5]})
+    Location(xy=0, z=1, time=0)
+    >>> fit_location({a: [1, 2], b: [1, 2]}, current=b), fit_location({b: [1, 2], a: [1, 2]}, current=c)
+    (Location(xy=0, z=1, time=0), Location(xy=0, z=0, time=0))
+    """
+    counts = {loc: len(items) for loc, items in examples_by_location.items() if len(items)}
+    if not counts:
+        raise ValueError("no examples at any location")
+    best = max(counts.values())
+    tied = sorted((loc for loc, n in counts.items() if n == best), key=lambda loc: (loc.time, loc.z, loc.xy))
+    return current if current in tied else tied[0]
+
+
+def not_learned_from(examples_by_location: Mapping[Location, Sequence], where: Location) -> str | None:
+    """One line saying which examples a fit on ``where`` does not learn from (None: all
+    are learned from), positions 1-based as NimbusImage shows them.
+
+    Examples
+    --------
+    >>> not_learned_from({Location(z=1): [1, 2, 3], Location(z=4): [1]}, Location(z=1))
+    'learning from the 3 examples at XY 1, Z 2, Time 1; 1 example(s) at other locations (XY 1, Z 5, Time 1) are not learned from (but are not outlined again)'
+    """
+    others = {loc: items for loc, items in examples_by_location.items() if loc != where and len(items)}
+    if not others:
+        return None
+    n = sum(len(v) for v in others.values())
+    places = "; ".join(f"XY {loc.xy + 1}, Z {loc.z + 1}, Time {loc.time + 1}"
+                       for loc in sorted(others, key=lambda loc: (loc.time, loc.z, loc.xy)))
+    return (f"learning from the {len(examples_by_location[where])} examples at XY {where.xy + 1}, Z {where.z + 1}, "
+            f"Time {where.time + 1}; {n} example(s) at other locations ({places}) are not learned from "
+            "(but are not outlined again)")
+
+
 @dataclass
 class FrameResult:
     """What one frame of a batch gave: where it is, what was found, how long it took."""

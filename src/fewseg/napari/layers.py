@@ -138,12 +138,35 @@ def annotation_shapes(annotations: Sequence[Annotation], *, name: str, source: s
     """
     annotations = list(annotations)
     if axes is None:
-        axes = [a for a in STACK_AXES if len({getattr(x.location, a) for x in annotations}) > 1]
+        axes = varying_axes(annotations)
     data = []
     for a in annotations:
         polygon = a.polygon if a.polygon is not None else mask_to_polygon(a.mask, smoothing=0.0)
         lead = np.array(index_of(a.location, axes), dtype=float)
         data.append(np.column_stack([np.broadcast_to(lead, (len(polygon), len(lead))), polygon]))
+    features = _annotation_features(annotations)
+    kwargs = {
+        "name": name,
+        "shape_type": "polygon",
+        "features": features,
+        "edge_color": "#00ffff",
+        "face_color": "transparent",
+        "edge_width": 1.5,
+        "metadata": {"fewseg": {"source": source, "axes": list(axes)}},
+    }
+    if not data:
+        kwargs["ndim"] = 2 + len(axes)
+    return data, kwargs, "shapes"
+
+
+def varying_axes(annotations: Sequence[Annotation]) -> list[str]:
+    """The stack axes along which the annotations' locations differ."""
+    return [a for a in STACK_AXES if len({getattr(x.location, a) for x in annotations}) > 1]
+
+
+def _annotation_features(annotations: Sequence[Annotation]) -> dict[str, list]:
+    """Layer features of annotations: tag, tags (JSON), xy, z, time, channel and every
+    numeric or text property."""
     features: dict[str, list] = {
         "tag": [a.tags[0] if a.tags else "" for a in annotations],
         "tags": [json.dumps(list(a.tags)) for a in annotations],
@@ -159,18 +182,83 @@ def annotation_shapes(annotations: Sequence[Annotation], *, name: str, source: s
             features[key] = [np.nan if v is None else float(v) for v in values]
         elif all(isinstance(v, str) for v in present):
             features[key] = ["" if v is None else v for v in values]
+    return features
+
+
+def annotation_points(annotations: Sequence[Annotation], *, name: str, source: str = "",
+                      axes: Sequence[str] | None = None) -> tuple:
+    """A Points LayerDataTuple of click annotations (``point``), features as
+    :func:`annotation_shapes` gives them.
+
+    Examples
+    --------
+    >>> data, kwargs, kind = annotation_points([Annotation(point=np.array([3.0, 4.0]), tags=("cell",))], name="clicks")
+    >>> kind, data.tolist(), kwargs["features"]["tag"]
+    ('points', [[3.0, 4.0]], ['cell'])
+    """
+    annotations = list(annotations)
+    if axes is None:
+        axes = varying_axes(annotations)
+    data = np.array([[*index_of(a.location, axes), *a.point] for a in annotations], dtype=float)
     kwargs = {
         "name": name,
-        "shape_type": "polygon",
-        "features": features,
-        "edge_color": "#00ffff",
-        "face_color": "transparent",
-        "edge_width": 1.5,
+        "features": _annotation_features(annotations),
+        "face_color": "#00ffff",
+        "size": 7,
         "metadata": {"fewseg": {"source": source, "axes": list(axes)}},
     }
-    if not data:
-        kwargs["ndim"] = 2 + len(axes)
-    return data, kwargs, "shapes"
+    if not annotations:
+        data = np.zeros((0, 2 + len(axes)))
+    return data, kwargs, "points"
+
+
+def points_annotations(data: np.ndarray, features=None, *, source: str, axes: Sequence[str] = (),
+                       here: Location | None = None) -> list[Annotation]:
+    """Click annotations from a Points layer's data and features.
+
+    Each point is a click (:attr:`~fewseg.objects.Annotation.point`) that the library
+    outlines on its frame when it fits (:mod:`fewseg.outline_points`). Its location
+    follows the rules of :func:`shapes_annotations`.
+
+    Examples
+    --------
+    >>> [a, b] = points_annotations(np.array([[2.0, 10.0, 12.0], [4.0, 1.0, 2.0]]), source="clicks", axes=("z",))
+    >>> a.point.tolist(), a.location.z, b.location.z, a.origin
+    ([10.0, 12.0], 2, 4, 'clicks: points[0]')
+    """
+    data = np.asarray(data, dtype=float)
+    out = []
+    for i, row in enumerate(data.reshape(len(data), -1)):
+        location = _location_of(row[:-2], axes, features, i, here)
+        channel = _feature(features, "channel", i)
+        out.append(Annotation(point=row[-2:].copy(), tags=_tags_at(features, i), location=location,
+                              channel=int(channel) if channel is not None else 0, origin=f"{source}: points[{i}]",
+                              properties=_properties(features, i)))
+    return out
+
+
+def _location_of(lead: np.ndarray, axes: Sequence[str], features, i: int, here: Location | None) -> Location:
+    """Where item ``i`` lies: its leading coordinates along ``axes`` when it has them,
+    else ``here`` when given, else its ``xy`` / ``z`` / ``time`` features."""
+    values = {a: _feature(features, a, i) for a in ("xy", "z", "time")}
+    if here is not None:
+        values = {"xy": here.xy, "z": here.z, "time": here.time}
+    if len(lead) and axes:
+        lead = lead[-len(axes):]
+        values.update({a: int(round(v)) for a, v in zip(axes[-len(lead):], lead)})
+    return Location(**{a: int(v) for a, v in values.items() if v is not None})
+
+
+def _properties(features, i: int) -> dict:
+    """Item ``i``'s features other than those fewseg places (tags, location, channel...)."""
+    properties = {}
+    if features is not None:
+        for key in features.keys() if hasattr(features, "keys") else features:
+            if key not in ("tag", "tags", "xy", "z", "time", "channel", "label", "outcome"):
+                value = _feature(features, key, i)
+                if value is not None:
+                    properties[key] = value.item() if isinstance(value, np.generic) else value
+    return properties
 
 
 def shape_polygon(vertices: np.ndarray, shape_type: str) -> np.ndarray:
@@ -232,21 +320,8 @@ def shapes_annotations(data: Sequence[np.ndarray], shape_types: Sequence[str], f
             raise InputError(source, f"is a {kind}; examples and results are areas: polygons, rectangles or ellipses",
                              field=field)
         vertices = np.asarray(vertices, dtype=float)
-        n_lead = vertices.shape[1] - 2
-        values = {a: _feature(features, a, i) for a in ("xy", "z", "time")}
-        if here is not None:
-            values = {"xy": here.xy, "z": here.z, "time": here.time}
-        if n_lead and axes:
-            lead = vertices[0, :n_lead][-len(axes):]
-            values.update({a: int(round(v)) for a, v in zip(axes[-len(lead):], lead)})
-        location = Location(**{a: int(v) for a, v in values.items() if v is not None})
-        properties = {}
-        if features is not None:
-            for key in features.keys() if hasattr(features, "keys") else features:
-                if key not in ("tag", "tags", "xy", "z", "time", "channel", "label", "outcome"):
-                    value = _feature(features, key, i)
-                    if value is not None:
-                        properties[key] = value.item() if isinstance(value, np.generic) else value
+        location = _location_of(vertices[0, :-2], axes, features, i, here)
+        properties = _properties(features, i)
         channel = _feature(features, "channel", i)
         out.append(Annotation(polygon=shape_polygon(vertices, kind), tags=_tags_at(features, i), location=location,
                               channel=int(channel) if channel is not None else 0, origin=f"{source}: {field}",

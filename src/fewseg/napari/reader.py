@@ -2,9 +2,10 @@
 
 Frames are read with :func:`fewseg.load.read_frame` plane by plane (so a stack is read
 exactly as the CLI reads each of its frames) and each channel becomes an Image layer
-named after its OME channel; annotation files are read with
-:func:`fewseg.annotations.read_annotations` and become a Shapes layer whose features hold
-the tags (:func:`fewseg.napari.layers.annotation_shapes`). Bad files raise fewseg's
+named after its OME channel; annotation files (NimbusImage JSON, GeoJSON, a ``.csv`` of clicks) are read with
+:func:`fewseg.annotations.read_annotations` and become a Shapes layer of the outlines and
+a Points layer of the clicks, whose features hold the tags
+(:func:`fewseg.napari.layers.annotation_shapes`, :func:`~fewseg.napari.layers.annotation_points`). Bad files raise fewseg's
 one-line :class:`~fewseg.errors.InputError`, which napari shows as a notification.
 """
 
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..annotations import JSON_SUFFIXES, read_annotations
+from ..annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
+from ..examples import is_click
 from ..load import TIFF_SUFFIXES, plane_counts, read_frame
-from .layers import annotation_shapes, image_layers
+from .layers import varying_axes, annotation_points, annotation_shapes, image_layers
 
 IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")
 
@@ -27,7 +29,7 @@ def get_reader(path):
 
     Examples
     --------
-    >>> get_reader("cells.ome.tif").__name__, get_reader("found.geojson").__name__, get_reader("notes.txt")
+    >>> get_reader("cells.ome.tif").__name__, get_reader("clicks.csv").__name__, get_reader("notes.txt")
     ('read_image', 'read_annotation_file', None)
     """
     if isinstance(path, (list, tuple)):
@@ -35,7 +37,7 @@ def get_reader(path):
             return None
         path = path[0]
     suffix = Path(os.fspath(path)).suffix.lower()
-    if suffix in JSON_SUFFIXES:
+    if suffix in JSON_SUFFIXES + CSV_SUFFIXES:
         return read_annotation_file
     if suffix in IMAGE_SUFFIXES:
         return read_image
@@ -75,10 +77,19 @@ def read_image(path) -> list[tuple]:
 
 
 def read_annotation_file(path) -> list[tuple]:
-    """A Shapes layer of the file's polygons (tags, locations and properties as features)."""
+    """A Shapes layer of the file's outlines and a Points layer of its clicks (either or
+    both; tags, locations and properties as features). A file of neither gives an empty
+    Shapes layer."""
     source = _one(path)
     annotations = read_annotations(source)
-    return [annotation_shapes(annotations, name=Path(source).name.split(".")[0], source=source)]
+    name = Path(source).name.split(".")[0]
+    clicks = [a for a in annotations if is_click(a)]
+    outlines = [a for a in annotations if not is_click(a)]
+    axes = varying_axes(annotations)
+    layers = [annotation_shapes(outlines, name=name, source=source, axes=axes)] if outlines or not clicks else []
+    if clicks:
+        layers.append(annotation_points(clicks, name=f"{name} clicks" if outlines else name, source=source, axes=axes))
+    return layers
 
 
 def demo_sample() -> list[tuple]:

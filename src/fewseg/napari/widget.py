@@ -2,9 +2,20 @@
 
 One :class:`FindObjects` container (magicgui widgets, so it needs no Qt binding of its
 own): channels (Image layers), examples (a Shapes layer of polygons / rectangles /
-ellipses, or a painted Labels layer), tag, method, frames (the one shown, or all along
-Z / T), Find and Cancel, a progress bar and a status line; then a truth layer and
-Evaluate.
+ellipses, a painted Labels layer, or a Points layer of clicks, which the library
+outlines when it fits: :mod:`fewseg.outline_points`), "and clicks" (a Points layer added
+to outlined examples), tag, method, frames (the one shown, or all along Z / T),
+similarity, Find and Cancel, a progress bar and a status line; then a
+truth layer and Evaluate.
+
+``similarity`` is the keep threshold on each object's score ("auto": the method's own);
+changed after a run, it predicts again with what was learned, without refitting
+(:func:`fewseg.methods.with_similarity`).
+
+Examples may lie on several frames of a stack: the run learns from the frame holding the
+most (:func:`fewseg.batch.fit_location`, as the NimbusImage worker does), a warning
+notification names the examples not learned from, and no example is returned as a
+result on its own frame.
 
 Find fits and predicts with the library's own loop (:func:`fewseg.methods.make_segmenter`,
 ``fit``, :func:`fewseg.batch.segment_frames`) in a napari ``thread_worker``, one frame
@@ -21,18 +32,21 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, Select
+from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, ProgressBar,
+                              PushButton, Select)
 
 from ..annotations import available_tags, check_inside
-from ..batch import FrameResult, segment_frames
+from ..batch import FrameResult, fit_location, not_learned_from, segment_frames
 from ..config import SegmentConfig
 from ..errors import FewsegError, InputError
 from ..evaluate import score
 from ..match import rediscovered
+from ..methods import make_segmenter, with_similarity
 from ..objects import Annotation, Frame, Location, ObjectMask, masks_from_labels
+from ..result import as_masks
 from .layers import (
     OUTCOME_COLORS,
     index_of,
@@ -41,6 +55,7 @@ from .layers import (
     location_at,
     outline_of,
     paint_results,
+    points_annotations,
     result_shapes,
     rgba,
     shapes_annotations,
@@ -69,10 +84,13 @@ class Plan:
     config: SegmentConfig
     channels: list  # Image layers, one per channel
     axes: tuple[str, ...]
-    examples: list[Annotation]
+    examples: list[Annotation]  # those learned from: every example on fit_frame
     fit_frame: Frame
     locations: list[Location]
     tag: str
+    by_location: dict[Location, list[Annotation]] = field(default_factory=dict)  # every example, where it lies
+    left_out: str | None = None  # which examples are not learned from (on other frames), for a warning
+    examples_from: str = ""  # the examples' layer names
     segmenter: object = None  # a fitted one to reuse (predict only)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -91,6 +109,7 @@ class Outcome:
     seconds: float = 0.0
     cancelled: bool = False
     error: Exception | None = None
+    example_masks: dict[Location, list[ObjectMask]] = field(default_factory=dict)  # for Evaluate
 
 
 def frame_at(channels, index: tuple[int, ...], location: Location) -> Frame:
@@ -108,8 +127,6 @@ def run_plan(plan: Plan):
     input found by the library, or a failed run) ends the run and comes back in the
     outcome, for the GUI thread to show: nothing is raised across the thread.
     """
-    from ..methods import make_segmenter
-
     t0 = time.perf_counter()
     results: list[FrameResult] = []
     try:
@@ -117,14 +134,19 @@ def run_plan(plan: Plan):
         fit_seconds = time.perf_counter() - t0
         yield None
         where = plan.fit_frame.location
-        for result in segment_frames(segmenter, plan.read, plan.locations, examples={where: plan.examples},
+        by_location = plan.by_location or {where: plan.examples}
+        for result in segment_frames(segmenter, plan.read, plan.locations, examples=by_location,
                                      frames={where: plan.fit_frame}, cancelled=plan.cancel.is_set):
             results.append(result)
             yield result
+        cancelled = len(results) < len(plan.locations)
+        # Evaluate leaves the examples out of the truth: their masks (clicks outlined as fit outlines them).
+        masks = {} if cancelled else {loc: as_masks(ex, plan.fit_frame if loc == where else plan.read(loc))
+                                      for loc, ex in by_location.items()}
     except Exception as exc:  # the GUI's boundary: any failure becomes a notification
         return Outcome(results=results, error=exc)
-    return Outcome(segmenter, results, fit_seconds, time.perf_counter() - t0,
-                   cancelled=len(results) < len(plan.locations))
+    return Outcome(segmenter, results, fit_seconds, time.perf_counter() - t0, cancelled=cancelled,
+                   example_masks=masks)
 
 
 class FindObjects(Container):
@@ -141,6 +163,9 @@ class FindObjects(Container):
         self.channels = Select(label="channels", choices=self._image_choices)
         self.channels.max_height = 90
         self.examples = ComboBox(label="examples", choices=self._example_choices, nullable=True)
+        self.clicks = ComboBox(label="and clicks", choices=self._points_choices, nullable=True, value=None)
+        self.clicks.tooltip = ("a Points layer of clicks on more objects, learned from with the examples "
+                               "(the outlines teach how to outline the clicked objects)")
         self.channels.changed.connect(lambda _: self.frames.reset_choices())
         self.tag = LineEdit(label="tag", value="")
         self.tag.tooltip = "only examples with this tag count, and results get it (empty: every example)"
@@ -150,16 +175,20 @@ class FindObjects(Container):
         self.checkpoint = FileEdit(label="checkpoint", mode="r", filter="*.pt *.pth", nullable=True, visible=False)
         self.checkpoint.tooltip = "a local checkpoint file for the SAM model (else fewseg's cache)"
         self.frames = ComboBox(label="frames", choices=self._frame_choices)
+        self.similarity = FloatSpinBox(label="similarity", min=0.0, max=1.0, step=0.01, value=0.0)
+        self.similarity.native.setSpecialValueText("auto")  # at its minimum: the method's own threshold
+        self.similarity.tooltip = ("keep objects scoring at least this like the examples (auto: the method's own "
+                                   "threshold); changed after a run, it re-predicts with what was learned, no refit")
         self.reuse = CheckBox(text="reuse what was learned (predict only)", value=False)
         self.find_button = PushButton(text="Find")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
         self.status = Label(label="status", value="draw a few examples, then Find")
-        self.truth = ComboBox(label="truth", choices=self._example_choices, nullable=True)
+        self.truth = ComboBox(label="truth", choices=self._truth_choices, nullable=True)
         self.evaluate_button = PushButton(text="Evaluate")
         self.metrics = Label(label="scores", value="")
-        self.extend([self.channels, self.examples, self.tag, self.method, self.model, self.checkpoint, self.frames,
-                     self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
+        self.extend([self.channels, self.examples, self.clicks, self.tag, self.method, self.model, self.checkpoint, self.frames,
+                     self.similarity, self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
                      self.evaluate_button, self.metrics])
         for label in (self.status, self.metrics):
             label.native.setWordWrap(True)
@@ -168,6 +197,8 @@ class FindObjects(Container):
         self.cancel_button.changed.connect(self.cancel)
         self.evaluate_button.changed.connect(self.evaluate)
         self.method.changed.connect(self._show_sam_options)
+        self.similarity.changed.connect(self.rethreshold)
+        self._rethreshold_pending = False
         events = napari_viewer.layers.events
         for event in (events.inserted, events.removed, events.moved):
             event.connect(self._refresh)
@@ -187,6 +218,12 @@ class FindObjects(Container):
         return [(layer.name, layer) for layer in self._layers("image") if not layer.rgb]
 
     def _example_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self._layers("shapes", "labels", "points")]
+
+    def _points_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self._layers("points")]
+
+    def _truth_choices(self, _widget=None):
         return [(layer.name, layer) for layer in self._layers("shapes", "labels")]
 
     def _method_choices(self, _widget=None):
@@ -208,7 +245,10 @@ class FindObjects(Container):
 
     def _refresh(self, _event=None):
         before, known = list(self.channels.value or []), list(getattr(self, "_known_images", []))
+        clicks = self.clicks.value
         self.reset_choices()
+        # "and clicks" stays as the user chose it (nothing, unless its layer went).
+        self.clicks.value = clicks if clicks in [v for _, v in self._points_choices()] else None
         images = [v for _, v in self._image_choices()]
         kept = [layer for layer in before if layer in images]
         # A new image layer joins the channels when it is the same size as those chosen (a file's channels).
@@ -221,7 +261,7 @@ class FindObjects(Container):
             choices = [v for _, v in self._example_choices() if v.name != "truth"]
             self.examples.value = (named or choices or [None])[0]
         if self.truth.value is None:
-            named = [layer for _, layer in self._example_choices() if layer.name == "truth"]
+            named = [layer for _, layer in self._truth_choices() if layer.name == "truth"]
             self.truth.value = named[0] if named else None
         self.frames.reset_choices()
 
@@ -239,8 +279,17 @@ class FindObjects(Container):
         step = self._viewer.dims.current_step[-layer.ndim:-2]
         return tuple(int(np.clip(s, 0, n - 1)) for s, n in zip(step, layer.data.shape[:n_lead]))
 
-    def plan(self) -> Plan:
-        """Gather and check the inputs; :class:`~fewseg.errors.InputError` on bad ones."""
+    @property
+    def similarity_value(self) -> float | None:
+        """The similarity box's threshold; None at its lowest ("auto": the method's own)."""
+        value = float(self.similarity.value)
+        return None if value <= self.similarity.min else value
+
+    def plan(self, *, reuse: bool | None = None) -> Plan:
+        """Gather and check the inputs; :class:`~fewseg.errors.InputError` on bad ones.
+
+        ``reuse``: predict with the last fitted segmenter (default: the "reuse" box).
+        """
         channels = list(self.channels.value or [])
         if not channels:
             raise InputError("channels", "choose at least one image layer (open a frame first)")
@@ -254,38 +303,48 @@ class FindObjects(Container):
         yx = first.data.shape[-2:]
         tag = self.tag.value.strip()
         examples = self.example_annotations(self.examples.value, axes=axes, here=here, shape=yx, tag=tag)
-        by_frame = sorted({a.location for a in examples}, key=lambda loc: (loc.time, loc.z))
-        if len(by_frame) > 1:
-            where = ", ".join(f"Z={loc.z} T={loc.time}" for loc in by_frame)
-            raise InputError(self.examples.value.name, f"examples lie on {len(by_frame)} frames ({where}); "
-                             "fewseg learns from one frame: draw them all on one", field="location")
-        fit_location = by_frame[0]
-        fit_frame = frame_at(channels, index_of(fit_location, axes), fit_location)
+        layers = [self.examples.value]
+        if self.clicks.value is not None and self.clicks.value is not self.examples.value:
+            examples += self.example_annotations(self.clicks.value, axes=axes, here=here, shape=yx, tag=tag)
+            layers.append(self.clicks.value)
+        by_location: dict[Location, list[Annotation]] = {}
+        for a in examples:
+            by_location.setdefault(a.location, []).append(a)
+        where = fit_location(by_location, current=here)
+        fit_frame = frame_at(channels, index_of(where, axes), where)
         sam = {}
         if self.method.value != "classic":
             checkpoint = self.checkpoint.value
             sam = {"model": self.model.value or "sam1_vit_h",
                    "checkpoint": str(checkpoint) if checkpoint not in (None, "") and str(checkpoint) != "." else None}
-        config = SegmentConfig(method=self.method.value, **sam)
+        similarity = self.similarity_value
+        config = SegmentConfig(method=self.method.value, similarity=similarity, **sam)
         segmenter = None
-        if self.reuse.value and self.segmenter is not None:
-            segmenter, config = self.segmenter, self.last_config
-        return Plan(config, channels, axes, examples, fit_frame, self.locations(first, axes, here), tag or "",
+        if (self.reuse.value if reuse is None else reuse) and self.segmenter is not None:
+            segmenter = with_similarity(self.segmenter, similarity)  # what was learned, not refitted
+            config = replace(self.last_config, similarity=similarity)
+        return Plan(config, channels, axes, by_location[where], fit_frame, self.locations(first, axes, here),
+                    tag or "", by_location=by_location, left_out=not_learned_from(by_location, where),
+                    examples_from=" + ".join(layer.name for layer in layers),
                     segmenter=segmenter)
 
     def example_annotations(self, layer, *, axes, here: Location, shape, tag: str = "",
                             empty: str = "holds no examples; outline a few objects like those to find") -> list[Annotation]:
         """The objects drawn in ``layer``, each on its frame, checked like the CLI checks a file."""
         if layer is None:
-            raise InputError("examples", "choose a Shapes or Labels layer holding a few outlined objects")
+            raise InputError("examples", "choose a Shapes, Labels or Points layer holding a few outlined or "
+                                         "clicked objects")
         kind = type(layer).__name__.lower()
         if kind == "labels":
             found = labels_annotations(layer.data, source=layer.name, axes=axes)
             found = [a if layer.data.ndim > 2 else Annotation(mask=a.mask, location=here, origin=a.origin,
                                                                properties=a.properties) for a in found]
         else:
-            found = shapes_annotations(layer.data, layer.shape_type, layer.features, source=layer.name, axes=axes,
-                                       here=here)
+            if kind == "points":
+                found = points_annotations(layer.data, layer.features, source=layer.name, axes=axes, here=here)
+            else:
+                found = shapes_annotations(layer.data, layer.shape_type, layer.features, source=layer.name, axes=axes,
+                                           here=here)
             if tag:
                 kept = [a for a in found if tag in a.tags]
                 if not kept:
@@ -310,18 +369,22 @@ class FindObjects(Container):
         return [location_at(ix, axes) for ix in np.ndindex(*[len(g) for g in grids])
                 for ix in [tuple(g[i] for g, i in zip(grids, ix))]]
 
-    def find(self, _value=None):
-        """Start a run (the Find button)."""
+    def find(self, _value=None, *, reuse: bool | None = None):
+        """Start a run (the Find button; ``reuse``: predict only, as :meth:`plan` says)."""
         if self.running:
             return
         from napari.qt.threading import create_worker
 
         try:
-            plan = self.plan()
+            plan = self.plan(reuse=reuse)
         except FewsegError as exc:
             self._report(exc)
             return
         self._plan = plan
+        if plan.left_out and plan.segmenter is None:
+            from napari.utils.notifications import show_warning
+
+            show_warning(plan.left_out)
         self.progress.max = len(plan.locations) + 1
         self.progress.value = 0
         self.status.value = "learning from the examples..." if plan.segmenter is None else "predicting..."
@@ -347,6 +410,16 @@ class FindObjects(Container):
     def _on_finished(self):
         self.worker = None
         self.find_button.enabled, self.cancel_button.enabled = True, False
+        if self._rethreshold_pending:
+            self.rethreshold()
+
+    def rethreshold(self, _value=None):
+        """Predict again with what was learned and the similarity box's threshold, without
+        refitting (the box's ``changed``); after a running run ends if one is running."""
+        self._rethreshold_pending = self.running
+        if self.segmenter is None or self.running:
+            return
+        self.find(reuse=True)
 
     def _report(self, exc: BaseException):
         from napari.utils.notifications import show_error
@@ -365,8 +438,7 @@ class FindObjects(Container):
                                  "layers unchanged")
             return
         self.segmenter, self.last_config = outcome.segmenter, plan.config
-        here = plan.fit_frame.location
-        self.last_examples = {here: [a.to_mask(plan.fit_frame.shape) for a in plan.examples]}
+        self.last_examples = outcome.example_masks
         try:
             self.show_results(plan, outcome)
         except Exception as exc:  # the GUI's boundary: a notification, and the layers as they were
@@ -374,7 +446,11 @@ class FindObjects(Container):
             return
         n = sum(len(r.segmentation.polygons) for r in outcome.results)
         frames = f" on {len(outcome.results)} frames" if len(outcome.results) > 1 else ""
-        self.status.value = f"found {n} objects{frames} in {outcome.seconds:.1f} s"
+        how = ""
+        if plan.segmenter is not None:
+            threshold = "auto" if plan.config.similarity is None else f"{plan.config.similarity:g}"
+            how = f" (similarity {threshold}, with what was learned before)"
+        self.status.value = f"found {n} objects{frames} in {outcome.seconds:.1f} s{how}"
 
     # ---- results
 
@@ -398,8 +474,9 @@ class FindObjects(Container):
             data = [shapes_layer.data[i] for i in keep] + data
             features = {k: list(old_features[k].iloc[keep]) + v for k, v in features.items()}
         record = {"config": plan.config.to_dict(), "learned": outcome.segmenter.describe_fit(),
-                  "examples": {"layer": self.examples.value.name, "n": len(plan.examples),
-                               "frame": plan.fit_frame.location.as_nimbus()},
+                  "examples": {"layer": plan.examples_from, "n": len(plan.examples),
+                               "frame": plan.fit_frame.location.as_nimbus(),
+                               "not_learned_from": sum(map(len, plan.by_location.values())) - len(plan.examples)},
                   "channels": [layer.name for layer in plan.channels], "axes": list(plan.axes),
                   "fit_s": round(outcome.fit_seconds, 4), "frames": [r.summary() for r in outcome.results]}
         if shapes_layer is not None and shapes_layer.ndim != len(shape):

@@ -5,7 +5,7 @@
 2. Fetch every polygon carrying a training tag (all pages); skip degenerate ones with a
    warning.
 3. **Fit on one location**: the XY / Z / Time holding the most examples (ties: the user's
-   current tile, else the first). fewseg's methods learn from one frame; examples drawn
+   current tile, else the first; :func:`fewseg.batch.fit_location`, as the napari plugin). fewseg's methods learn from one frame; examples drawn
    elsewhere are not learned from (a warning says how many), but no object re-discovering
    any example is uploaded at that example's location.
 4. Predict every batch location through :func:`fewseg.batch.segment_frames` (each frame
@@ -15,11 +15,11 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import replace
 from typing import Callable
 
-from ..batch import parse_range, segment_frames
+from ..batch import fit_location, not_learned_from, parse_range, segment_frames
 from ..errors import InputError
 from ..objects import Location
 from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, TRAINING_TAGS, choices
@@ -39,13 +39,6 @@ def batch_locations(chosen, sizes: dict[str, int], tile: Location) -> list[Locat
     zs = parse_range(chosen.batch_z, size=sizes["Z"], option=BATCH_Z, current=tile.z, first=1)
     ts = parse_range(chosen.batch_time, size=sizes["Time"], option=BATCH_TIME, current=tile.time, first=1)
     return [Location(xy=xy, z=z, time=t) for t in ts for z in zs for xy in xys]
-
-
-def fit_location(counts: Counter, tile: Location) -> Location:
-    """The location with the most examples; the user's tile wins a tie."""
-    best = max(counts.values())
-    tied = [loc for loc, n in counts.items() if n == best]
-    return tile if tile in tied else tied[0]
 
 
 def run(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> dict:
@@ -87,12 +80,11 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     by_location = defaultdict(list)
     for a in examples:
         by_location[a.location].append(a)
-    where = fit_location(Counter({loc: len(v) for loc, v in by_location.items()}), tile)
+    where = fit_location(by_location, current=tile)
     fit_examples = by_location[where]
-    if len(by_location) > 1:
-        warning(f"learning from the {len(fit_examples)} examples at XY {where.xy + 1}, Z {where.z + 1}, "
-                f"Time {where.time + 1}; {len(examples) - len(fit_examples)} example(s) at other locations are "
-                "not learned from (but are not outlined again)", "Examples on several frames")
+    left_out = not_learned_from(by_location, where)
+    if left_out:
+        warning(left_out, "Examples on several frames")
     if len(fit_examples) < 3:
         warning(f"only {len(fit_examples)} example(s) to learn from; about 10 give better results", "Few examples")
 
