@@ -93,6 +93,7 @@ def test_csv_clicks_by_header(tmp_path, header, rows, expected):
     ("x,y\n1,oops\n", r"line 2: expected numbers in columns 'x' and 'y'"),
     ("", r"empty table"),
     ("x,y\n1,99\n", r"line 2: click lies wholly outside the 40 x 50"),
+    ("index,axis-0,axis-1,axis-2\n0,2,3,4\n", r"line 1: has 3 axis columns .*clicks saved from a stack"),
 ])
 def test_bad_csv_is_one_clear_error(tmp_path, text, match):
     path = tmp_path / "clicks.csv"

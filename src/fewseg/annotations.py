@@ -533,6 +533,11 @@ def _read_click_table(source: str, coordinates: str) -> list[Annotation]:
     if not rows:
         raise InputError(source, "empty table; expected a header 'x,y' or 'row,col' and one click per line")
     header = [h.strip().lower() for h in rows[0]]
+    axes = [h for h in header if h.startswith("axis-")]
+    if len(axes) > 2:  # napari's Points of a stack: which axis is Z or T is not in the file
+        raise InputError(source, f"has {len(axes)} axis columns ({', '.join(axes)}): clicks saved from a stack; "
+                                 "expected 2-D clicks (x,y or row,col, or napari's axis-0,axis-1 of one plane)",
+                         field="line 1")
     found = [(names, kind) for names, kind in _CLICK_COLUMNS.items() if all(n in header for n in names)]
     if not found:
         raise InputError(source, f"expected a header naming x and y, or row and col; got {','.join(rows[0])!r}",
