@@ -429,3 +429,48 @@ def test_tidy_labels_equals_tidying_each_mask(sigma):
     assert len(found) == len(expected) > 10
     for a, b in zip(found, expected):
         assert (a.row, a.col) == (b.row, b.col) and np.array_equal(a.mask, b.mask)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fill_holes_is_scipys(seed):
+    from fewseg.propose import fill_holes
+
+    rng = np.random.default_rng(seed)
+    mask = ndi.gaussian_filter(rng.random((90, 110)), 1.5) > 0.5
+    mask[0, :] = mask[:, -1] = True  # holes against the border are not holes
+    expected = ndi.binary_fill_holes(mask)
+    assert expected.sum() > mask.sum()
+    np.testing.assert_array_equal(fill_holes(mask), expected)
+    np.testing.assert_array_equal(fill_holes(np.ones((4, 5), bool)), np.ones((4, 5), bool))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 2.0])
+def test_tidy_labels_with_a_cache_is_the_same_and_shares_no_arrays(sigma):
+    from fewseg.propose import tidy_labels
+
+    rng = np.random.default_rng(4)
+    labels = ndi.label(ndi.gaussian_filter(rng.random((120, 140)), 2.5) > 0.52)[0]
+    expected = tidy_labels(labels, outline_sigma=sigma)
+    cache: dict = {}
+    first = tidy_labels(labels, outline_sigma=sigma, cache=cache)
+    # The same objects shifted elsewhere come from the cache, at their own place.
+    shifted = np.pad(labels, ((7, 0), (3, 0)))
+    second = tidy_labels(shifted, outline_sigma=sigma, cache=cache)
+    assert 10 < len(cache) <= len(expected)  # (two objects of the same shape share an entry)
+    for a, b, c in zip(expected, first, second):
+        assert (a.row, a.col) == (b.row, b.col) == (c.row - 7, c.col - 3)
+        assert np.array_equal(a.mask, b.mask) and np.array_equal(a.mask, c.mask) and b.mask is not c.mask
+
+
+def test_levels_sharing_cuts_give_what_each_level_gives_alone():
+    frame, masks = disc_frame()
+    profile = learn_profile(frame, masks[:5])
+    settings = replace(default_settings(profile.radius), seeds="intensity", split_above=200.0, min_part=40.0)
+    smooth = smooth_signal(object_signal(frame, profile), settings)
+    first = split_regions(smooth, settings)
+    cache: dict = {}
+    for fraction in (0.45, 0.35, 0.45):
+        alone = segment_signal(smooth, replace(settings, fraction=fraction))
+        shared = segment_signal(smooth, replace(settings, fraction=fraction), first=first, cache=cache)
+        np.testing.assert_array_equal(shared, alone)
+    assert any(key[0] == "neck" for key in cache if isinstance(key, tuple))
