@@ -465,7 +465,7 @@ def test_tidy_labels_with_a_cache_is_the_same_and_shares_no_arrays(sigma):
 def test_levels_sharing_cuts_give_what_each_level_gives_alone():
     frame, masks = disc_frame()
     profile = learn_profile(frame, masks[:5])
-    settings = replace(default_settings(profile.radius), seeds="intensity", split_above=200.0, min_part=40.0)
+    settings = replace(default_settings(profile.radius), seeds="intensity", split_above=100.0, min_part=0.0)
     smooth = smooth_signal(object_signal(frame, profile), settings)
     first = split_regions(smooth, settings)
     cache: dict = {}
@@ -473,4 +473,19 @@ def test_levels_sharing_cuts_give_what_each_level_gives_alone():
         alone = segment_signal(smooth, replace(settings, fraction=fraction))
         shared = segment_signal(smooth, replace(settings, fraction=fraction), first=first, cache=cache)
         np.testing.assert_array_equal(shared, alone)
-    assert any(key[0] == "neck" for key in cache if isinstance(key, tuple))
+    assert any(key[0] == "dark" for key in cache if isinstance(key, tuple))
+
+
+def test_propose_levels_gives_what_propose_gives_at_each_level():
+    """propose_levels shares cuts and tidied objects between its levels (and the first
+    split): the candidates are those of each level alone."""
+    frame, truth = make_demo(seed=1, shape=(256, 256), n_blobs=40)
+    model = WeightFreeSegmenter().fit(frame, truth[:10])
+    signal, settings = object_signal(frame, model.profile), model.settings
+    levels = propose_levels(signal, settings, min_area=10)
+    lower = float(np.clip(settings.fraction + settings.alternative, 0.05, 0.95))
+    for level, fraction in zip(levels, (settings.fraction, lower)):
+        alone = propose(signal, replace(settings, fraction=fraction), min_area=10)
+        assert len(level) == len(alone) > 20
+        for a, b in zip(level, alone):
+            assert (a.row, a.col) == (b.row, b.col) and np.array_equal(a.mask, b.mask)
