@@ -430,7 +430,8 @@ def _tidy_masks(masks: list[ObjectMask], outline_sigma: float) -> list[ObjectMas
     reach = int(4 * outline_sigma + 0.5) if outline_sigma > 0 else 0
     gap = int(np.ceil(2 * outline_sigma)) + 1 + reach  # each box's margin: its own pad and the blur's reach
     boxes = [(m.mask.shape[0] + 2 * gap, m.mask.shape[1] + 2 * gap) for m in masks]
-    width = max(1024, max(w for _, w in boxes))
+    # About square (a wide canvas with few objects is mostly empty rows to filter).
+    width = max(max(w for _, w in boxes), int(np.sqrt(sum(h * w for h, w in boxes))) + 1)
     # Shelf packing: boxes left to right, a new shelf when the row is full.
     corners, row, col, shelf = [], 0, 0, 0
     for h, w in boxes:
