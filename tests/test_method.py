@@ -489,3 +489,26 @@ def test_propose_levels_gives_what_propose_gives_at_each_level():
         assert len(level) == len(alone) > 20
         for a, b in zip(level, alone):
             assert (a.row, a.col) == (b.row, b.col) and np.array_equal(a.mask, b.mask)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sparse_split_and_trim_equal_the_whole_frame(monkeypatch, seed):
+    """Piece by piece (little above the floor: the second pass) and over the whole frame,
+    split_regions and trim_regions give the same regions."""
+    import fewseg.propose as propose_module
+
+    frame, truth = make_demo(seed=seed, shape=(256, 256), n_blobs=60)
+    model = WeightFreeSegmenter().fit(frame, truth[:10])
+    settings = replace(model.settings, seeds="intensity")
+    smooth = smooth_signal(object_signal(frame, model.profile), settings)
+    # What the second pass sees: the signal away from the first pass's objects.
+    first = segment_signal(smooth, settings, passes=1)
+    masked = np.where(~ndi.binary_dilation(first > 0), smooth, 0.0).astype(smooth.dtype)
+    found = {}
+    for name, sparse in (("dense", 0.0), ("sparse", 1e9)):
+        monkeypatch.setattr(propose_module, "SPARSE", sparse)
+        regions = split_regions(masked, settings)
+        found[name] = (regions, propose_module.trim_regions(masked, regions, settings))
+    assert found["dense"][0].max() >= 2
+    for a, b in zip(found["dense"], found["sparse"]):
+        np.testing.assert_array_equal(a, b)

@@ -137,6 +137,15 @@ def split_regions(smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
     components, n = ndi.label(fg)
     if n == 0:
         return components.astype(np.int32)
+    if settings.seeds == "intensity":
+        # Where little is above the floor (the second pass, say), each piece is split in
+        # its own window: the same regions, without filtering the whole frame.
+        boxes = ndi.find_objects(components)
+        margin = int(4.0 * settings.seed_sigma + 0.5) + settings.min_distance + 1
+        crops = [tuple(slice(max(b.start - margin, 0), min(b.stop + margin, size)) for b, size in zip(box, smooth.shape))
+                 for box in boxes]
+        if sum((r.stop - r.start) * (c.stop - c.start) for r, c in crops) < SPARSE * smooth.size:
+            return _split_sparse(smooth, settings, components, boxes, crops)
     if settings.seeds == "distance":
         dist = ndi.distance_transform_edt(smooth > settings.fraction * ndi.maximum_filter(smooth, size=2 * int(settings.peak_radius) + 1))
         surface = ndi.gaussian_filter(dist, 1.0) + 1e-3 * smooth
@@ -162,6 +171,62 @@ def split_regions(smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
     return watershed(-surface, markers, mask=fg).astype(np.int32)
 
 
+def _region_peaks(smooth: np.ndarray, regions: np.ndarray, n: int) -> np.ndarray:
+    """Each region's maximum (0 at least) of ``smooth`` smoothed at sigma 1, as float32:
+    from the whole frame, or, when the regions' windows cover little of it, window by
+    window (each window a region's box plus the smoothing's reach: the same values)."""
+    peak = np.zeros(n + 1, dtype=np.float32)
+    boxes = ndi.find_objects(regions)
+    reach = int(4.0 * 1.0 + 0.5) + 1
+    crops = [None if box is None else
+             tuple(slice(max(b.start - reach, 0), min(b.stop + reach, size)) for b, size in zip(box, smooth.shape))
+             for box in boxes]
+    if sum((r.stop - r.start) * (c.stop - c.start) for r, c in filter(None, crops)) >= SPARSE * smooth.size:
+        np.maximum.at(peak, regions.ravel(), ndi.gaussian_filter(smooth, 1.0).ravel().astype(np.float32))
+        return peak
+    for value, crop in enumerate(crops, start=1):
+        if crop is not None:
+            values = ndi.gaussian_filter(smooth[crop], 1.0).astype(np.float32)[regions[crop] == value]
+            peak[value] = max(np.float32(0), values.max())
+    return peak
+
+
+#: :func:`split_regions` splits each piece above the floor in its own window when the
+#: windows cover less than this fraction of the frame.
+SPARSE = 0.25
+
+
+def _split_sparse(smooth: np.ndarray, settings: ProposerSettings, components: np.ndarray, boxes, crops) -> np.ndarray:
+    """:func:`split_regions` with intensity seeds, piece by piece: each window (``crops``,
+    a piece's box plus the reach of the seed smoothing and of the seed spacing) gives the
+    same smoothed values as the whole frame on the piece and within ``min_distance`` of
+    it; seeds are numbered over the whole frame, and a watershed within one piece does
+    not depend on the others, so the regions are those of the dense path."""
+    size = 2 * settings.min_distance + 1
+    is_peak = np.zeros(smooth.shape, dtype=bool)
+    surfaces, owns = [], []
+    for value, crop in enumerate(crops, start=1):
+        surface = ndi.gaussian_filter(smooth[crop], settings.seed_sigma)
+        own = components[crop] == value
+        is_peak[crop] |= (surface >= ndi.maximum_filter(surface, size=size)) & own
+        surfaces.append(surface)
+        owns.append(own)
+    markers, n_peaks = ndi.label(is_peak)
+    seeded = np.zeros(len(crops) + 1, dtype=bool)
+    seeded[components[is_peak]] = True
+    for k, value in enumerate(np.flatnonzero(~seeded[1:]) + 1, start=n_peaks + 1):
+        box, crop = boxes[value - 1], crops[value - 1]
+        inner = tuple(slice(b.start - c.start, b.stop - c.start) for b, c in zip(box, crop))
+        local = np.where(owns[value - 1][inner], surfaces[value - 1][inner], -np.inf)
+        r, c = np.unravel_index(int(np.argmax(local)), local.shape)
+        markers[box[0].start + r, box[1].start + c] = k
+    out = np.zeros(smooth.shape, dtype=np.int32)
+    for crop, surface, own in zip(crops, surfaces, owns):
+        found = watershed(-surface, np.where(own, markers[crop], 0), mask=own)
+        out[crop][own] = found[own]
+    return out
+
+
 def trim_regions(smooth: np.ndarray, regions: np.ndarray, settings: ProposerSettings, *,
                  cache: dict | None = None) -> np.ndarray:
     """Cut each region at ``fraction`` of its own peak, so a dim object next to a bright
@@ -174,8 +239,7 @@ def trim_regions(smooth: np.ndarray, regions: np.ndarray, settings: ProposerSett
     if cache is not None and cache.get("peak", (None,))[0] is regions:
         peak = cache["peak"][1]
     else:
-        peak = np.zeros(n + 1, dtype=np.float32)
-        np.maximum.at(peak, regions.ravel(), ndi.gaussian_filter(smooth, 1.0).ravel().astype(np.float32))
+        peak = _region_peaks(smooth, regions, n)
         if cache is not None:
             cache["peak"] = (regions, peak)
     level = np.maximum(settings.fraction * peak, settings.floor)
@@ -487,12 +551,16 @@ def _tidy_near(labels: np.ndarray, region: np.ndarray, outline_sigma: float, *, 
     that overlaps ``region`` the result equals tidying all (at a fraction of the cost
     in a window full of objects)."""
     pad = int(np.ceil(2 * outline_sigma)) + 1
-    square = np.ones((3, 3), dtype=bool)
-    reach = ndi.binary_dilation(region, structure=square, iterations=pad)
-    near = np.unique(labels[reach])
-    reach = ndi.binary_dilation(np.isin(labels, near[near > 0]), structure=square, iterations=2 * pad + 1)
-    near = np.unique(labels[reach])
-    kept = np.where(np.isin(labels, near[near > 0]), labels, 0)
+    # (A 3 x 3 square dilated n times is a (2n + 1) square: one maximum filter.)
+    reach = ndi.maximum_filter(region, size=2 * pad + 1, mode="constant", cval=False)
+    near = np.zeros(int(labels.max()) + 1, dtype=bool)
+    near[labels[reach]] = True
+    near[0] = False
+    reach = ndi.maximum_filter(near[labels], size=2 * (2 * pad + 1) + 1, mode="constant", cval=False)
+    near[:] = False
+    near[labels[reach]] = True
+    near[0] = False
+    kept = np.where(near[labels], labels, 0)
     return labels_from_masks(tidy_labels(kept, outline_sigma=outline_sigma, cache=cache), labels.shape)
 
 
