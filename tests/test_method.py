@@ -451,3 +451,86 @@ def test_with_similarity_rethresholds_without_refitting():
     np.testing.assert_array_equal(with_similarity(strict, None).predict(frame, exclude=truth[:10]).scores, default.scores)
     with pytest.raises(ValueError, match="finite"):
         with_similarity(model, float("nan"))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fill_holes_is_scipys(seed):
+    from fewseg.propose import fill_holes
+
+    rng = np.random.default_rng(seed)
+    mask = ndi.gaussian_filter(rng.random((90, 110)), 1.5) > 0.5
+    mask[0, :] = mask[:, -1] = True  # holes against the border are not holes
+    expected = ndi.binary_fill_holes(mask)
+    assert expected.sum() > mask.sum()
+    np.testing.assert_array_equal(fill_holes(mask), expected)
+    np.testing.assert_array_equal(fill_holes(np.ones((4, 5), bool)), np.ones((4, 5), bool))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 2.0])
+def test_tidy_labels_with_a_cache_is_the_same_and_shares_no_arrays(sigma):
+    from fewseg.propose import tidy_labels
+
+    rng = np.random.default_rng(4)
+    labels = ndi.label(ndi.gaussian_filter(rng.random((120, 140)), 2.5) > 0.52)[0]
+    expected = tidy_labels(labels, outline_sigma=sigma)
+    cache: dict = {}
+    first = tidy_labels(labels, outline_sigma=sigma, cache=cache)
+    # The same objects shifted elsewhere come from the cache, at their own place.
+    shifted = np.pad(labels, ((7, 0), (3, 0)))
+    second = tidy_labels(shifted, outline_sigma=sigma, cache=cache)
+    assert 10 < len(cache) <= len(expected)  # (two objects of the same shape share an entry)
+    for a, b, c in zip(expected, first, second):
+        assert (a.row, a.col) == (b.row, b.col) == (c.row - 7, c.col - 3)
+        assert np.array_equal(a.mask, b.mask) and np.array_equal(a.mask, c.mask) and b.mask is not c.mask
+
+
+def test_levels_sharing_cuts_give_what_each_level_gives_alone():
+    frame, masks = disc_frame()
+    profile = learn_profile(frame, masks[:5])
+    settings = replace(default_settings(profile.radius), seeds="intensity", split_above=100.0, min_part=0.0)
+    smooth = smooth_signal(object_signal(frame, profile), settings)
+    first = split_regions(smooth, settings)
+    cache: dict = {}
+    for fraction in (0.45, 0.35, 0.45):
+        alone = segment_signal(smooth, replace(settings, fraction=fraction))
+        shared = segment_signal(smooth, replace(settings, fraction=fraction), first=first, cache=cache)
+        np.testing.assert_array_equal(shared, alone)
+    assert any(key[0] == "dark" for key in cache if isinstance(key, tuple))
+
+
+def test_propose_levels_gives_what_propose_gives_at_each_level():
+    """propose_levels shares cuts and tidied objects between its levels (and the first
+    split): the candidates are those of each level alone."""
+    frame, truth = make_demo(seed=1, shape=(256, 256), n_blobs=40)
+    model = WeightFreeSegmenter().fit(frame, truth[:10])
+    signal, settings = object_signal(frame, model.profile), model.settings
+    levels = propose_levels(signal, settings, min_area=10)
+    lower = float(np.clip(settings.fraction + settings.alternative, 0.05, 0.95))
+    for level, fraction in zip(levels, (settings.fraction, lower)):
+        alone = propose(signal, replace(settings, fraction=fraction), min_area=10)
+        assert len(level) == len(alone) > 20
+        for a, b in zip(level, alone):
+            assert (a.row, a.col) == (b.row, b.col) and np.array_equal(a.mask, b.mask)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sparse_split_and_trim_equal_the_whole_frame(monkeypatch, seed):
+    """Piece by piece (little above the floor: the second pass) and over the whole frame,
+    split_regions and trim_regions give the same regions."""
+    import fewseg.propose as propose_module
+
+    frame, truth = make_demo(seed=seed, shape=(256, 256), n_blobs=60)
+    model = WeightFreeSegmenter().fit(frame, truth[:10])
+    settings = replace(model.settings, seeds="intensity")
+    smooth = smooth_signal(object_signal(frame, model.profile), settings)
+    # What the second pass sees: the signal away from the first pass's objects.
+    first = segment_signal(smooth, settings, passes=1)
+    masked = np.where(~ndi.binary_dilation(first > 0), smooth, 0.0).astype(smooth.dtype)
+    found = {}
+    for name, sparse in (("dense", 0.0), ("sparse", 1e9)):
+        monkeypatch.setattr(propose_module, "SPARSE", sparse)
+        regions = split_regions(masked, settings)
+        found[name] = (regions, propose_module.trim_regions(masked, regions, settings))
+    assert found["dense"][0].max() >= 2
+    for a, b in zip(found["dense"], found["sparse"]):
+        np.testing.assert_array_equal(a, b)

@@ -60,9 +60,10 @@ class WeightFreeSegmenter:
         self._example_masks = (tuple(examples), masks)
         self.profile, signal = learn_profile_and_signal(frame, masks)
         # predict on the frame fitted on (the usual first call) reuses its signal.
-        self._fitted_signal = (frame.data, _fingerprint(frame.data), signal)
+        base = channel_levels(frame)
+        self._fitted_signal = (frame.data, _fingerprint(frame.data), signal, base)
         self.settings, self.example_fit = fit_proposer(signal, masks, self.profile.radius)
-        self.example_vectors = describe(frame, signal, masks, self.profile)
+        self.example_vectors = describe(frame, signal, masks, self.profile, base=base)
         return self
 
     def predict(self, frame: Frame, *, exclude: list[Annotation] | list[ObjectMask] | None = None) -> Segmentation:
@@ -74,13 +75,12 @@ class WeightFreeSegmenter:
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         cfg = self.config
         t0 = time.perf_counter()
-        signal = self._signal(frame)
+        signal, base = self._signal(frame)
         levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
         candidates = [c for level in levels for c in level]
         level_of = np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)])
         t1 = time.perf_counter()
         # Each level is described on its own: descriptors assume non-overlapping masks.
-        base = channel_levels(frame)
         vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
         t2 = time.perf_counter()
         selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity)
@@ -112,13 +112,13 @@ class WeightFreeSegmenter:
             return masks
         return as_masks(exclude, frame)
 
-    def _signal(self, frame: Frame) -> np.ndarray:
-        """The frame's object signal; the one ``fit`` computed when this is its frame,
-        unchanged (same array, same bytes)."""
-        data, print_, signal = getattr(self, "_fitted_signal", (None, None, None))
+    def _signal(self, frame: Frame) -> tuple[np.ndarray, tuple[float, ...]]:
+        """The frame's object signal and channel levels (:func:`~fewseg.embed.channel_levels`);
+        those ``fit`` computed when this is its frame, unchanged (same array, same bytes)."""
+        data, print_, signal, base = getattr(self, "_fitted_signal", (None, None, None, None))
         if frame.data is data and _fingerprint(frame.data) == print_:
-            return signal
-        return object_signal(frame, self.profile)
+            return signal, base
+        return object_signal(frame, self.profile), channel_levels(frame)
 
     def describe_fit(self) -> dict:
         """What ``fit`` learned, as JSON-ready data."""

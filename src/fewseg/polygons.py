@@ -24,7 +24,7 @@ def _outer_contour(mask: ObjectMask) -> np.ndarray | None:
     def enclosed(c):
         return abs(Polygon(c).area) if len(c) >= 4 else 0.0
 
-    outer = max(contours, key=enclosed)
+    outer = contours[0] if len(contours) == 1 else max(contours, key=enclosed)
     return outer[:-1] + np.array([mask.row - 1, mask.col - 1], dtype=float)
 
 

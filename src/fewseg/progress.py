@@ -13,7 +13,9 @@ def progress(items: Iterable[T], *, total: int | None = None, desc: str = "", en
 
     ``enabled=True`` / ``False`` forces it on / off.
     """
+    show = sys.stderr.isatty() if enabled is None else enabled
+    if not show:  # (no bar: leave tqdm, and the asyncio it imports, unimported)
+        return iter(items)
     from tqdm.auto import tqdm
 
-    show = sys.stderr.isatty() if enabled is None else enabled
-    return iter(tqdm(items, total=total, desc=desc, disable=not show, leave=False, file=sys.stderr))
+    return iter(tqdm(items, total=total, desc=desc, leave=False, file=sys.stderr))

@@ -137,6 +137,15 @@ def split_regions(smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
     components, n = ndi.label(fg)
     if n == 0:
         return components.astype(np.int32)
+    if settings.seeds == "intensity":
+        # Where little is above the floor (the second pass, say), each piece is split in
+        # its own window: the same regions, without filtering the whole frame.
+        boxes = ndi.find_objects(components)
+        margin = int(4.0 * settings.seed_sigma + 0.5) + settings.min_distance + 1
+        crops = [tuple(slice(max(b.start - margin, 0), min(b.stop + margin, size)) for b, size in zip(box, smooth.shape))
+                 for box in boxes]
+        if sum((r.stop - r.start) * (c.stop - c.start) for r, c in crops) < SPARSE * smooth.size:
+            return _split_sparse(smooth, settings, components, boxes, crops)
     if settings.seeds == "distance":
         dist = ndi.distance_transform_edt(smooth > settings.fraction * ndi.maximum_filter(smooth, size=2 * int(settings.peak_radius) + 1))
         surface = ndi.gaussian_filter(dist, 1.0) + 1e-3 * smooth
@@ -162,19 +171,83 @@ def split_regions(smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
     return watershed(-surface, markers, mask=fg).astype(np.int32)
 
 
-def trim_regions(smooth: np.ndarray, regions: np.ndarray, settings: ProposerSettings) -> np.ndarray:
+def _region_peaks(smooth: np.ndarray, regions: np.ndarray, n: int) -> np.ndarray:
+    """Each region's maximum (0 at least) of ``smooth`` smoothed at sigma 1, as float32:
+    from the whole frame, or, when the regions' windows cover little of it, window by
+    window (each window a region's box plus the smoothing's reach: the same values)."""
+    peak = np.zeros(n + 1, dtype=np.float32)
+    boxes = ndi.find_objects(regions)
+    reach = int(4.0 * 1.0 + 0.5) + 1
+    crops = [None if box is None else
+             tuple(slice(max(b.start - reach, 0), min(b.stop + reach, size)) for b, size in zip(box, smooth.shape))
+             for box in boxes]
+    if sum((r.stop - r.start) * (c.stop - c.start) for r, c in filter(None, crops)) >= SPARSE * smooth.size:
+        np.maximum.at(peak, regions.ravel(), ndi.gaussian_filter(smooth, 1.0).ravel().astype(np.float32))
+        return peak
+    for value, crop in enumerate(crops, start=1):
+        if crop is not None:
+            values = ndi.gaussian_filter(smooth[crop], 1.0).astype(np.float32)[regions[crop] == value]
+            peak[value] = max(np.float32(0), values.max())
+    return peak
+
+
+#: :func:`split_regions` splits each piece above the floor in its own window when the
+#: windows cover less than this fraction of the frame.
+SPARSE = 0.25
+
+
+def _split_sparse(smooth: np.ndarray, settings: ProposerSettings, components: np.ndarray, boxes, crops) -> np.ndarray:
+    """:func:`split_regions` with intensity seeds, piece by piece: each window (``crops``,
+    a piece's box plus the reach of the seed smoothing and of the seed spacing) gives the
+    same smoothed values as the whole frame on the piece and within ``min_distance`` of
+    it; seeds are numbered over the whole frame, and a watershed within one piece does
+    not depend on the others, so the regions are those of the dense path."""
+    size = 2 * settings.min_distance + 1
+    is_peak = np.zeros(smooth.shape, dtype=bool)
+    surfaces, owns = [], []
+    for value, crop in enumerate(crops, start=1):
+        surface = ndi.gaussian_filter(smooth[crop], settings.seed_sigma)
+        own = components[crop] == value
+        is_peak[crop] |= (surface >= ndi.maximum_filter(surface, size=size)) & own
+        surfaces.append(surface)
+        owns.append(own)
+    markers, n_peaks = ndi.label(is_peak)
+    seeded = np.zeros(len(crops) + 1, dtype=bool)
+    seeded[components[is_peak]] = True
+    for k, value in enumerate(np.flatnonzero(~seeded[1:]) + 1, start=n_peaks + 1):
+        box, crop = boxes[value - 1], crops[value - 1]
+        inner = tuple(slice(b.start - c.start, b.stop - c.start) for b, c in zip(box, crop))
+        local = np.where(owns[value - 1][inner], surfaces[value - 1][inner], -np.inf)
+        r, c = np.unravel_index(int(np.argmax(local)), local.shape)
+        markers[box[0].start + r, box[1].start + c] = k
+    out = np.zeros(smooth.shape, dtype=np.int32)
+    for crop, surface, own in zip(crops, surfaces, owns):
+        found = watershed(-surface, np.where(own, markers[crop], 0), mask=own)
+        out[crop][own] = found[own]
+    return out
+
+
+def trim_regions(smooth: np.ndarray, regions: np.ndarray, settings: ProposerSettings, *,
+                 cache: dict | None = None) -> np.ndarray:
     """Cut each region at ``fraction`` of its own peak, so a dim object next to a bright
-    one gets its boundary at the same relative level as the bright one."""
+    one gets its boundary at the same relative level as the bright one. ``cache`` (a dict
+    kept with one ``smooth`` and ``regions``) keeps the regions' peaks, which do not
+    depend on ``fraction``."""
     n = int(regions.max())
     if n == 0:
         return regions
-    peak = np.zeros(n + 1, dtype=np.float32)
-    np.maximum.at(peak, regions.ravel(), ndi.gaussian_filter(smooth, 1.0).ravel().astype(np.float32))
+    if cache is not None and cache.get("peak", (None,))[0] is regions:
+        peak = cache["peak"][1]
+    else:
+        peak = _region_peaks(smooth, regions, n)
+        if cache is not None:
+            cache["peak"] = (regions, peak)
     level = np.maximum(settings.fraction * peak, settings.floor)
     return np.where(smooth > level[regions], regions, 0).astype(np.int32)
 
 
-def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96, min_area: float = 0.0) -> np.ndarray:
+def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96, min_area: float = 0.0,
+                   cache: dict | None = None) -> np.ndarray:
     """Cut concave regions at their necks: touching objects one seed claimed together.
 
     Only regions whose ellipse fill (:func:`~fewseg.objects.label_shapes`) is below
@@ -182,7 +255,8 @@ def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96, min
     examined, each in its own box. There the distance to the region's
     boundary (lightly smoothed) has one maximum per round object; maxima that stand at
     least ``depth`` pixels above the saddle between them seed a watershed of the
-    distance map.
+    distance map. ``cache`` (a dict) keeps each region's parts by its shape, so a region
+    met again (at the other outline level, or in another trial of the fit) is not cut again.
     """
     n = int(labels.max())
     if n == 0:
@@ -195,7 +269,13 @@ def split_at_necks(labels: np.ndarray, *, depth: float, below: float = 0.96, min
         if box is None or not examine[value - 1]:
             continue
         region = labels[box] == value
-        parts, k = _parts_at_distance_maxima(region, region, depth)
+        if cache is None:
+            parts, k = _parts_at_distance_maxima(region, region, depth)
+        else:
+            key = ("neck", depth, region.shape, region.tobytes())
+            if key not in cache:
+                cache[key] = _parts_at_distance_maxima(region, region, depth)
+            parts, k = cache[key]
         if k >= 2:
             next_label = _label_parts(out[box], parts, k, next_label)
     return out
@@ -232,14 +312,16 @@ def _label_parts(view: np.ndarray, parts: np.ndarray, k: int, next_label: int) -
     return next_label
 
 
-def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettings) -> np.ndarray:
+def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettings, *,
+                cache: dict | None = None) -> np.ndarray:
     """Split regions larger than any example along dark lines (touching objects).
 
     Inside each region above ``settings.split_above`` pixels, pixels on a dark line
     (:func:`valleys` >= ``settings.valley``) are removed; the distance to what remains has
     one maximum per object; maxima at least ``neck_depth`` above their saddle seed a
     watershed of the region. A split is kept only if every part has ``min_part`` pixels
-    and an ellipse fill of at least ``part_fill`` (shaped like an example).
+    and an ellipse fill of at least ``part_fill`` (shaped like an example). ``cache`` (a
+    dict) keeps each region's parts by the region and the signal around it.
     """
     if settings.valley <= 0 or settings.split_above <= 0:
         return labels
@@ -256,39 +338,58 @@ def split_large(labels: np.ndarray, smooth: np.ndarray, settings: ProposerSettin
         box = boxes[value - 1]
         # The dark lines, computed on the region's box plus a margin (not the whole frame).
         outer = tuple(slice(max(b.start - pad, 0), min(b.stop + pad, n)) for b, n in zip(box, smooth.shape))
-        line = valleys(smooth[outer], settings.valley_sigma) >= settings.valley
-        line = line[box[0].start - outer[0].start : box[0].stop - outer[0].start,
-                    box[1].start - outer[1].start : box[1].stop - outer[1].start]
         region = labels[box] == value
-        parts, k = _parts_at_distance_maxima(region, region & ~line, settings.neck_depth)
-        if k < 2:
-            continue
-        shapes = label_shapes(parts, k)
-        if (shapes["area"] < settings.min_part).any() or (shapes["ellipse_fill"] < settings.part_fill).any():
-            continue
-        next_label = _label_parts(out[box], parts, k, next_label)
+        if cache is None:
+            parts, k = _dark_line_parts(region, smooth, box, outer, settings)
+        else:
+            window = np.ascontiguousarray(smooth[outer])
+            key = ("dark", settings.valley, settings.valley_sigma, settings.neck_depth, settings.min_part,
+                   settings.part_fill, region.shape, region.tobytes(), tuple((b.start - o.start, o.stop - b.stop)
+                   for b, o in zip(box, outer)), window.shape, window.dtype.str, window.tobytes())
+            if key not in cache:
+                cache[key] = _dark_line_parts(region, smooth, box, outer, settings)
+            parts, k = cache[key]
+        if k >= 2:
+            next_label = _label_parts(out[box], parts, k, next_label)
     return out
 
 
+def _dark_line_parts(region: np.ndarray, smooth: np.ndarray, box, outer, settings: ProposerSettings):
+    """:func:`split_large` for one region (``box`` of the frame, ``outer`` that box plus
+    a margin): ``(parts, k)``, parts None and k < 2 when it is not split."""
+    line = valleys(smooth[outer], settings.valley_sigma) >= settings.valley
+    line = line[box[0].start - outer[0].start : box[0].stop - outer[0].start,
+                box[1].start - outer[1].start : box[1].stop - outer[1].start]
+    parts, k = _parts_at_distance_maxima(region, region & ~line, settings.neck_depth)
+    if k < 2:
+        return None, k
+    shapes = label_shapes(parts, k)
+    if (shapes["area"] < settings.min_part).any() or (shapes["ellipse_fill"] < settings.part_fill).any():
+        return None, 1
+    return parts, k
+
+
 def segment_signal(smooth: np.ndarray, settings: ProposerSettings, *, passes: int = 2,
-                   first: np.ndarray | None = None) -> np.ndarray:
+                   first: np.ndarray | None = None, cache: dict | None = None) -> np.ndarray:
     """Objects of a smoothed signal as a ``(Y, X)`` int32 label image.
 
     Each pass splits what is above the floor into regions, then trims every region at
     its own relative level. What a bright neighbour's trimming left over above the floor
     (a dim object in its shadow) is split and trimmed again in the next pass. ``first``
-    is ``split_regions(smooth, settings)`` when the caller already has it.
+    is ``split_regions(smooth, settings)`` when the caller already has it. ``cache`` (a
+    dict kept across calls on the same ``smooth``: the two outline levels, the trials of
+    the fit) saves the cuts of regions met before; the result is the same.
     """
     labels = np.zeros(smooth.shape, dtype=np.int32)
     free = np.ones(smooth.shape, dtype=bool)
     for k in range(passes):
         masked = np.where(free, smooth, 0.0).astype(smooth.dtype, copy=False)
         regions = first if k == 0 and first is not None else split_regions(masked, settings)
-        found = trim_regions(masked, regions, settings)
+        found = trim_regions(masked, regions, settings, cache=cache if k == 0 else None)
         if not found.any():
             break
-        found = split_at_necks(found, depth=settings.neck_depth, min_area=2 * settings.min_part)
-        found = split_large(found, masked, settings)
+        found = split_at_necks(found, depth=settings.neck_depth, min_area=2 * settings.min_part, cache=cache)
+        found = split_large(found, masked, settings, cache=cache)
         new = found > 0
         labels[new] = found[new] + labels.max()
         free &= ~ndi.binary_dilation(labels > 0)
@@ -326,16 +427,20 @@ def propose_levels(signal: np.ndarray, settings: ProposerSettings, *, min_area: 
         fractions.append(float(np.clip(settings.fraction + settings.alternative, 0.05, 0.95)))
     # With intensity seeds the first split does not depend on the fraction: share it.
     first = split_regions(smooth, settings) if settings.seeds == "intensity" and len(fractions) > 1 else None
-    return [_candidates(segment_signal(smooth, replace(settings, fraction=f), first=first), settings,
-                        min_area=min_area, max_area=max_area) for f in fractions]
+    # Regions and objects the two levels share (where both fractions fall below the
+    # floor, say) are cut and tidied once.
+    cache: dict = {}
+    return [_candidates(segment_signal(smooth, replace(settings, fraction=f), first=first, cache=cache), settings,
+                        min_area=min_area, max_area=max_area, cache=cache) for f in fractions]
 
 
-def _candidates(labels: np.ndarray, settings: ProposerSettings, *, min_area: int, max_area: int) -> list[ObjectMask]:
+def _candidates(labels: np.ndarray, settings: ProposerSettings, *, min_area: int, max_area: int,
+                cache: dict | None = None) -> list[ObjectMask]:
     """The objects of a label image, tidied (:func:`tidy_mask`) and filtered by area."""
     # Fragments far below min_area cannot grow into objects: skip tidying them.
     area = np.bincount(labels.ravel())
     labels = np.where(area[labels] < 0.5 * min_area, 0, labels)
-    masks = [m for m in tidy_labels(labels, outline_sigma=settings.outline_sigma) if m.area > 0]
+    masks = [m for m in tidy_labels(labels, outline_sigma=settings.outline_sigma, cache=cache) if m.area > 0]
     return [m for m in masks if m.area >= min_area and (max_area <= 0 or m.area <= max_area)]
 
 
@@ -358,17 +463,39 @@ def tidy_mask(m: ObjectMask, *, outline_sigma: float = 0.0) -> ObjectMask:
     return ObjectMask(m.row - pad + tight.row, m.col - pad + tight.col, tight.mask)
 
 
-def tidy_labels(labels: np.ndarray, *, outline_sigma: float = 0.0) -> list[ObjectMask]:
+def tidy_labels(labels: np.ndarray, *, outline_sigma: float = 0.0, cache: dict | None = None) -> list[ObjectMask]:
     """``[tidy_mask(m, outline_sigma=...) for m in masks_from_labels(labels)]``, the same
     masks, with each step done once for all objects: their boxes are packed side by side,
-    far enough apart not to touch or blur into each other, into one canvas."""
+    far enough apart not to touch or blur into each other, into one canvas. ``cache`` (a
+    dict) keeps each tidied mask by the mask it came from (tidying one object does not
+    depend on the others or on where it lies), so a mask met again is not tidied again."""
     masks = masks_from_labels(labels)
+    if not masks:
+        return []
+    if cache is None:
+        return _tidy_masks(masks, outline_sigma)
+    keys = [("tidy", outline_sigma, m.mask.shape, m.mask.tobytes()) for m in masks]
+    todo = [k for k, key in enumerate(keys) if key not in cache]
+    out: list = [None] * len(masks)
+    for k, tidy in zip(todo, _tidy_masks([masks[k] for k in todo], outline_sigma)):
+        cache[keys[k]] = (tidy.row - masks[k].row, tidy.col - masks[k].col, tidy.mask)
+        out[k] = tidy
+    for k, (m, key) in enumerate(zip(masks, keys)):
+        if out[k] is None:  # met before: a copy, so no two candidates share an array
+            dr, dc, mask = cache[key]
+            out[k] = ObjectMask(m.row + dr, m.col + dc, mask.copy())
+    return out
+
+
+def _tidy_masks(masks: list[ObjectMask], outline_sigma: float) -> list[ObjectMask]:
+    """:func:`tidy_mask` of each of ``masks``, in one packed canvas (:func:`tidy_labels`)."""
     if not masks:
         return []
     reach = int(4 * outline_sigma + 0.5) if outline_sigma > 0 else 0
     gap = int(np.ceil(2 * outline_sigma)) + 1 + reach  # each box's margin: its own pad and the blur's reach
     boxes = [(m.mask.shape[0] + 2 * gap, m.mask.shape[1] + 2 * gap) for m in masks]
-    width = max(1024, max(w for _, w in boxes))
+    # About square (a wide canvas with few objects is mostly empty rows to filter).
+    width = max(max(w for _, w in boxes), int(np.sqrt(sum(h * w for h, w in boxes))) + 1)
     # Shelf packing: boxes left to right, a new shelf when the row is full.
     corners, row, col, shelf = [], 0, 0, 0
     for h, w in boxes:
@@ -391,7 +518,7 @@ def tidy_labels(labels: np.ndarray, *, outline_sigma: float = 0.0) -> list[Objec
     first[1:] = owner[1:][order][1:] != owner[1:][order][:-1]
     keep = np.zeros(n + 1, dtype=bool)
     keep[ids[order][first]] = True
-    tidy = ndi.binary_fill_holes(keep[pieces])
+    tidy = fill_holes(keep[pieces])
     if outline_sigma > 0:
         tidy = ndi.gaussian_filter(tidy.astype(np.float32), outline_sigma) > 0.5
     out = []
@@ -403,20 +530,38 @@ def tidy_labels(labels: np.ndarray, *, outline_sigma: float = 0.0) -> list[Objec
     return out
 
 
-def _tidy_near(labels: np.ndarray, region: np.ndarray, outline_sigma: float) -> np.ndarray:
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes(mask)`` (holes: background 4-connected pieces
+    that do not reach the border), from one labelling of the background instead of a
+    dilation repeated until nothing changes (many times cheaper on a large canvas)."""
+    background, n = ndi.label(~mask)
+    if n == 0:
+        return mask.copy()
+    outside = np.zeros(n + 1, dtype=bool)
+    for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
+        outside[edge] = True
+    outside[0] = False
+    return ~outside[background]
+
+
+def _tidy_near(labels: np.ndarray, region: np.ndarray, outline_sigma: float, *, cache: dict | None = None) -> np.ndarray:
     """:func:`tidy_mask` for the objects that may overlap ``region`` once tidied, and for
     those near enough to them to take pixels from them; the rest are left out. As
     tidied, an outline grows at most its pad beyond the object, so for every object
     that overlaps ``region`` the result equals tidying all (at a fraction of the cost
     in a window full of objects)."""
     pad = int(np.ceil(2 * outline_sigma)) + 1
-    square = np.ones((3, 3), dtype=bool)
-    reach = ndi.binary_dilation(region, structure=square, iterations=pad)
-    near = np.unique(labels[reach])
-    reach = ndi.binary_dilation(np.isin(labels, near[near > 0]), structure=square, iterations=2 * pad + 1)
-    near = np.unique(labels[reach])
-    kept = np.where(np.isin(labels, near[near > 0]), labels, 0)
-    return labels_from_masks(tidy_labels(kept, outline_sigma=outline_sigma), labels.shape)
+    # (A 3 x 3 square dilated n times is a (2n + 1) square: one maximum filter.)
+    reach = ndi.maximum_filter(region, size=2 * pad + 1, mode="constant", cval=False)
+    near = np.zeros(int(labels.max()) + 1, dtype=bool)
+    near[labels[reach]] = True
+    near[0] = False
+    reach = ndi.maximum_filter(near[labels], size=2 * (2 * pad + 1) + 1, mode="constant", cval=False)
+    near[:] = False
+    near[labels[reach]] = True
+    near[0] = False
+    kept = np.where(near[labels], labels, 0)
+    return labels_from_masks(tidy_labels(kept, outline_sigma=outline_sigma, cache=cache), labels.shape)
 
 
 def _padded(mask: np.ndarray, width: int) -> np.ndarray:
@@ -457,11 +602,14 @@ def example_fit(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerS
             if split_key not in cache:
                 cache[split_key] = split_regions(smooth, settings)
             first = cache[split_key]
-        labels = segment_signal(smooth, settings, first=first)
+        # Cuts and tidied objects are shared between trials (they depend on the region
+        # alone, or on the region and the window's signal around it).
+        shared = cache.setdefault(("shared", k), {})
+        labels = segment_signal(smooth, settings, first=first, cache=shared)
         truth = np.zeros(labels.shape, dtype=bool)
         ObjectMask(m.row - win[0].start, m.col - win[1].start, m.mask).paste(truth)
         if settings.outline_sigma > 0:
-            labels = _tidy_near(labels, truth, settings.outline_sigma)
+            labels = _tidy_near(labels, truth, settings.outline_sigma, cache=shared)
         hit = labels[truth]
         ids, inter = np.unique(hit[hit > 0], return_counts=True)
         if ids.size == 0:
