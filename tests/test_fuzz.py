@@ -217,3 +217,43 @@ def test_sizes_are_checked_before_reading(check, base):
     outcome = check(fc.Case("wide", "tiff", fc.segment(frame="@w.ome.tif"), files={"w.ome.tif": wide},
                             expect=fc.REFUSE))
     assert outcome.status == 2
+
+
+# --------------------------------------------------------------------------- the readers added since (issue 13, part 3)
+
+ZARR_CASES = ["valid", "group metadata=NaN", "group metadata=truncated", "multiscales=[{}]", "datasets path=nope",
+              "axes no x", "axes name=5", "axes twice y", "array metadata=list", "array shape=huge", "level 0 missing",
+              "chunk garbage"]
+
+
+@pytest.fixture(scope="module")
+def zarr_by_name(base):
+    return _by_name(fc.zarr_cases(base))
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("label", ZARR_CASES)
+def test_omezarr_frames(check, zarr_by_name, version, label):
+    """A broken OME-Zarr frame (metadata, arrays, chunks, axes): refused in one line, or read."""
+    outcome = check(zarr_by_name[f"zarr{version}/{label}"])
+    if label != "valid":
+        assert "img.zarr" in outcome.stderr
+
+
+CLICK_CASES = ["csv/valid", "csv/valid row,col", "csv/header a,b", "csv/header none", "csv/x=NaN", "csv/y=inf",
+               "csv/row=NaN", "csv/x=text", "csv/x=outside", "csv/NUL", "csv/field over 128 kB", "csv/utf-16",
+               "points/valid", "points/x=NaN", "points/x=1e400", "points/coordinates=deep", "points/one number",
+               "points/MultiPoint of numbers"]
+
+
+@pytest.fixture(scope="module")
+def clicks_by_name(base):
+    return _by_name(fc.click_cases(base))
+
+
+@pytest.mark.parametrize("name", CLICK_CASES)
+def test_click_examples(check, clicks_by_name, name):
+    """Clicks as examples in a CSV table or GeoJSON Points: bad headers and values refused in one line."""
+    outcome = check(clicks_by_name[name])
+    if "valid" not in name:
+        assert outcome.status == 2 and ("clicks.csv" in outcome.stderr or "clicks.geojson" in outcome.stderr)
