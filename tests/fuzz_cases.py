@@ -408,8 +408,10 @@ def _written_tiff_cases() -> list[Case]:
     pixels, _ = _demo_pixels()
     one = pixels[1]
     arrays = [
-        ("float nan", np.where(one > 200, np.nan, one).astype(np.float32), {}, EITHER),
-        ("float inf", np.where(one > 200, np.inf, one).astype(np.float32), {}, EITHER),
+        ("float nan", np.where(one > 200, np.nan, one).astype(np.float32), {}, REFUSE),
+        ("float inf", np.where(one > 200, np.inf, one).astype(np.float32), {}, REFUSE),
+        ("one inf pixel", np.where(np.arange(one.size).reshape(one.shape) == 7, np.inf, one).astype(np.float32), {},
+         REFUSE),
         ("float64", one.astype(np.float64), {}, ACCEPT),
         ("int8", (one // 256).astype(np.int8), {}, ACCEPT),
         ("bool", one > 200, {}, EITHER),

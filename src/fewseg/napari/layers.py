@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..objects import Annotation, Location, ObjectMask, masks_from_labels
-from ..polygons import mask_to_polygon
+from ..polygons import check_polygon, mask_to_polygon
 from ..render import default_styles, parse_color
 
 #: Leading axes a stack may have, outermost first, and the Location field of each.
@@ -232,6 +232,8 @@ def shapes_annotations(data: Sequence[np.ndarray], shape_types: Sequence[str], f
             raise InputError(source, f"is a {kind}; examples and results are areas: polygons, rectangles or ellipses",
                              field=field)
         vertices = np.asarray(vertices, dtype=float)
+        if vertices.ndim != 2 or vertices.shape[1] < 2 or not np.isfinite(vertices).all():
+            raise InputError(source, "vertex coordinates must be finite numbers, two or more per vertex", field=field)
         n_lead = vertices.shape[1] - 2
         values = {a: _feature(features, a, i) for a in ("xy", "z", "time")}
         if here is not None:
@@ -239,7 +241,10 @@ def shapes_annotations(data: Sequence[np.ndarray], shape_types: Sequence[str], f
         if n_lead and axes:
             lead = vertices[0, :n_lead][-len(axes):]
             values.update({a: int(round(v)) for a, v in zip(axes[-len(lead):], lead)})
-        location = Location(**{a: int(v) for a, v in values.items() if v is not None})
+        try:
+            location = Location(**{a: int(v) for a, v in values.items() if v is not None})
+        except (TypeError, ValueError, OverflowError):  # a NaN, text or infinite feature
+            raise InputError(source, f"expected whole numbers for xy, z and time, got {values}", field=field) from None
         properties = {}
         if features is not None:
             for key in features.keys() if hasattr(features, "keys") else features:
@@ -248,7 +253,8 @@ def shapes_annotations(data: Sequence[np.ndarray], shape_types: Sequence[str], f
                     if value is not None:
                         properties[key] = value.item() if isinstance(value, np.generic) else value
         channel = _feature(features, "channel", i)
-        out.append(Annotation(polygon=shape_polygon(vertices, kind), tags=_tags_at(features, i), location=location,
+        polygon = check_polygon(shape_polygon(vertices, kind), source=source, field=field)  # as a file's are
+        out.append(Annotation(polygon=polygon, tags=_tags_at(features, i), location=location,
                               channel=int(channel) if channel is not None else 0, origin=f"{source}: {field}",
                               properties=properties))
     return out
