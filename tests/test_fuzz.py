@@ -221,9 +221,10 @@ def test_sizes_are_checked_before_reading(check, base):
 
 # --------------------------------------------------------------------------- the readers added since (issue 13, part 3)
 
-ZARR_CASES = ["valid", "group metadata=NaN", "group metadata=truncated", "multiscales=[{}]", "datasets path=nope",
-              "axes no x", "axes name=5", "axes twice y", "array metadata=list", "array shape=huge", "level 0 missing",
-              "chunk garbage"]
+ZARR_CASES = ["zarr0.4/valid", "zarr0.5/valid", "zarr0.4/group metadata=truncated", "zarr0.5/group metadata=NaN",
+              "zarr0.5/multiscales=[{}]", "zarr0.4/datasets path=nope", "zarr0.5/axes no x", "zarr0.4/axes name=5",
+              "zarr0.5/axes twice y", "zarr0.5/array metadata=list", "zarr0.4/array shape=huge",
+              "zarr0.5/level 0 missing", "zarr0.4/chunk garbage", "zarr0.5/chunk garbage"]
 
 
 @pytest.fixture(scope="module")
@@ -231,18 +232,16 @@ def zarr_by_name(base):
     return _by_name(fc.zarr_cases(base))
 
 
-@pytest.mark.parametrize("version", ["0.4", "0.5"])
-@pytest.mark.parametrize("label", ZARR_CASES)
-def test_omezarr_frames(check, zarr_by_name, version, label):
-    """A broken OME-Zarr frame (metadata, arrays, chunks, axes): refused in one line, or read."""
-    outcome = check(zarr_by_name[f"zarr{version}/{label}"])
-    if label != "valid":
+@pytest.mark.parametrize("name", ZARR_CASES)
+def test_omezarr_frames(check, zarr_by_name, name):
+    """A broken OME-Zarr frame (metadata, arrays, chunks, axes; NGFF 0.4 and 0.5): refused in one line, or read."""
+    outcome = check(zarr_by_name[name])
+    if not name.endswith("/valid"):
         assert "img.zarr" in outcome.stderr
 
 
-CLICK_CASES = ["csv/valid", "csv/valid row,col", "csv/header a,b", "csv/header none", "csv/x=NaN", "csv/y=inf",
-               "csv/row=NaN", "csv/x=text", "csv/x=outside", "csv/NUL", "csv/field over 128 kB", "csv/utf-16",
-               "points/valid", "points/x=NaN", "points/x=1e400", "points/coordinates=deep", "points/one number",
+CLICK_CASES = ["csv/valid", "csv/valid row,col", "csv/header a,b", "csv/x=NaN", "csv/row=NaN", "csv/x=outside",
+               "csv/NUL", "csv/field over 128 kB", "points/valid", "points/x=NaN", "points/coordinates=deep",
                "points/MultiPoint of numbers"]
 
 
