@@ -19,7 +19,9 @@ truncations, OME-XML that disagrees with the pixels, odd pixel types), :func:`js
 documents), :func:`output_cases` (output paths that are directories, under files, broken
 or looping links, too long, inputs, each other, a full disk), :func:`option_cases`
 (option values), :func:`random_tiff_cases` (bytes flipped with a fixed seed),
-:func:`hang_cases` (many examples: the fit's cost).
+:func:`hang_cases` (many examples: the fit's cost), :func:`zarr_cases` (OME-Zarr frames with
+broken metadata, arrays, chunks and axes), :func:`click_cases` (clicks as CSV tables and
+GeoJSON Points with bad headers and values).
 """
 
 from __future__ import annotations
