@@ -102,8 +102,8 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     sizes = source.sizes
     for attr, axis in (("xy", "XY"), ("z", "Z"), ("time", "Time")):
         if getattr(tile, attr) >= sizes[axis]:
-            raise InputError(f"tile.{axis}", f"{getattr(tile, attr)} is outside the dataset's {sizes[axis]} "
-                                             f"(0-based: 0..{sizes[axis] - 1})")
+            raise InputError(f"tile.{axis}", f"{getattr(tile, attr)} is outside the dataset's {sizes[axis]} {axis} "
+                                             f"position(s) (0-based: 0..{sizes[axis] - 1})")
     if channel >= sizes["C"]:
         raise InputError("channel", f"{channel} is outside the dataset's {sizes['C']} channels (0-based)")
     locations = batch_locations(chosen, sizes, tile)
