@@ -568,14 +568,40 @@ GARBAGE_ANSWERS = {
 }
 
 
+def ensure_examples(server):
+    """Examples tagged TRAIN on Z 1 (posted by the compute test when the whole module runs)."""
+    if not annotations_tagged(server, TRAIN):
+        post_examples(server, nimbus_items(make_demo(seed=0, shape=SHAPE, n_blobs=40)[1][:10]), TRAIN)
+
+
 @pytest.mark.parametrize("name", sorted(GARBAGE_ANSWERS))
 def test_malformed_server_answers_give_one_error_line(server, capsys, tmp_path, name):
     garble, expected = GARBAGE_ANSWERS[name]
-    if not annotations_tagged(server, TRAIN):
-        post_examples(server, nimbus_items(make_demo(seed=0, shape=SHAPE, n_blobs=40)[1][:3]), TRAIN)
+    ensure_examples(server)
     before = len(annotations_tagged(server, OUT))
     with GarbleProxy(server["apiUrl"], garble) as proxy:
         code, messages, err = run_worker_here(server, capsys, "compute",
                                               compute_params(server, {"Training tags": [TRAIN]}), api_url=proxy.api_url)
     assert_one_error(code, messages, err, expected)
     assert len(annotations_tagged(server, OUT)) == before  # nothing half-uploaded
+
+
+def test_a_later_frame_unreadable_leaves_whole_frames_and_says_which(server, capsys, tmp_path):
+    """Batch Z 1-2 where only Z 2's tiles are garbage: Z 1 (the fit frame) is uploaded whole,
+    a warning says so, then one error line; nothing of Z 2 is on the server."""
+    tag = "partly done"
+    ensure_examples(server)
+
+    def garble(method, path):
+        if "tiles/region" in path and any(f"frame={i}&" in path or path.endswith(f"frame={i}") for i in (2, 3)):
+            return b"garbage"
+        return None
+
+    with GarbleProxy(server["apiUrl"], garble) as proxy:
+        code, messages, err = run_worker_here(server, capsys, "compute", compute_params(
+            server, {"Training tags": [TRAIN], "Batch Z": "1-2"}, tags=(tag,)), api_url=proxy.api_url)
+    assert_one_error(code, messages, err, "answered the tile request for XY 1, Z 2, Time 1")
+    [warning] = [m for m in messages if m.get("title") == "Partly done"]
+    assert warning["warning"].startswith("the outlines of the first 1 of 2 frame(s)")
+    uploaded = annotations_tagged(server, tag)
+    assert uploaded and {a["location"]["Z"] for a in uploaded} == {0}

@@ -152,11 +152,18 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
 
     total = 0
     frames = segment_frames(segmenter, source.read, locations, examples=dict(by_location), frames={where: frame})
-    for k, result in enumerate(frames, start=1):
-        n = source.upload(result.annotations(), tags=out_tags, channel=channel, connect_to=connect)
-        total += n
-        loc = result.location
-        progress(0.1 + 0.9 * k / len(locations), "Outlining objects",
-                 f"frame {k}/{len(locations)} (XY {loc.xy + 1}, Z {loc.z + 1}, Time {loc.time + 1}): {n} objects")
+    done = 0
+    try:
+        for k, result in enumerate(frames, start=1):
+            n = source.upload(result.annotations(), tags=out_tags, channel=channel, connect_to=connect)
+            total, done = total + n, k
+            loc = result.location
+            progress(0.1 + 0.9 * k / len(locations), "Outlining objects",
+                     f"frame {k}/{len(locations)} (XY {loc.xy + 1}, Z {loc.z + 1}, Time {loc.time + 1}): {n} objects")
+    except Exception:
+        if done:  # each frame is uploaded whole once done: say which are on the server before the error line
+            warning(f"the outlines of the first {done} of {len(locations)} frame(s) ({total} objects) were uploaded "
+                    "before the error; the other frames have none from this run", "Partly done")
+        raise
     return {"n_examples": len(examples), "n_fit_examples": len(fit_examples), "n_frames": len(locations),
             "n_objects": total, "fit_location": where.as_nimbus()}
