@@ -105,7 +105,7 @@ def bench_frames(root: Path, n: int) -> dict:
              "same": True}]
     for workers in (1, 2):
         t0 = time.perf_counter()
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             # Warm the workers (imports), as a long run's first frames would: start-up cost.
             client.run(_warm)

@@ -1,8 +1,8 @@
 """Fuzz the fewseg command line with malformed inputs and count broken promises.
 
-    python benchmarks/fuzz.py                 # every case (~900), 60 s timeout each
-    python benchmarks/fuzz.py --no-hangs      # without the two many-examples cases (minutes each before issue 12)
-    python benchmarks/fuzz.py --only json     # one group: tiff, json, output, option, valid, hang
+    python benchmarks/fuzz.py                 # every case (~1,460), 60 s timeout each
+    python benchmarks/fuzz.py --no-hangs      # without the two many-examples cases (a minute each before issue 12)
+    python benchmarks/fuzz.py --only json     # one group: tiff, json, zarr, clicks, output, option, valid, hang
 
 Each case runs ``fewseg.cli.main`` in a forked child of this process (so the libraries are
 imported once), in its own folder holding a small demo case (``tests/fuzz_cases.py``),

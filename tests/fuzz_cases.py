@@ -19,7 +19,9 @@ truncations, OME-XML that disagrees with the pixels, odd pixel types), :func:`js
 documents), :func:`output_cases` (output paths that are directories, under files, broken
 or looping links, too long, inputs, each other, a full disk), :func:`option_cases`
 (option values), :func:`random_tiff_cases` (bytes flipped with a fixed seed),
-:func:`hang_cases` (many examples: the fit's cost).
+:func:`hang_cases` (many examples: the fit's cost), :func:`zarr_cases` (OME-Zarr frames with
+broken metadata, arrays, chunks and axes), :func:`click_cases` (clicks as CSV tables and
+GeoJSON Points with bad headers and values).
 """
 
 from __future__ import annotations
@@ -132,6 +134,9 @@ def snapshot(folder: Path) -> dict[str, tuple]:
 def prepare(case: Case, folder: Path, base: dict[str, bytes]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in {**base, **case.files}.items():
+        if data is None:  # a file the case removes
+            continue
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
     if case.setup is not None:
         case.setup(folder)
@@ -405,8 +410,10 @@ def _written_tiff_cases() -> list[Case]:
     pixels, _ = _demo_pixels()
     one = pixels[1]
     arrays = [
-        ("float nan", np.where(one > 200, np.nan, one).astype(np.float32), {}, EITHER),
-        ("float inf", np.where(one > 200, np.inf, one).astype(np.float32), {}, EITHER),
+        ("float nan", np.where(one > 200, np.nan, one).astype(np.float32), {}, REFUSE),
+        ("float inf", np.where(one > 200, np.inf, one).astype(np.float32), {}, REFUSE),
+        ("one inf pixel", np.where(np.arange(one.size).reshape(one.shape) == 7, np.inf, one).astype(np.float32), {},
+         REFUSE),
         ("float64", one.astype(np.float64), {}, ACCEPT),
         ("int8", (one // 256).astype(np.int8), {}, ACCEPT),
         ("bool", one > 200, {}, EITHER),
@@ -816,9 +823,190 @@ def hang_cases() -> list[Case]:
     return cases
 
 
+# --------------------------------------------------------------------------- OME-Zarr frames
+
+
+ZARR = "img.zarr"
+
+
+def zarr_files(version: str) -> dict[str, bytes]:
+    """The demo frame as an OME-Zarr image (NGFF ``version`` 0.4 on Zarr v2, 0.5 on v3): ``{path: bytes}``."""
+    import tempfile
+
+    from fewseg.formats.omezarr import write_image
+
+    pixels, names = _demo_pixels()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / ZARR
+        write_image(root, pixels, axes="cyx", channel_names=names, version=version, chunks=(1, 48, 48),
+                    scale_factors=(2,))
+        return {str(f.relative_to(tmp)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+
+
+def _json_edit(data: bytes, edit) -> bytes:
+    doc = json.loads(data)
+    edit(doc)
+    return json.dumps(doc).encode()
+
+
+def zarr_cases(base: dict[str, bytes]) -> list[Case]:
+    """OME-Zarr frames with broken group / array metadata, missing arrays and chunks, wrong axes."""
+    cases = []
+    for version in ("0.4", "0.5"):
+        files = zarr_files(version)
+        v3 = version == "0.5"
+        group = f"{ZARR}/zarr.json" if v3 else f"{ZARR}/.zattrs"
+        array = f"{ZARR}/s0/zarr.json" if v3 else f"{ZARR}/s0/.zarray"
+        chunks = sorted(n for n in files if n.startswith(f"{ZARR}/s0/") and not n.endswith(("zarr.json", ".zarray", ".zattrs")))
+
+        def ome(doc):  # where the NGFF metadata sits in the group's document
+            return doc["attributes"]["ome"] if v3 else doc
+
+        def add(name, changed, expect=REFUSE):
+            cases.append(Case(f"zarr{version}/{name}", "zarr", segment(frame="@" + ZARR), files={**files, **changed},
+                              expect=expect, outputs=SEGMENT_OUTPUTS))
+
+        add("valid", {}, ACCEPT)
+        g, a = files[group], files[array]
+        for label, data in (("garbage", b"\x00\xff garbage"), ("truncated", g[: len(g) // 2]), ("empty", b""),
+                            ("list", b"[]"), ("deep", b"[" * 5000 + b"]" * 5000), ("NaN", b"NaN"),
+                            ("utf-16", g.decode().encode("utf-16"))):
+            add(f"group metadata={label}", {group: data}, EITHER if label == "utf-16" else REFUSE)  # JSON may be UTF-16
+        edits = {
+            "multiscales=5": lambda d: ome(d).__setitem__("multiscales", 5),
+            "multiscales=[]": lambda d: ome(d).__setitem__("multiscales", []),
+            "multiscales=[{}]": lambda d: ome(d).__setitem__("multiscales", [{}]),
+            "multiscales missing": lambda d: ome(d).pop("multiscales"),
+            "datasets=[]": lambda d: ome(d)["multiscales"][0].__setitem__("datasets", []),
+            "datasets path missing": lambda d: ome(d)["multiscales"][0]["datasets"][0].pop("path"),
+            "datasets path=nope": lambda d: ome(d)["multiscales"][0]["datasets"][0].__setitem__("path", "nope"),
+            "datasets path=../..": lambda d: ome(d)["multiscales"][0]["datasets"][0].__setitem__("path", "../.."),
+            "datasets path=5": lambda d: ome(d)["multiscales"][0]["datasets"][0].__setitem__("path", 5),
+            "axes=7": lambda d: ome(d)["multiscales"][0].__setitem__("axes", 7),
+            "axes too few": lambda d: ome(d)["multiscales"][0].__setitem__("axes", ome(d)["multiscales"][0]["axes"][1:]),
+            "axes no x": lambda d: ome(d)["multiscales"][0]["axes"][-1].__setitem__("name", "q"),
+            "axes twice y": lambda d: ome(d)["multiscales"][0]["axes"][-1].__setitem__("name", "y"),
+            "axes name=5": lambda d: ome(d)["multiscales"][0]["axes"][0].__setitem__("name", 5),
+            "axes type=space for c": lambda d: ome(d)["multiscales"][0]["axes"][0].__setitem__("type", "space"),
+            "scale=NaN": lambda d: ome(d)["multiscales"][0]["datasets"][0]["coordinateTransformations"][0].__setitem__(
+                "scale", [float("nan")] * 3),
+            "transformations=[]": lambda d: ome(d)["multiscales"][0]["datasets"][0].__setitem__(
+                "coordinateTransformations", []),
+            "omero=5": lambda d: ome(d).__setitem__("omero", 5),
+            "omero channels=5": lambda d: ome(d)["omero"].__setitem__("channels", 5),
+            "channel label=[]": lambda d: ome(d)["omero"]["channels"][0].__setitem__("label", []),
+            "version=9.9": lambda d: ome(d).__setitem__("version", "9.9") if v3 else
+            ome(d)["multiscales"][0].__setitem__("version", "9.9"),
+        }
+        for label, edit in edits.items():
+            expect = EITHER if label.startswith(("omero", "channel label", "version", "scale", "transformations",
+                                                 "axes type")) else REFUSE
+            add(label, {group: _json_edit(g, edit)}, expect)
+        for label, data in (("garbage", b"garbage"), ("truncated", a[: len(a) // 2]), ("list", b"[]")):
+            add(f"array metadata={label}", {array: data})
+        shape_key = "shape"
+        for label, value in (("shape=[0,0,0]", [0, 0, 0]), ("shape=[2,96]", [2, 96]), ("shape=huge", [2, 2**40, 2**40]),
+                             ("shape=-1", [2, -1, 96]), ("shape=text", "big")):
+            add(f"array {label}", {array: _json_edit(a, lambda d, v=value: d.__setitem__(shape_key, v))})
+        for label, key, value in (("dtype=unknown", "data_type" if v3 else "dtype", "<x9"),
+                                  ("dtype=5", "data_type" if v3 else "dtype", 5),
+                                  ("chunks=0", None, 0), ("fill=text", "fill_value", "abc")):
+            def edit(d, key=key, value=value):
+                if key is None:  # the chunk grid
+                    if v3:
+                        d["chunk_grid"]["configuration"]["chunk_shape"] = [value] * 3
+                    else:
+                        d["chunks"] = [value] * 3
+                else:
+                    d[key] = value
+            add(f"array {label}", {array: _json_edit(a, edit)}, EITHER if label == "fill=text" else REFUSE)
+        add("array metadata missing", {array: None})
+        add("level 0 missing", {n: None for n in files if n.startswith(f"{ZARR}/s0/")})
+        add("chunk garbage", {chunks[0]: b"garbage" * 5})
+        add("chunk truncated", {chunks[0]: files[chunks[0]][: len(files[chunks[0]]) // 2]})
+        add("chunk empty", {chunks[0]: b""})
+        add("chunk missing", {chunks[0]: None}, EITHER)  # Zarr: a missing chunk is the fill value
+        add("group is a file", {n: None for n in files} | {ZARR: files[group]}, REFUSE)
+    return cases
+
+
+# --------------------------------------------------------------------------- clicks as examples (CSV, GeoJSON points)
+
+
+def _click_points(base: dict[str, bytes]) -> list[tuple[float, float]]:
+    """The centres (x, y, pixel-corner origin) of the demo examples."""
+    return [(float(np.mean([c["x"] for c in a["coordinates"]])), float(np.mean([c["y"] for c in a["coordinates"]])))
+            for a in json.loads(base[EXAMPLES])]
+
+
+def click_cases(base: dict[str, bytes]) -> list[Case]:
+    """Clicks as examples: CSV tables with bad headers, values and encodings; GeoJSON Points with bad positions."""
+    cases = []
+    points = _click_points(base)
+    rows = [f"{x:.2f},{y:.2f}" for x, y in points]
+
+    def csv_case(name, text, expect=REFUSE):
+        data = text if isinstance(text, bytes) else text.encode()
+        cases.append(Case(f"csv/{name}", "clicks", segment(examples="@clicks.csv"), files={"clicks.csv": data},
+                          expect=expect, outputs=SEGMENT_OUTPUTS))
+
+    csv_case("valid", "x,y\n" + "\n".join(rows) + "\n", ACCEPT)
+    csv_case("valid row,col", "row,col\n" + "\n".join(f"{y - 0.5:.2f},{x - 0.5:.2f}" for x, y in points), ACCEPT)
+    csv_case("valid extra column", "id,x,y,note\n" + "\n".join(f"{k},{r},n" for k, r in enumerate(rows)), ACCEPT)
+    csv_case("valid BOM", b"\xef\xbb\xbf" + ("x,y\n" + "\n".join(rows)).encode(), ACCEPT)
+    for label, header in (("none", ""), ("x only", "x"), ("a,b", "a,b"), ("numbers", "1,2"), ("row,x", "row,x"),
+                          ("semicolons", "x;y")):
+        csv_case(f"header {label}", header + "\n" + "\n".join(rows))
+    csv_case("header only", "x,y\n", EITHER)
+    for label, value in (("NaN", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("text", "abc"), ("empty", ""),
+                         ("1e400", "1e400"), ("5000 digits", "9" * 5000), ("outside", "1000"), ("negative", "-50"),
+                         ("0x10", "0x10"), ("comma decimal", '"3,5"')):
+        for column in ("x", "y"):
+            first = f"{value},{points[0][1]:.2f}" if column == "x" else f"{points[0][0]:.2f},{value}"
+            csv_case(f"{column}={label}", "x,y\n" + "\n".join([first] + rows[1:]))
+        first_rc = f"{value},{points[0][0]:.2f}"
+        csv_case(f"row={label}", "row,col\n" + "\n".join([first_rc] + [f"{y:.2f},{x:.2f}" for x, y in points[1:]]))
+    csv_case("short row", "x,y\n" + "\n".join(["5"] + rows[1:]))
+    csv_case("NUL", b"x,y\n" + rows[0].encode() + b"\x00\n" + "\n".join(rows[1:]).encode())
+    csv_case("field over 128 kB", "x,y\n" + '"' + "1" * 200_000 + '",5\n' + "\n".join(rows))
+    csv_case("utf-16", ("x,y\n" + "\n".join(rows)).encode("utf-16"))
+    csv_case("binary", bytes(range(256)))
+    csv_case("unclosed quote", 'x,y\n"' + "\n".join(rows))
+
+    geo = json.loads(base["ex.geojson"])
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [x, y]},
+                 "properties": {"tags": ["YFP blob"]}} for x, y in points]
+    clicks = {"type": "FeatureCollection", "features": features}
+
+    def point_case(name, doc, expect=REFUSE):
+        cases.append(Case(f"points/{name}", "clicks", segment(examples="@clicks.geojson"),
+                          files={"clicks.geojson": doc if isinstance(doc, bytes) else json.dumps(doc).encode()},
+                          expect=expect, outputs=SEGMENT_OUTPUTS))
+
+    point_case("valid", clicks, ACCEPT)
+    point_case("valid MultiPoint", {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [list(p) for p in points]},
+         "properties": {}}]}, ACCEPT)
+    for label, raw in VALUES.items():
+        expect = EITHER if label in ("half", "zero") else REFUSE  # x = 0: the frame's left edge
+        point_case(f"coordinates={label}", _with_raw(clicks, ("features", 0, "geometry", "coordinates"), raw),
+                   EITHER if label == "list" else REFUSE)  # [1, 2]: a click inside
+        point_case(f"x={label}", _with_raw(clicks, ("features", 0, "geometry", "coordinates", 0), raw), expect)
+    point_case("one number", _with_raw(clicks, ("features", 0, "geometry", "coordinates"), "[5]"))
+    point_case("three numbers", _with_raw(clicks, ("features", 0, "geometry", "coordinates"), "[5, 5, 5]"), EITHER)
+    point_case("nested", _with_raw(clicks, ("features", 0, "geometry", "coordinates"), "[[5, 5]]"))
+    point_case("MultiPoint of numbers", {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [1, 2]}, "properties": {}}]})
+    point_case("MultiPoint empty", {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": []}, "properties": {}}]})
+    point_case("points and polygons", {"type": "FeatureCollection", "features": features + geo["features"]}, EITHER)
+    return cases
+
+
 def all_cases(base: dict[str, bytes], *, n_random: int = 150, seed: int = 0, hangs: bool = True) -> list[Case]:
     cases = (valid_cases(base) + tiff_cases(base) + json_cases(base) + output_cases(base) + option_cases()
-             + checkpoint_cases() + random_tiff_cases(base, n=n_random, seed=seed))
+             + checkpoint_cases() + random_tiff_cases(base, n=n_random, seed=seed) + zarr_cases(base)
+             + click_cases(base))
     return cases + (hang_cases() if hangs else [])
 
 

@@ -217,3 +217,31 @@ def test_sizes_are_checked_before_reading(check, base):
     outcome = check(fc.Case("wide", "tiff", fc.segment(frame="@w.ome.tif"), files={"w.ome.tif": wide},
                             expect=fc.REFUSE))
     assert outcome.status == 2
+
+
+# --------------------------------------------------------------------------- the readers added since (issue 13, part 3)
+
+ZARR_CASES = ["zarr0.4/valid", "zarr0.5/valid", "zarr0.4/group metadata=truncated", "zarr0.5/group metadata=NaN",
+              "zarr0.5/multiscales=[{}]", "zarr0.4/datasets path=nope", "zarr0.5/axes no x", "zarr0.4/axes name=5",
+              "zarr0.5/axes twice y", "zarr0.5/array metadata=list", "zarr0.4/array shape=huge",
+              "zarr0.5/level 0 missing", "zarr0.4/chunk garbage", "zarr0.5/chunk garbage"]
+
+
+CLICK_CASES = ["csv/valid", "csv/valid row,col", "csv/header a,b", "csv/x=NaN", "csv/row=NaN", "csv/x=outside",
+               "csv/NUL", "csv/field over 128 kB", "points/valid", "points/x=NaN", "points/coordinates=deep",
+               "points/MultiPoint of numbers"]
+
+
+@pytest.fixture(scope="module")
+def new_reader_cases(base):
+    return _by_name(fc.zarr_cases(base) + fc.click_cases(base))
+
+
+@pytest.mark.parametrize("name", ZARR_CASES + CLICK_CASES)
+def test_newer_readers(check, new_reader_cases, name):
+    """A broken OME-Zarr frame (metadata, arrays, chunks, axes; NGFF 0.4 and 0.5), clicks in a CSV
+    table or as GeoJSON Points with bad headers and values: refused in one line naming the file, or read."""
+    outcome = check(new_reader_cases[name])
+    if not name.endswith("valid") and "valid " not in name:
+        assert outcome.status == 2
+        assert any(f in outcome.stderr for f in ("img.zarr", "clicks.csv", "clicks.geojson")), outcome.stderr

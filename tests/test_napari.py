@@ -500,3 +500,28 @@ def test_clicks_are_examples_and_csv_clicks_open_as_points(make_napari_viewer, q
     assert not rediscovered(masks_from_labels(labels.data), masks, shape).any()
     mixed = widget._evaluate()
     assert mixed.n_pred > 300 and mixed.f1 > 0.921 - 0.05, mixed
+
+
+def test_malformed_inputs_are_one_notification_each_and_napari_goes_on(make_napari_viewer, qtbot, messages):
+    """Degenerate shapes, an example outside, a frame of NaN (issue 13): each Find gives one
+    error notification, no results layer is made or half-written, and the next good run works."""
+    viewer, truth = _demo_viewer(make_napari_viewer)
+    good = [t.polygon for t in truth[:8]]
+    layer = viewer.add_shapes(good + [np.array([[10.0, 10], [20, 20], [30, 30]])], shape_type="polygon",
+                              name="examples")
+    widget = open_widget(viewer)
+    widget.find_button.native.click()
+    assert messages == [("error", "examples: shapes[8]: polygon has zero area (all vertices on one line)")]
+    layer.data = good + [np.array([[0.0, 0], [10, 10], [0, 12], [12, 0]])]  # crossing itself
+    widget.find_button.native.click()
+    assert len(messages) == 2 and messages[1][1].startswith("examples: shapes[8]: polygon is not simple")
+    layer.data = good
+    nan = viewer.add_image(np.full((160, 160), np.nan, np.float32), name="NaN")
+    widget.channels.value = [viewer.layers["Brightfield"], nan]
+    click_and_wait(qtbot, widget, widget.find_button)
+    assert messages[2:] == [("error", "layers Brightfield, NaN: 25600 pixel(s) are NaN or infinite (25600 in channel "
+                                      "NaN); expected finite intensities")]
+    assert result_layers(viewer) == (None, None) and not widget.running
+    widget.channels.value = [viewer.layers["Brightfield"], viewer.layers["YFP"]]
+    click_and_wait(qtbot, widget, widget.find_button)
+    assert widget.status.value.startswith("found ") and len(messages) == 3

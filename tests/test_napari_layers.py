@@ -74,3 +74,32 @@ def test_more_than_time_and_z_is_refused():
     assert lead_axes(2, {"fewseg": {"axes": ["time", "z"]}}) == ("time", "z")
     with pytest.raises(InputError, match="at most two"):
         lead_axes(3, source="big")
+
+
+@pytest.mark.parametrize("name, vertices, kind, expected", [
+    ("two vertices", [[10, 10], [20, 20]], "polygon", "at least 3 distinct vertices"),
+    ("collinear", [[10, 10], [20, 20], [30, 30]], "polygon", "zero area"),
+    ("one point", [[10, 10], [10, 10], [10, 10]], "polygon", "at least 3 distinct vertices"),
+    ("bow tie", [[0, 0], [10, 10], [0, 10], [10, 0]], "polygon", "zero area|not simple"),
+    ("crossed", [[0, 0], [10, 10], [0, 12], [12, 0]], "polygon", "not simple"),
+    ("flat rectangle", [[10, 10], [10, 20], [10, 20], [10, 10]], "rectangle", "distinct vertices"),
+    ("point ellipse", [[10, 10], [10, 10], [10, 10], [10, 10]], "ellipse", "distinct vertices"),
+    ("NaN vertex", [[10, np.nan], [20, 20], [30, 10]], "polygon", "finite numbers"),
+    ("NaN frame index", [[np.nan, 10, 10], [0, 20, 20], [0, 30, 10]], "polygon", "finite numbers"),
+])
+def test_degenerate_shapes_are_refused_as_a_file_would_be(name, vertices, kind, expected):
+    """A degenerate or non-finite shape: one InputError naming the layer and shape (issue 13), as the CLI's reader."""
+    good = np.array([[5.0, 5], [5, 15], [15, 15], [15, 5]])
+    data = [good, np.asarray(vertices, dtype=float)] if len(vertices[0]) == 2 else [np.asarray(vertices, dtype=float)]
+    kinds = ["polygon", kind][-len(data):]
+    with pytest.raises(InputError, match=expected) as info:
+        shapes_annotations(data, kinds, None, source="examples", axes=("z",) if len(vertices[0]) == 3 else ())
+    assert str(info.value).startswith(f"examples: shapes[{len(data) - 1}]: ")
+
+
+def test_a_location_feature_that_is_no_number_is_refused():
+    import pandas as pd
+
+    data = [np.array([[5.0, 5], [5, 15], [15, 15]])]
+    with pytest.raises(InputError, match="shapes\\[0\\]: expected whole numbers"):
+        shapes_annotations(data, ["polygon"], pd.DataFrame({"z": ["third"]}), source="examples")

@@ -395,3 +395,213 @@ def test_sweep_reads_a_dataset(server, demo, tmp_path):
     rows = out.with_suffix(".csv").read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith("sam1_vit_b,2,")
     assert server["token"] not in done.stdout + done.stderr + out.with_suffix(".md").read_text()
+
+
+# --------------------------------------------------------------------------- malformed parameters and server answers
+# (issue 13: every one gives one JSON error line and exit status 1, no traceback, nothing uploaded)
+
+
+def run_worker_here(server, capsys, request: str, parameters, *, api_url=None, dataset=True):
+    """The worker's ``main`` in this process (no interpreter start per case): (status, messages, stderr)."""
+    from fewseg.nimbus.worker import main
+
+    args = ["--apiUrl", api_url or server["apiUrl"], "--token", server["token"], "--request", request,
+            "--parameters", parameters if isinstance(parameters, str) else json.dumps(parameters)]
+    if dataset:
+        args += ["--datasetId", server["datasetId"]]
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines() if line.strip()], err
+
+
+def assert_one_error(code, messages, err, expected):
+    assert code == 1, messages
+    assert_protocol(messages)
+    errors = [m for m in messages if "error" in m]
+    assert len(errors) == 1 and messages[-1] is errors[0], messages
+    assert expected in errors[0]["error"], errors[0]
+    assert "Traceback" not in err and err == "", err
+
+
+MALFORMED_PARAMETERS = {
+    # field: (what replaces it in compute_params, a piece of the one error line)
+    "workerInterface=list": ({"workerInterface": [TRAIN]}, "workerInterface: expected the tool's fields"),
+    "Training tags=number": ({"workerInterface": {"Training tags": 5}}, "Training tags: expected a list of tags"),
+    "Minimum area=NaN": ({"Minimum area": float("nan")}, "Minimum area: expected a value in"),
+    "Minimum area=inf": ({"Minimum area": float("inf")}, "Minimum area: expected a value in"),
+    "Minimum area='nan'": ({"Minimum area": "nan"}, "Minimum area: expected a value in"),
+    "Minimum area=true": ({"Minimum area": True}, "Minimum area: expected a number"),
+    "Minimum area=[1]": ({"Minimum area": [1]}, "Minimum area: expected a number"),
+    "Minimum area=400 digits": ({"Minimum area": 10**400}, "Minimum area: expected a number"),
+    "Similarity=2": ({"Similarity": 2}, "Similarity: expected a value in 0..1"),
+    "Max tiles=0": ({"Max tiles": 0}, "Max tiles: expected a value in 1..64"),
+    "areas crossed": ({"Minimum area": 100, "Maximum area": 50}, "Maximum area: 50 is below the minimum area 100"),
+    "Batch XY=list": ({"Batch XY": [1, 2]}, "Batch XY: expected text like"),
+    "Batch Z=5000 digits": ({"Batch Z": "9" * 5000}, "Batch Z: expected ranges like"),
+    "Batch Z=backwards": ({"Batch Z": "2-1"}, "Batch Z: range '2-1' runs backwards"),
+    "Batch Time=0": ({"Batch Time": "0"}, "Batch Time: range '0' is outside 1-1"),
+    "Method=unknown": ({"Method": "magic"}, "Method: expected one of classic, seed, fast"),
+    "Method=list": ({"Method": ["classic"]}, "Method: expected one of"),
+    "Model=unknown": ({"Method": "fast", "Model": "sam9_huge"}, "unknown model 'sam9_huge'"),
+    "Model=number": ({"Method": "fast", "Model": 7}, "Model: expected a model name"),
+    "Device=gpu": ({"Device": "gpu"}, "Device: expected one of auto, cpu, cuda"),
+    "tile=text": ({"tile": "here"}, "tile: expected {'XY': i"),
+    "tile.Z=-1": ({"tile": {"XY": 0, "Z": -1, "Time": 0}}, "tile.Z: expected a 0-based index"),
+    "tile.Z=NaN": ({"tile": {"XY": 0, "Z": float("nan"), "Time": 0}}, "tile.Z: expected a 0-based index"),
+    "tile.Z=1.5": ({"tile": {"XY": 0, "Z": 1.5, "Time": 0}}, "tile.Z: expected a 0-based index"),
+    "tile.Z outside": ({"tile": {"XY": 0, "Z": 7, "Time": 0}}, "tile.Z: 7 is outside the dataset's 2"),
+    "tags=text": ({"tags": "fewseg blob"}, "tags: expected a list of tags"),
+    "tags=[1]": ({"tags": [1]}, "tags: expected a list of tags"),
+    "channel=-1": ({"channel": -1}, "channel: expected a 0-based index"),
+    "channel outside": ({"channel": 9}, "channel: 9 is outside the dataset's 2 channels"),
+    "connectTo=list": ({"connectTo": ["x"]}, "connectTo: expected a JSON object"),
+    "datasetId=number": ({"datasetId": 12}, "datasetId: expected the dataset's folder id"),
+}
+_INTERFACE_FIELDS = {"Minimum area", "Similarity", "Max tiles", "Maximum area", "Batch XY", "Batch Z", "Batch Time",
+                     "Method", "Model", "Device"}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_PARAMETERS))
+def test_malformed_parameters_give_one_error_line(server, capsys, tmp_path, monkeypatch, name):
+    change, expected = MALFORMED_PARAMETERS[name]
+    monkeypatch.setenv("FEWSEG_CACHE", str(tmp_path))  # an image without checkpoints
+    params = compute_params(server, {"Training tags": [TRAIN]})
+    for key, value in change.items():
+        if key in _INTERFACE_FIELDS:
+            params["workerInterface"][key] = value
+        else:
+            params[key] = value
+    before = len(annotations_tagged(server, OUT))
+    text = json.dumps(params)  # NaN / Infinity as the platform's JavaScript would never send them, but a script might
+    code, messages, err = run_worker_here(server, capsys, "compute", text, dataset=name != "datasetId=number")
+    assert_one_error(code, messages, err, expected)
+    assert len(annotations_tagged(server, OUT)) == before
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[1, 2]", "is not a JSON object"), ("", "is not a JSON object"), ("[" * 5000, "is not a JSON object"),
+    ('{"image": 5}', "must name the worker image"),
+])
+def test_malformed_parameters_text(server, capsys, text, expected):
+    code, messages, err = run_worker_here(server, capsys, "interface", text, dataset=False)
+    assert_one_error(code, messages, err, expected)
+
+
+class GarbleProxy:
+    """A real HTTP proxy in front of the test server that answers some requests with garbage.
+
+    ``garble(method, path)`` returns the bytes to answer instead (status 200), or None to
+    pass the request on unchanged.
+    """
+
+    def __init__(self, target: str, garble):
+        import http.server
+        import threading
+        from urllib.parse import urlsplit
+
+        import requests
+
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(target))
+        session = requests.Session()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                answer = garble(self.command, self.path)
+                if answer is None:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                    got = session.request(self.command, origin + self.path, data=body, headers=headers)
+                    status, answer = got.status_code, got.content
+                    kind = got.headers.get("Content-Type", "application/octet-stream")
+                else:
+                    status, kind = 200, "application/json"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.api_url = target.replace(origin, f"http://127.0.0.1:{self.httpd.server_address[1]}")
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _pickled(value) -> bytes:
+    import pickle
+
+    return pickle.dumps(value, protocol=5)
+
+
+GARBAGE_ANSWERS = {
+    # what is garbled: (garble(method, path) -> bytes or None, a piece of the one error line)
+    "everything is HTML": (lambda m, p: b"<html>It works!</html>", "answered the request for dataset"),
+    "tile is not a pickle": (lambda m, p: b"garbage" if "tiles/region" in p else None,
+                             "answered the tile request for XY 1, Z 1, Time 1 with something fewseg cannot read"),
+    "tile is the wrong shape": (lambda m, p: _pickled(np.zeros((3, 5))) if "tiles/region" in p else None,
+                                "channel 0 is (3, 5), not the dataset's (256, 256)"),
+    "tile is text": (lambda m, p: _pickled("no image") if "tiles/region" in p else None,
+                     "with something fewseg cannot read"),
+    "tile holds NaN": (lambda m, p: _pickled(np.full(SHAPE, np.nan)) if "tiles/region" in p else None,
+                       "holds NaN or infinite values"),
+    "annotations are not JSON": (lambda m, p: b"{]" if m == "GET" and "upenn_annotation?" in p else None,
+                                 "answered the annotation request with something fewseg cannot read"),
+    "annotations have broken coordinates": (
+        lambda m, p: json.dumps([{"_id": "a1", "shape": "polygon", "tags": [TRAIN], "channel": 1,
+                                  "location": {"XY": 0, "Z": 0, "Time": 0}, "coordinates": [{"x": "left"}] * 3},
+                                 {"_id": "a2", "shape": "polygon", "tags": [TRAIN], "channel": 1,
+                                  "location": {"XY": 0, "Z": 0, "Time": 0}, "coordinates": 7}]).encode()
+        if m == "GET" and "upenn_annotation?" in p and "afterId" not in p else None,
+        "answered the annotation request with something fewseg cannot read (ValidationError"),
+}
+
+
+def ensure_examples(server):
+    """Examples tagged TRAIN on Z 1 (posted by the compute test when the whole module runs)."""
+    if not annotations_tagged(server, TRAIN):
+        post_examples(server, nimbus_items(make_demo(seed=0, shape=SHAPE, n_blobs=40)[1][:10]), TRAIN)
+
+
+@pytest.mark.parametrize("name", sorted(GARBAGE_ANSWERS))
+def test_malformed_server_answers_give_one_error_line(server, capsys, tmp_path, name):
+    garble, expected = GARBAGE_ANSWERS[name]
+    ensure_examples(server)
+    before = len(annotations_tagged(server, OUT))
+    with GarbleProxy(server["apiUrl"], garble) as proxy:
+        code, messages, err = run_worker_here(server, capsys, "compute",
+                                              compute_params(server, {"Training tags": [TRAIN]}), api_url=proxy.api_url)
+    assert_one_error(code, messages, err, expected)
+    assert len(annotations_tagged(server, OUT)) == before  # nothing half-uploaded
+
+
+def test_a_later_frame_unreadable_leaves_whole_frames_and_says_which(server, capsys, tmp_path):
+    """Batch Z 1-2 where only Z 2's tiles are garbage: Z 1 (the fit frame) is uploaded whole,
+    a warning says so, then one error line; nothing of Z 2 is on the server."""
+    tag = "partly done"
+    ensure_examples(server)
+
+    def garble(method, path):
+        if "tiles/region" in path and any(f"frame={i}&" in path or path.endswith(f"frame={i}") for i in (2, 3)):
+            return b"garbage"
+        return None
+
+    with GarbleProxy(server["apiUrl"], garble) as proxy:
+        code, messages, err = run_worker_here(server, capsys, "compute", compute_params(
+            server, {"Training tags": [TRAIN], "Batch Z": "1-2"}, tags=(tag,)), api_url=proxy.api_url)
+    assert_one_error(code, messages, err, "answered the tile request for XY 1, Z 2, Time 1")
+    [warning] = [m for m in messages if m.get("title") == "Partly done"]
+    assert warning["warning"].startswith("the outlines of the first 1 of 2 frame(s)")
+    uploaded = annotations_tagged(server, tag)
+    assert uploaded and {a["location"]["Z"] for a in uploaded} == {0}

@@ -33,7 +33,7 @@ N_T = 6
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
         yield c
 
@@ -239,3 +239,29 @@ def test_a_worker_killed_mid_run_costs_only_its_frames(client, dataset, sequenti
     assert 0 < done_at_kill < N_T  # the kill came mid-run
     _same(out["run"].frames, sequential.frames)
     assert len(client.run(os.getpid)) >= 1
+
+
+def test_cli_a_corrupt_frame_in_a_task_is_one_line(dataset, tmp_path):
+    """``fewseg segment --workers 2`` where one frame's chunk is garbage: that task's read is
+    refused as bad input (not retried as a lost worker), the run exits 2 with one line naming
+    the image, and no output appears (issue 13). Run as a user runs it, in a new process,
+    so the workers' own log lines would show if any escaped."""
+    import shutil
+    import subprocess
+    import sys
+
+    movie = tmp_path / "movie.ome.zarr"
+    shutil.copytree(dataset / "movie.ome.zarr", movie)
+    [level] = [p for p in movie.iterdir() if p.is_dir() and (p / "zarr.json").exists() and p.name != "labels"]
+    chunks = sorted(p for p in (level / "c" / "3").rglob("*") if p.is_file())  # time point 3
+    assert chunks
+    chunks[0].write_bytes(b"not a chunk" * 10)
+    out = tmp_path / "dist.geojson"
+    done = subprocess.run([sys.executable, "-m", "fewseg.cli", "segment", str(movie), "--examples",
+                           str(dataset / "examples.json"), "--tag", "blob", "--t", "0", "--batch-t", "0-5", "-o", str(out),
+                           "--workers", "2"], capture_output=True, text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("fewseg: error: ") and "movie.ome.zarr" in lines[0], done.stderr
+    assert "cannot read it as OME-Zarr" in lines[0]
+    assert not out.exists() and not (tmp_path / "dist.geojson.fewseg.json").exists()

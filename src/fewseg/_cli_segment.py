@@ -332,7 +332,8 @@ def _segment_mosaic(args, config, frames, out) -> int:
                   progress=lambda items, total, desc: progress(items, total=total, desc=desc))
     t1 = time.perf_counter()
     if args.workers or address:
-        with connect(workers=args.workers if not address else None, scheduler=address) as client:
+        with connect(workers=args.workers if not address else None, scheduler=address,
+                     verbose=getattr(args, "verbose", False)) as client:
             segmentation = predict_blockwise(model, plane, shape, map_blocks=dask_map_blocks(client), **kwargs)
     else:
         segmentation = predict_blockwise(model, plane, shape, **kwargs)
@@ -370,7 +371,8 @@ def _segment_distributed(args, config, frames, frame, examples, locations, out, 
                               examples_digest=masks_digest(as_masks(examples, frame)), version=__version__)
     base = _output_base(out)
     results_dir = base.with_name(base.name + ".fewseg-frames")
-    with connect(workers=args.workers if not address else None, scheduler=address) as client:
+    with connect(workers=args.workers if not address else None, scheduler=address,
+                     verbose=getattr(args, "verbose", False)) as client:
         run = segment_distributed(client, segmenter, frames, locations, results_dir=results_dir, signature=signature,
                                   examples={frame.location: examples}, resume=not args.no_resume)
         n_workers = len(client.scheduler_info().get("workers", {}))

@@ -62,7 +62,8 @@ class _Collect(logging.Handler):
 
 
 @contextlib.contextmanager
-def library_errors(source: str, kind: str, *, loggers: tuple[str, ...] = ("tifffile",)) -> Iterator[None]:
+def library_errors(source: str, kind: str, *, loggers: tuple[str, ...] = ("tifffile",),
+                   also: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Translate what reading ``source`` as ``kind`` raised or logged into one :class:`InputError`.
 
     Parameters
@@ -74,6 +75,9 @@ def library_errors(source: str, kind: str, *, loggers: tuple[str, ...] = ("tifff
     loggers : tuple of str
         Loggers of the library whose WARNING and ERROR records mean a damaged file. They
         are collected (not printed) while the block runs.
+    also : tuple of exception types
+        More exceptions that mean a malformed file for this library (``AttributeError``
+        for readers that walk metadata without checking its types, as ome-zarr does).
 
     Examples
     --------
@@ -100,7 +104,7 @@ def library_errors(source: str, kind: str, *, loggers: tuple[str, ...] = ("tifff
         raise InputError(
             source, f"cannot read it as {kind}: its encoding needs the Python package {package!r} (pip install {package})"
         ) from None
-    except LIBRARY_ERRORS as exc:
+    except (*LIBRARY_ERRORS, *also) as exc:
         raise InputError(source, f"cannot read it as {kind} (corrupt, truncated or another format): {describe(exc)}") from None
     finally:
         for logger, propagate in saved:

@@ -42,7 +42,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ._atomic import atomic_open, atomic_path
-from ._reading import check_input_file, library_errors
+from ._reading import check_input_file, describe, library_errors
 from .errors import InputError
 from .objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
 from .polygons import check_polygon, mask_to_polygon
@@ -378,6 +378,14 @@ def _nimbus_points(source: str, coordinates, field: str) -> np.ndarray:
     return points
 
 
+def _click(source: str, point: np.ndarray, field: str, coordinates: str = "pixel-corner") -> np.ndarray:
+    """``point`` once it is finite (NaN and infinities are no place; every click reader checks here)."""
+    if not np.isfinite(point).all():
+        y, x = _to_file(point, coordinates)
+        raise InputError(source, f"expected a click at finite x and y, got x {x:g}, y {y:g}", field=field)
+    return point
+
+
 def _nimbus_click(source: str, item: dict, field: str) -> Annotation:
     """A NimbusImage ``"point"`` annotation: one click, its coordinates converted as a
     polygon's are (:func:`_nimbus_points`)."""
@@ -387,7 +395,7 @@ def _nimbus_click(source: str, item: dict, field: str) -> Annotation:
     if len(points) != 1:
         raise InputError(source, f"expected one point, got {len(points)}", field=f"{field}.coordinates")
     return Annotation(
-        point=points[0],
+        point=_click(source, points[0], f"{field}.coordinates"),
         tags=_tags(source, item.get("tags"), f"{field}.tags"),
         location=_location(source, item.get("location"), f"{field}.location"),
         channel=_channel(source, item.get("channel"), f"{field}.channel"),
@@ -510,7 +518,7 @@ def _feature_clicks(source: str, feature: dict, geometry: dict, field: str) -> l
     else:
         raise InputError(source, f"expected a list of positions [[x, y], ...], got {_describe(coordinates)}", field=base)
     common = _feature_fields(source, feature, field)
-    return [Annotation(point=p, origin=f"{source}: {f}", **common) for p, f in zip(points, fields)]
+    return [Annotation(point=_click(source, p, f), origin=f"{source}: {f}", **common) for p, f in zip(points, fields)]
 
 
 # ---- clicks in a table
@@ -528,8 +536,8 @@ def _read_click_table(source: str, coordinates: str) -> list[Annotation]:
     try:
         with open(source, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source, f"cannot read the table: {exc}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:  # csv.Error: a NUL byte, a field over 128 kB
+        raise InputError(source, f"cannot read the table: {describe(exc)}") from None
     if not rows:
         raise InputError(source, "empty table; expected a header 'x,y' or 'row,col' and one click per line")
     header = [h.strip().lower() for h in rows[0]]
@@ -559,6 +567,7 @@ def _read_click_table(source: str, coordinates: str) -> list[Annotation]:
             point = _from_file(_nimbus_points(source, [{"x": x, "y": y}], field)[0], coordinates)
         else:
             point = np.array([a, b])
+        _click(source, point, field, "pixel-centre" if kind == "rc" else coordinates)
         extra = {h: row[k] for k, h in enumerate(rows[0]) if k not in (i, j) and k < len(row) and h.strip()}
         out.append(Annotation(point=point, origin=f"{source}: {field}", properties=extra))
     return out

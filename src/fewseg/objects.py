@@ -52,6 +52,14 @@ class Frame:
     def __post_init__(self):
         if self.data.ndim != 3:
             raise ValueError(f"Frame.data must be (C, Y, X); got shape {self.data.shape}")
+        if self.data.dtype.kind in "fc" and not np.isfinite(self.data).all():  # every way in builds a Frame
+            from .errors import InputError
+
+            bad = (~np.isfinite(self.data)).reshape(self.data.shape[0], -1).sum(axis=1)
+            c = int(np.argmax(bad))
+            name = self.channel_names[c] if c < len(self.channel_names or ()) else str(c)
+            raise InputError(self.source, f"{int(bad.sum())} pixel(s) are NaN or infinite ({int(bad[c])} in channel "
+                                          f"{name}); expected finite intensities")
         if not self.channel_names:
             object.__setattr__(self, "channel_names", tuple(str(i) for i in range(self.data.shape[0])))
 

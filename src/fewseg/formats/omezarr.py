@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._reading import library_errors
 from ..errors import InputError, require
 from ._source import PlaneSource
 
@@ -29,11 +30,9 @@ def _reader_nodes(source: str):
 
     # ome-zarr logs a "version mismatch" line while it probes the format: not for users.
     logging.getLogger("ome_zarr").setLevel(logging.ERROR)
-    try:
+    with library_errors(source, "OME-Zarr", loggers=(), also=(AttributeError,)):
         location = parse_url(source, mode="r")
         nodes = list(Reader(location)()) if location is not None else []
-    except (ValueError, KeyError, OSError, TypeError) as exc:
-        raise InputError(source, f"cannot read it as OME-Zarr: {exc}") from None
     images = [n for n in nodes if any(isinstance(s, Multiscales) for s in n.specs)]
     if not images:
         raise InputError(source, "is not an OME-Zarr image (no 'multiscales' metadata found)")
@@ -43,16 +42,30 @@ def _reader_nodes(source: str):
 def open_omezarr(source: str, *, level: int = 0) -> PlaneSource:
     """Open an OME-Zarr image at resolution ``level`` (see :class:`PlaneSource`)."""
     node = _reader_nodes(source)
+    with library_errors(source, "OME-Zarr", loggers=(), also=(AttributeError,)):  # metadata of any shape: lists, axes, names
+        return _open_node(source, node, level)
+
+
+def _open_node(source: str, node, level: int) -> PlaneSource:
     levels = node.data
     if not 0 <= level < len(levels):
         raise InputError(source, f"--level {level} is out of range: the image has {len(levels)} resolution level(s) "
                                  f"(0..{len(levels) - 1})", field="multiscales")
-    axes = [a["name"] if isinstance(a, dict) else str(a) for a in node.metadata.get("axes", [])]
+    axes = [a.get("name") if isinstance(a, dict) else a for a in node.metadata.get("axes", [])]
+    if not all(isinstance(a, str) for a in axes):
+        raise InputError(source, f"expected axis names from t, c, z, y, x; got {axes}", field="axes")
     array = levels[level]
     if not axes:  # NGFF 0.1-0.3: always 5-D tczyx
         axes = list("tczyx")[-array.ndim:]
-    if "y" not in axes or "x" not in axes or len(axes) != array.ndim:
-        raise InputError(source, f"expected y and x axes; the image has axes {axes} of shape {array.shape}", field="axes")
+    if "y" not in axes or "x" not in axes or len(axes) != array.ndim or len(set(axes)) != len(axes):
+        raise InputError(source, f"expected y and x axes, each once; the image has axes {axes} of shape "
+                                 f"{tuple(array.shape)}", field="axes")
+    unknown = [a for a, n in zip(axes, array.shape) if a not in ("t", "c", "z", "y", "x") and n > 1]
+    if unknown:  # reading index 0 of them would drop data silently
+        raise InputError(source, f"expected axes from t, c, z, y, x; axis {unknown[0]!r} has "
+                                 f"{array.shape[axes.index(unknown[0])]} entries", field="axes")
+    if min(array.shape, default=0) < 1:
+        raise InputError(source, f"the array is empty (shape {tuple(array.shape)})", field="multiscales")
     sizes = dict(zip(axes, array.shape))
     n_channels = sizes.get("c", 1)
     names = node.metadata.get("channel_names") or []
@@ -74,7 +87,8 @@ def open_omezarr(source: str, *, level: int = 0) -> PlaneSource:
                 index.append(cols)
             else:
                 index.append(0)
-        data = np.asarray(array[tuple(index)].compute(scheduler="synchronous"))
+        with library_errors(source, "OME-Zarr", loggers=(), also=(AttributeError,)):  # a corrupt or truncated chunk
+            data = np.asarray(array[tuple(index)].compute(scheduler="synchronous"))
         if "c" not in axes:
             data = np.stack([data] * len(channels)) if channels else data[None]
         return data

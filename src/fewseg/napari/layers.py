@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..objects import Annotation, Location, ObjectMask, masks_from_labels
-from ..polygons import mask_to_polygon
+from ..polygons import check_polygon, mask_to_polygon
 from ..render import default_styles, parse_color
 
 #: Leading axes a stack may have, outermost first, and the Location field of each.
@@ -229,24 +229,32 @@ def points_annotations(data: np.ndarray, features=None, *, source: str, axes: Se
     data = np.asarray(data, dtype=float)
     out = []
     for i, row in enumerate(data.reshape(len(data), -1)):
-        location = _location_of(row[:-2], axes, features, i, here)
+        field = f"points[{i}]"
+        if not np.isfinite(row).all():
+            raise InputError(source, "click coordinates must be finite numbers", field=field)
+        location = _location_of(row[:-2], axes, features, i, here, source=source, field=field)
         channel = _feature(features, "channel", i)
         out.append(Annotation(point=row[-2:].copy(), tags=_tags_at(features, i), location=location,
-                              channel=int(channel) if channel is not None else 0, origin=f"{source}: points[{i}]",
+                              channel=int(channel) if channel is not None else 0, origin=f"{source}: {field}",
                               properties=_properties(features, i)))
     return out
 
 
-def _location_of(lead: np.ndarray, axes: Sequence[str], features, i: int, here: Location | None) -> Location:
+def _location_of(lead: np.ndarray, axes: Sequence[str], features, i: int, here: Location | None, *,
+                 source: str, field: str) -> Location:
     """Where item ``i`` lies: its leading coordinates along ``axes`` when it has them,
-    else ``here`` when given, else its ``xy`` / ``z`` / ``time`` features."""
+    else ``here`` when given, else its ``xy`` / ``z`` / ``time`` features (whole numbers,
+    else one line naming ``source`` and ``field``)."""
     values = {a: _feature(features, a, i) for a in ("xy", "z", "time")}
     if here is not None:
         values = {"xy": here.xy, "z": here.z, "time": here.time}
     if len(lead) and axes:
         lead = lead[-len(axes):]
         values.update({a: int(round(v)) for a, v in zip(axes[-len(lead):], lead)})
-    return Location(**{a: int(v) for a, v in values.items() if v is not None})
+    try:
+        return Location(**{a: int(v) for a, v in values.items() if v is not None})
+    except (TypeError, ValueError, OverflowError):  # a NaN, text or infinite feature
+        raise InputError(source, f"expected whole numbers for xy, z and time, got {values}", field=field) from None
 
 
 def _properties(features, i: int) -> dict:
@@ -320,10 +328,13 @@ def shapes_annotations(data: Sequence[np.ndarray], shape_types: Sequence[str], f
             raise InputError(source, f"is a {kind}; examples and results are areas: polygons, rectangles or ellipses",
                              field=field)
         vertices = np.asarray(vertices, dtype=float)
-        location = _location_of(vertices[0, :-2], axes, features, i, here)
+        if vertices.ndim != 2 or vertices.shape[1] < 2 or not np.isfinite(vertices).all():
+            raise InputError(source, "vertex coordinates must be finite numbers, two or more per vertex", field=field)
+        location = _location_of(vertices[0, :-2], axes, features, i, here, source=source, field=field)
         properties = _properties(features, i)
         channel = _feature(features, "channel", i)
-        out.append(Annotation(polygon=shape_polygon(vertices, kind), tags=_tags_at(features, i), location=location,
+        polygon = check_polygon(shape_polygon(vertices, kind), source=source, field=field)  # as a file's are
+        out.append(Annotation(polygon=polygon, tags=_tags_at(features, i), location=location,
                               channel=int(channel) if channel is not None else 0, origin=f"{source}: {field}",
                               properties=properties))
     return out

@@ -377,7 +377,7 @@ class FindObjects(Container):
 
         try:
             plan = self.plan(reuse=reuse)
-        except FewsegError as exc:
+        except Exception as exc:  # the GUI's boundary: bad input (or a bug) is one notification, no traceback
             self._report(exc)
             return
         self._plan = plan

@@ -28,9 +28,50 @@ from .server import DatasetSource
 Report = Callable[..., None]
 
 
+def _index(value, field: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InputError(field, f"expected a 0-based index, got {value!r:.80}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(field, f"expected a 0-based index, got {value!r:.80}") from None
+    if not (number >= 0 and number.is_integer() and number < 2**31):  # NaN, infinities, fractions, negatives
+        raise InputError(field, f"expected a 0-based index (a whole number >= 0), got {value!r:.80}")
+    return int(number)
+
+
 def _location(params: dict, key: str) -> Location:
     value = params.get(key) or {}
-    return Location(xy=int(value.get("XY", 0) or 0), z=int(value.get("Z", 0) or 0), time=int(value.get("Time", 0) or 0))
+    if not isinstance(value, dict):
+        raise InputError(key, f"expected {{'XY': i, 'Z': j, 'Time': k}}, got {value!r:.80}")
+    return Location(**{attr: _index(value.get(axis), f"{key}.{axis}")
+                       for attr, axis in (("xy", "XY"), ("z", "Z"), ("time", "Time"))})
+
+
+def _tags(value, field: str) -> list[str]:
+    if isinstance(value, dict):  # the platform's {"tags": [...], "exclusive": ...}
+        value = value.get("tags")
+    value = value or []
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise InputError(field, f"expected a list of tags, got {value!r:.80}")
+    return list(value)
+
+
+def output_settings(params: dict) -> tuple[list[str], int, dict | None]:
+    """The job's tags, channel and connectTo for what is uploaded; :class:`InputError` names a bad one."""
+    out_tags = _tags(params.get("tags"), "tags")
+    channel = _index(params.get("channel"), "channel")
+    connect = params.get("connectTo") or None
+    if connect is not None:
+        if not isinstance(connect, dict):
+            raise InputError("connectTo", f"expected a JSON object, got {connect!r:.80}")
+        if not _tags(connect.get("tags"), "connectTo.tags"):
+            connect = None
+        else:
+            _index(connect.get("channel"), "connectTo.channel")
+    return out_tags, channel, connect
 
 
 def batch_locations(chosen, sizes: dict[str, int], tile: Location) -> list[Location]:
@@ -50,7 +91,14 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
         raise InputError(TRAINING_TAGS, "no training tag chosen: pick the tag(s) of your example polygons in "
                                         "the tool's 'Training tags' field")
     tile = _location(params, "tile")
+    out_tags, channel, connect = output_settings(params)  # every parameter checked before the server is asked
     sizes = source.sizes
+    for attr, axis in (("xy", "XY"), ("z", "Z"), ("time", "Time")):
+        if getattr(tile, attr) >= sizes[axis]:
+            raise InputError(f"tile.{axis}", f"{getattr(tile, attr)} is outside the dataset's {sizes[axis]} {axis} "
+                                             f"position(s) (0-based: 0..{sizes[axis] - 1})")
+    if channel >= sizes["C"]:
+        raise InputError("channel", f"{channel} is outside the dataset's {sizes['C']} channels (0-based)")
     locations = batch_locations(chosen, sizes, tile)
     config = chosen.config
     if config.method != "classic":
@@ -94,20 +142,20 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     progress(0.1, "Learning from the examples", f"{len(fit_examples)} examples, method {config.method}")
     segmenter = make_segmenter(config, render=render).fit(frame, fit_examples)
 
-    out_tags = list(params.get("tags") or [])
-    if isinstance(params.get("tags"), dict):
-        out_tags = list(params["tags"].get("tags") or [])
-    channel = int(params.get("channel") or 0)
-    connect = params.get("connectTo") or None
-    if connect and not connect.get("tags"):
-        connect = None
     total = 0
     frames = segment_frames(segmenter, source.read, locations, examples=dict(by_location), frames={where: frame})
-    for k, result in enumerate(frames, start=1):
-        n = source.upload(result.annotations(), tags=out_tags, channel=channel, connect_to=connect)
-        total += n
-        loc = result.location
-        progress(0.1 + 0.9 * k / len(locations), "Outlining objects",
-                 f"frame {k}/{len(locations)} (XY {loc.xy + 1}, Z {loc.z + 1}, Time {loc.time + 1}): {n} objects")
+    done = 0
+    try:
+        for k, result in enumerate(frames, start=1):
+            n = source.upload(result.annotations(), tags=out_tags, channel=channel, connect_to=connect)
+            total, done = total + n, k
+            loc = result.location
+            progress(0.1 + 0.9 * k / len(locations), "Outlining objects",
+                     f"frame {k}/{len(locations)} (XY {loc.xy + 1}, Z {loc.z + 1}, Time {loc.time + 1}): {n} objects")
+    except Exception:
+        if done:  # each frame is uploaded whole once done: say which are on the server before the error line
+            warning(f"the outlines of the first {done} of {len(locations)} frame(s) ({total} objects) were uploaded "
+                    "before the error; the other frames have none from this run", "Partly done")
+        raise
     return {"n_examples": len(examples), "n_fit_examples": len(fit_examples), "n_frames": len(locations),
             "n_objects": total, "fit_location": where.as_nimbus()}

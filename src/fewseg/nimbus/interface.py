@@ -86,34 +86,49 @@ def _text(values: dict, name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, (str, int)):
-        raise InputError(name, f"expected text like '1-3, 5', got {value!r}")
+        raise InputError(name, f"expected text like '1-3, 5', got {value!r:.80}")
     return str(value)
+
+
+def _choice(values: dict, name: str, allowed, default: str) -> str:
+    value = values.get(name)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or (allowed is not None and value not in allowed):
+        what = f"one of {', '.join(allowed)}" if allowed is not None else "a model name"
+        raise InputError(name, f"expected {what}, got {value!r}")
+    return value
 
 
 def choices(values: dict) -> Choices:
     """Read the ``workerInterface`` values; :class:`InputError` names the field at fault."""
+    if not isinstance(values, dict):
+        raise InputError("workerInterface", f"expected the tool's fields as a JSON object, got {values!r:.80}")
     tags = values.get(TRAINING_TAGS) or []
     if isinstance(tags, str):
         tags = [tags]
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise InputError(TRAINING_TAGS, f"expected a list of tags, got {tags!r}")
+        raise InputError(TRAINING_TAGS, f"expected a list of tags, got {tags!r:.80}")
     settings = {}
     for name, (key, default, lo, hi, *_rest) in NUMBERS.items():
         value = values.get(name)
         value = default if value is None or value == "" else value
         try:
+            if isinstance(value, bool):
+                raise TypeError
             value = float(value)
-        except (TypeError, ValueError):
-            raise InputError(name, f"expected a number, got {value!r}") from None
-        if not lo <= value <= hi:
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(name, f"expected a number, got {value!r:.80}") from None
+        if not lo <= value <= hi:  # NaN too
             raise InputError(name, f"expected a value in {lo}..{hi}, got {value:g}")
         settings[key] = int(value) if isinstance(default, int) else value
     if not settings["similarity"]:
         settings["similarity"] = None
-    method = values.get(METHOD) or "classic"
-    if method not in METHODS:
-        raise InputError(METHOD, f"expected one of {', '.join(METHODS)}, got {method!r}")
-    config = SegmentConfig(method=method, model=values.get(MODEL) or SegmentConfig.model,
-                           device=values.get(DEVICE) or "auto", **settings)
+    if settings.get("max_area") and settings["max_area"] < settings["min_area"]:
+        raise InputError("Maximum area", f"{settings['max_area']} is below the minimum area {settings['min_area']} "
+                                         "(0 = no limit)")
+    method = _choice(values, METHOD, METHODS, "classic")
+    config = SegmentConfig(method=method, model=_choice(values, MODEL, None, SegmentConfig.model),
+                           device=_choice(values, DEVICE, ("auto", "cpu", "cuda"), "auto"), **settings)
     return Choices(tuple(t for t in tags if t.strip()), _text(values, BATCH_XY), _text(values, BATCH_Z),
                    _text(values, BATCH_TIME), config)

@@ -12,18 +12,49 @@ contrast, visibility, from ``dataset_view`` and ``upenn_collection``) becomes th
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Iterable, Sequence
+import operator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from ..annotations import from_nimbus, to_nimbus
-from ..errors import InputError, require
+from .._reading import LIBRARY_ERRORS, describe
+from ..errors import FewsegError, InputError, require
 from ..objects import Annotation, Frame, Location
 
 #: Annotations per ``POST /upenn_annotation/multiple`` (the platform rejects a whole batch
 #: on one bad element, so a frame's upload is split only by size).
 CHUNK = 1000
+
+
+class ServerAnswerError(FewsegError):
+    """The server answered, but not with what the NimbusImage API returns (not the user's doing)."""
+
+
+@contextlib.contextmanager
+def server_answers(api_url: str, what: str) -> Iterator[None]:
+    """Turn what parsing a server's malformed answer raises into one :class:`ServerAnswerError`.
+
+    Connection failures and HTTP errors pass through (the worker names them itself), so do
+    fewseg's own errors.
+    """
+    import pickle
+
+    import requests
+
+    try:
+        yield
+    except FewsegError:
+        raise
+    except (requests.exceptions.InvalidJSONError, *LIBRARY_ERRORS, pickle.UnpicklingError, AttributeError) as exc:
+        if isinstance(exc, requests.RequestException) and not isinstance(exc, requests.exceptions.InvalidJSONError):
+            raise  # a connection or HTTP error: the worker names those
+        # AttributeError: the SDK reading an answer of the wrong kind ('str' object has no attribute 'ndim')
+        raise ServerAnswerError(f"the NimbusImage server at {api_url} answered {what} with something fewseg cannot "
+                                f"read ({type(exc).__name__}: {describe(exc)}); is it a NimbusImage server, and "
+                                "is the dataset intact?") from None
 
 
 class DatasetSource:
@@ -41,39 +72,62 @@ class DatasetSource:
 
     def __init__(self, api_url: str, token: str, dataset_id: str | None, *, params: dict | None = None):
         ni = require("nimbusimage", extra="nimbus", purpose="the NimbusImage worker")
-        self.context = ni.worker_context(dataset_id=dataset_id, api_url=api_url, token=token, params=params or {})
+        if dataset_id is not None and not (isinstance(dataset_id, str) and dataset_id.strip()):
+            raise InputError("datasetId", f"expected the dataset's folder id (text), got {dataset_id!r:.80}")
         self.api_url = api_url
         self.dataset_id = dataset_id
+        with server_answers(api_url, "the job's login"):
+            self.context = ni.worker_context(dataset_id=dataset_id, api_url=api_url, token=token, params=params or {})
 
     @property
     def dataset(self):
-        return self.context.dataset
+        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}"):
+            return self.context.dataset
 
     # ---- what the dataset holds
 
     @property
     def shape(self) -> tuple[int, int]:
         """``(Y, X)`` of every frame."""
-        return tuple(self.dataset.shape)
+        d = self.dataset
+        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s size"):
+            shape = tuple(int(n) for n in d.shape)
+            if len(shape) != 2 or min(shape) < 1:
+                raise ValueError(f"a frame shape of {shape}")
+        return shape
 
     @property
     def sizes(self) -> dict[str, int]:
         """How many XY positions, Z planes, time points and channels the dataset has."""
         d = self.dataset
-        return {"XY": d.num_xy, "Z": d.num_z, "Time": d.num_time, "C": d.num_channels}
+        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s size"):
+            sizes = {"XY": d.num_xy, "Z": d.num_z, "Time": d.num_time, "C": d.num_channels}
+            sizes = {axis: operator.index(n) for axis, n in sizes.items()}  # TypeError for None, text, 2.5
+            if min(sizes.values()) < 1:
+                raise ValueError(f"sizes {sizes}")
+        return sizes
 
     def channel_names(self) -> tuple[str, ...]:
-        names = list(self.dataset.channels or [])
-        n = self.dataset.num_channels
+        n = self.sizes["C"]
+        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s channels"):
+            names = [str(name) if name else "" for name in list(self.dataset.channels or [])]
         return tuple(names[i] if i < len(names) and names[i] else str(i) for i in range(n))
 
     # ---- reading
 
     def read(self, location: Location) -> Frame:
         """The frame at ``location``: every channel, ``(C, Y, X)`` float32, as stored."""
-        planes = [self.dataset.images.get(xy=location.xy, z=location.z, time=location.time, channel=c)
-                  for c in range(self.dataset.num_channels)]
-        data = np.stack([np.asarray(p, dtype=np.float32) for p in planes])
+        shape, n = self.shape, self.sizes["C"]
+        where = f"XY {location.xy + 1}, Z {location.z + 1}, Time {location.time + 1}"
+        with server_answers(self.api_url, f"the tile request for {where}"):
+            planes = [np.asarray(self.dataset.images.get(xy=location.xy, z=location.z, time=location.time, channel=c),
+                                 dtype=np.float32) for c in range(n)]
+            for c, plane in enumerate(planes):
+                if plane.shape != shape:
+                    raise ValueError(f"channel {c} is {plane.shape}, not the dataset's {shape}")
+                if not np.isfinite(plane).all():
+                    raise ValueError(f"channel {c} holds NaN or infinite values")
+            data = np.stack(planes)
         return Frame(data, channel_names=self.channel_names(), location=location,
                      source=f"dataset {self.dataset_id} at XY {location.xy + 1}, Z {location.z + 1}, "
                             f"Time {location.time + 1}")
@@ -88,15 +142,26 @@ class DatasetSource:
         wanted = set(tags)
         found, skipped = [], []
         rows, cols = self.shape
-        for record in self.dataset.annotations.iter_all(shape="polygon", tags=list(tags)):
-            item = record.to_dict()
-            if not wanted & set(item.get("tags", [])):
+        with server_answers(self.api_url, "the annotation request"):
+            items = [record.to_dict() for record in self.dataset.annotations.iter_all(shape="polygon", tags=list(tags))]
+        for item in items:
+            if not isinstance(item, dict):
+                skipped.append(f"the server's annotation {item!r:.60} is not a JSON object")
+                continue
+            tags_here = item.get("tags", [])
+            if not isinstance(tags_here, list) or not all(isinstance(t, str) for t in tags_here):
+                skipped.append(f"annotation {item.get('_id', '?')}: its tags {tags_here!r:.60} are not a list of text")
+                continue
+            if not wanted & set(tags_here):
                 continue
             name = f"annotation {item.get('_id', '?')}"
             try:
                 annotation = from_nimbus(item, source=f"dataset {self.dataset_id}", field=name)
             except InputError as exc:
                 skipped.append(str(exc))
+                continue
+            except LIBRARY_ERRORS as exc:  # the server's record is malformed in a way a file would not be
+                skipped.append(f"{name}: malformed ({describe(exc)})")
                 continue
             if annotation is None:
                 continue
@@ -115,6 +180,10 @@ class DatasetSource:
         frame's min..max range, turned into absolute intensities of this frame. None when the
         dataset has no configuration (fewseg's default rendering is used).
         """
+        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s display layers"):
+            return self._render_config(frame)
+
+    def _render_config(self, frame: Frame):
         from ..render import ChannelStyle, RenderConfig, parse_color
 
         layers = self.dataset.collections.layers
@@ -154,7 +223,8 @@ class DatasetSource:
             record.update(tags=list(tags), channel=int(channel), datasetId=self.dataset_id)
             records.append(ni.Annotation.from_dict(record))
         for start in range(0, len(records), chunk):
-            self.dataset.annotations.create_many(records[start : start + chunk], connect_to=connect_to)
+            with server_answers(self.api_url, "the upload"):
+                self.dataset.annotations.create_many(records[start : start + chunk], connect_to=connect_to)
         return len(records)
 
 

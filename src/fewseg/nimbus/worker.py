@@ -52,13 +52,15 @@ def interface(source, image: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .._reading import describe
+
     args = _parser().parse_args(argv)
     try:
         params = json.loads(args.parameters)
         if not isinstance(params, dict):
             raise ValueError("not a JSON object")
-    except ValueError as exc:
-        error(f"--parameters is not a JSON object ({exc}); the platform passes the job's parameters here",
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
+        error(f"--parameters is not a JSON object ({describe(exc)}); the platform passes the job's parameters here",
               "Bad parameters")
         return 1
     return _run(args, params)
@@ -80,7 +82,7 @@ def _run(args, params: dict) -> int:
 
         source = DatasetSource(args.apiUrl, args.token, args.datasetId or params.get("datasetId"), params=params)
         if args.request == "interface":
-            if not params.get("image"):
+            if not params.get("image") or not isinstance(params["image"], str):
                 error('--parameters must name the worker image: {"image": "..."}', "Bad parameters")
                 return 1
             interface(source, params["image"])

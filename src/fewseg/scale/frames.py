@@ -39,7 +39,10 @@ def segment_frame_task(segmenter, frames: FileFrames, location: Location, *, sig
     """One frame, on a worker: read it, predict it unless its stored result is current,
     store the result. Returns ``{"location", "status": "done" | "kept", "seconds"}``."""
     t0 = time.perf_counter()
-    frame = frames.read(location)
+    try:
+        frame = frames.read(location)
+    except InputError as exc:  # returned, not raised: bad input is no task failure for dask to log and retry
+        return {"location": location, "status": "refused", "error": exc, "seconds": time.perf_counter() - t0}
     digest = frame_digest(frame)
     path = result_path(results_dir, location)
     if resume and stored_signature(path) == (signature, digest):
@@ -117,6 +120,10 @@ def segment_distributed(client, segmenter, frames: FileFrames, locations: Sequen
             except Exception:  # noqa: BLE001 -- a lost worker or model copy: send the frame again
                 failed.append(futures[future])
                 continue
+            if outcome["status"] == "refused":
+                for other in futures:
+                    other.cancel()
+                raise outcome["error"]
             run.n_done += outcome["status"] == "done"
             run.n_kept += outcome["status"] == "kept"
         run.n_retried += len(failed)
