@@ -207,6 +207,17 @@ def _output_base(out: Path) -> Path:
     return target[0].with_name(f"{target[0].name}.{target[1]}") if target else out
 
 
+def _side_file(out: Path) -> Path:
+    """The run's record: ``OUT.fewseg.json`` (beside the image for OME-Zarr labels)."""
+    base = _output_base(out)
+    return base.with_name(base.name + ".fewseg.json")
+
+
+def _output_tags(args) -> tuple[str, ...]:
+    """Tags of the results: ``--output-tag``, else ``--tag``, else ``fewseg``."""
+    return tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
+
+
 def run_segment(args) -> int:
     """Fit on the examples' frame, then predict on it and on every frame of the batch."""
     import time
@@ -228,8 +239,7 @@ def run_segment(args) -> int:
     _check_suffix(out, "--output")
     if args.overlay:
         _check_suffix(Path(args.overlay), "--overlay", (".png",))
-    base = _output_base(out)
-    side = base.with_name(base.name + ".fewseg.json")
+    side = _side_file(out)
     # OME-Zarr labels go into a group inside the image (fewseg.outputs checks that group).
     _check_outputs({"--output": None if zarr_labels_target(out) else out, "--output side file": side,
                     "--overlay": args.overlay}, inputs=(*frames.paths, args.examples))
@@ -249,7 +259,7 @@ def run_segment(args) -> int:
         batch, extra = _segment_distributed(args, config, frames, frame, examples, locations, out, address)
     else:
         batch = segment_batch(config, frame, examples, frames.read, locations, render=_render_config(args))
-    tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
+    tags = _output_tags(args)
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
     summary = batch.summary()
@@ -287,6 +297,7 @@ def _segment_mosaic(args, config, frames, out) -> int:
 
     import numpy as np
 
+    from ._atomic import committed_together
     from .annotations import read_annotations
     from .batch import FrameResult
     from .dataset import FilePlane
@@ -338,15 +349,15 @@ def _segment_mosaic(args, config, frames, out) -> int:
     else:
         segmentation = predict_blockwise(model, plane, shape, **kwargs)
     result = FrameResult(location, segmentation, time.perf_counter() - t1)
-    tags = tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
-    write_batch_output(out, [result], shape=shape, tags=tags, level=args.level, properties={"examples": args.examples},
-                       coordinates=args.coordinates)
+    tags = _output_tags(args)
     record = {"image": args.image, "examples": args.examples, "n_examples": len(examples),
               "fit_region": [r0, c0, r1, c1], "fit_s": round(fit_s, 4), **result.summary(),
               "blocks": segmentation.extra["blocks"], "total_s": round(time.perf_counter() - t0, 4),
               "config": config.to_dict(), "learned": model.describe_fit()}
-    base = _output_base(out)
-    _write_json(base.with_name(base.name + ".fewseg.json"), record)
+    with committed_together():  # the result and its side file appear together or not at all
+        write_batch_output(out, [result], shape=shape, tags=tags, level=args.level,
+                           properties={"examples": args.examples}, coordinates=args.coordinates)
+        _write_json(_side_file(out), record)
     print(f"{len(segmentation.polygons)} objects from {len(examples)} examples ({segmentation.n_candidates} candidates, "
           f"{segmentation.extra['blocks']['count']} blocks) -> {out}")
     return 0
