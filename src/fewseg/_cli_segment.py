@@ -129,9 +129,7 @@ def _check_outputs(outputs: dict, *, inputs: tuple) -> None:
 
 
 def _check_suffix(path: Path, option: str, suffixes=OUTPUT_SUFFIXES) -> None:
-    from .outputs import zarr_labels_target
-
-    if path.suffix.lower() not in suffixes and not (suffixes is OUTPUT_SUFFIXES and zarr_labels_target(path)):
+    if path.suffix.lower() not in suffixes:
         raise InputError(str(path), f"unsupported output type; expected one of {', '.join(suffixes)}", field=option)
 
 
@@ -236,7 +234,8 @@ def run_segment(args) -> int:
     args.image = frames.path_of(Location(xy=args.xy or 0))
     image = Path(args.image)
     out = Path(args.output) if args.output is not None else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
-    _check_suffix(out, "--output")
+    if not zarr_labels_target(out):  # IMAGE.ome.zarr/labels/NAME has no suffix of its own
+        _check_suffix(out, "--output")
     if args.overlay:
         _check_suffix(Path(args.overlay), "--overlay", (".png",))
     side = _side_file(out)
