@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ._atomic import atomic_path
-from ._reading import LIBRARY_ERRORS, check_input_file, check_memory, describe, library_errors
+from ._reading import check_input_file, check_memory, describe, library_errors
 from .errors import InputError
 from .formats import is_source_path
 from .objects import Frame, Location
@@ -36,10 +36,6 @@ from .objects import Frame, Location
 __all__ = ["read_frame", "write_frame", "read_array", "open_plane"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf2", ".tf8")
-
-# What tifffile and Pillow raise on unreadable or corrupt files: every reader goes through
-# fewseg._reading.library_errors, which turns these (and what tifffile logs) into InputErrors.
-_READ_ERRORS = LIBRARY_ERRORS
 
 _AXIS_OPTIONS = {"Z": ("z", "--z", "Z planes"), "T": ("t", "--t", "time points")}
 
@@ -173,10 +169,6 @@ def _is_tiff(source: str) -> bool:
     except OSError as exc:
         raise InputError(source, f"cannot open the file ({exc.strerror or exc})") from None
     return magic in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-
-
-def _unreadable(source: str, kind: str, exc: BaseException) -> InputError:
-    return InputError(source, f"cannot read it as {kind} (corrupt, truncated or another format): {describe(exc)}")
 
 
 def _declared(shape, axes: str) -> str:
