@@ -160,6 +160,79 @@ def test_segment_batch_over_z(tmp_path, capsys):
     assert [f["z"] for f in meta["frames"]] == [0, 1, 2]
 
 
+def _stack_with_examples_on(tmp_path, counts: dict) -> tuple[Path, Path, list]:
+    """A 3-plane stack of different demo frames and a NimbusImage JSON holding the first
+    ``counts[z]`` truth blobs of plane ``z`` placed at Z ``z``."""
+    from fewseg.annotations import write_annotations
+    from fewseg.demo import make_demo
+    from fewseg.objects import Location
+
+    planes, truths = [], []
+    for z in range(3):
+        frame, truth = make_demo(seed=20 + z, shape=(160, 160), n_blobs=25)
+        planes.append(frame.data)
+        truths.append(truth)
+    image = tmp_path / "stack.ome.tif"
+    tifffile.imwrite(image, np.stack(planes).astype(np.uint16), metadata={"axes": "ZCYX"})
+    items = []
+    for z, n in counts.items():
+        part = tmp_path / f"z{z}.json"
+        write_annotations(part, truths[z][:n], shape=(160, 160), location=Location(z=z))
+        items += json.loads(part.read_text())
+    ex = tmp_path / "examples.json"
+    ex.write_text(json.dumps(items))
+    return image, ex, truths
+
+
+def test_segment_learns_where_the_examples_are_drawn(tmp_path, capsys):
+    # No --z: the examples' own locations count. 8 examples on Z 2, 2 on Z 0: learn on Z 2.
+    image, ex, truths = _stack_with_examples_on(tmp_path, {0: 2, 2: 8})
+    out = tmp_path / "found.json"
+    code, stdout, err = run(capsys, "segment", image, "--examples", ex, "--batch-z", "all", "-o", out)
+    assert code == 0, err
+    assert "warning: learning from the 8 examples at XY 1, Z 3, Time 1; 2 example(s)" in err
+    meta = json.loads((tmp_path / "found.json.fewseg.json").read_text())
+    assert meta["fit_location"] == {"XY": 0, "Z": 2, "Time": 0} and meta["n_examples"] == 8
+    assert meta["n_examples_not_learned_from"] == 2
+    found = json.loads(out.read_text())
+    assert {a["location"]["Z"] for a in found} == {0, 1, 2}
+    # No example is outlined again at its own plane, the 2 on Z 0 included.
+    from fewseg.annotations import read_annotations
+    from fewseg.match import rediscovered
+    from fewseg.objects import Location
+    for z, n in ((0, 2), (2, 8)):
+        masks = [a.to_mask((160, 160)) for a in read_annotations(out, shape=(160, 160), location=Location(z=z))]
+        truth = [t.to_mask((160, 160)) for t in truths[z]]
+        assert rediscovered(masks, truth[n:], (160, 160)).sum() >= 10  # the others are found there
+        assert not rediscovered(masks, truth[:n], (160, 160)).any()
+    # Without the locations (the same examples placed on Z 0 by --z 0) the fit is on Z 0.
+    code, _, err = run(capsys, "segment", image, "--examples", ex, "--z", 0, "-o", tmp_path / "z0.json")
+    assert code == 0 and "warning" not in err
+    assert json.loads((tmp_path / "z0.json.fewseg.json").read_text())["n_examples"] == 2
+
+
+def test_segment_refuses_examples_outside_the_file(tmp_path, capsys):
+    image, ex, _ = _stack_with_examples_on(tmp_path, {2: 5})
+    items = json.loads(ex.read_text())
+    items[0]["location"]["Z"] = 7
+    ex.write_text(json.dumps(items))
+    code, _, err = run(capsys, "segment", image, "--examples", ex, "-o", tmp_path / "x.json")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{ex}: location: an example lies at XY 0, Z 7, Time 0 (0-based), outside {image}" in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_single_frame_takes_examples_wherever_the_file_places_them(tmp_path, capsys, demo):
+    items = json.loads(Path(demo["examples"]).read_text())
+    for a in items:
+        a["location"] = {"XY": 0, "Z": 4, "Time": 2}
+    ex = tmp_path / "elsewhere.json"
+    ex.write_text(json.dumps(items))
+    code, stdout, err = run(capsys, "segment", demo["frame"], "--examples", ex, "-o", tmp_path / "f.json")
+    assert code == 0 and "warning" not in err
+    assert json.loads((tmp_path / "f.json.fewseg.json").read_text())["n_examples"] == 10
+
+
 def test_batch_range_errors(tmp_path, capsys, demo):
     code, _, err = run(capsys, "segment", demo["frame"], "--examples", demo["examples"], "--batch-z", "0-4",
                        "-o", tmp_path / "x.geojson")

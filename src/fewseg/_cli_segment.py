@@ -246,18 +246,20 @@ def run_segment(args) -> int:
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
     t0 = time.perf_counter()
-    frame, examples = _read(args, args.examples, frames)
+    frame, examples, by_location = _examples_frame(args, frames)
     counts = frames.counts(frame.location)
     xys = parse_range(args.batch_xy, size=counts["XY"], option="--batch-xy", current=frame.location.xy)
-    zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=args.z or 0)
-    ts = parse_range(args.batch_t, size=counts["T"], option="--batch-t", current=args.t or 0)
+    zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=frame.location.z)
+    ts = parse_range(args.batch_t, size=counts["T"], option="--batch-t", current=frame.location.time)
     locations = [Location(xy=xy, z=z, time=t) for xy in xys for t in ts for z in zs]
     address = scheduler_address(args.scheduler)
     extra = {}
     if args.workers or address:
-        batch, extra = _segment_distributed(args, config, frames, frame, examples, locations, out, address)
+        batch, extra = _segment_distributed(args, config, frames, frame, examples, locations, out, address,
+                                            by_location=by_location)
     else:
-        batch = segment_batch(config, frame, examples, frames.read, locations, render=_render_config(args))
+        batch = segment_batch(config, frame, examples, frames.read, locations, render=_render_config(args),
+                              exclude=by_location)
     tags = _output_tags(args)
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
@@ -267,6 +269,9 @@ def run_segment(args) -> int:
         **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
         "examples": args.examples,
         "n_examples": len(examples),
+        **({"fit_location": frame.location.as_nimbus(),
+            "n_examples_not_learned_from": sum(map(len, by_location.values())) - len(examples)}
+           if len(by_location) > 1 else {}),
         **{k: summary[k] for k in ("n_candidates", "n_objects", "n_pred_on_examples", "fit_s", "frames")},
         "total_s": round(time.perf_counter() - t0, 4),
         **extra,
@@ -362,7 +367,52 @@ def _segment_mosaic(args, config, frames, out) -> int:
     return 0
 
 
-def _segment_distributed(args, config, frames, frame, examples, locations, out, address):
+def _examples_frame(args, frames):
+    """Read the frame to learn on, its examples, and every example by its location.
+
+    When the user placed the frame (``--xy/--z/--t``), or the file holds one frame, or
+    the annotation file places no example anywhere but the first frame, this is
+    :func:`_read` (a stack then needs ``--z``/``--t``, as before). Otherwise the
+    examples' own locations count: fewseg learns on the location holding the most
+    (:func:`fewseg.batch.fit_location`, as the NimbusImage worker and the napari plugin
+    do), warns which examples it does not learn from, and never outlines an example
+    again at its own location.
+    """
+    import sys
+    from collections import defaultdict
+
+    from .annotations import read_annotations
+    from .batch import fit_location, not_learned_from
+    from .objects import Location
+
+    counts = frames.counts()
+    placed = any(v is not None for v in (args.xy, args.z, args.t))
+    if not placed and counts["XY"] * counts["Z"] * counts["T"] > 1:
+        found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates)
+        if any(a.location != Location() for a in found):
+            for loc in sorted({a.location for a in found}, key=lambda loc: (loc.time, loc.z, loc.xy)):
+                n = frames.counts(loc) if loc.xy < counts["XY"] else None
+                if n is None or loc.z >= n["Z"] or loc.time >= n["T"]:
+                    sizes = f"XY {counts['XY']}" + (f", Z {n['Z']}, Time {n['T']}" if n else "")
+                    raise InputError(args.examples, f"an example lies at XY {loc.xy}, Z {loc.z}, Time {loc.time} "
+                                                    f"(0-based), outside {args.image} ({sizes})", field="location")
+            tally = defaultdict(list)
+            for a in found:
+                tally[a.location].append(a)
+            where = fit_location(tally, current=Location())
+            frame = frames.read(where)
+            by_location = defaultdict(list)  # again, now checked against the frame's size
+            for a in read_annotations(args.examples, shape=frame.shape, tag=args.tag, coordinates=args.coordinates):
+                by_location[a.location].append(a)
+            left_out = not_learned_from(by_location, where)
+            if left_out:
+                print(f"fewseg: warning: {left_out}", file=sys.stderr)
+            return frame, by_location[where], dict(by_location)
+    frame, examples = _read(args, args.examples, frames)
+    return frame, examples, {frame.location: examples}
+
+
+def _segment_distributed(args, config, frames, frame, examples, locations, out, address, *, by_location=None):
     """Fit here, predict every frame as a task on dask (:mod:`fewseg.scale.frames`)."""
     import time
 
@@ -384,7 +434,7 @@ def _segment_distributed(args, config, frames, frame, examples, locations, out, 
     with connect(workers=args.workers if not address else None, scheduler=address,
                      verbose=getattr(args, "verbose", False)) as client:
         run = segment_distributed(client, segmenter, frames, locations, results_dir=results_dir, signature=signature,
-                                  examples={frame.location: examples}, resume=not args.no_resume)
+                                  examples=by_location or {frame.location: examples}, resume=not args.no_resume)
         n_workers = len(client.scheduler_info().get("workers", {}))
     batch = BatchResult(segmenter, run.frames, fit_seconds=fit_s)
     extra = {"distributed": {"scheduler": address or f"local, {args.workers} processes", "workers": n_workers,

@@ -206,13 +206,15 @@ class BatchResult:
 
 def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locations: Sequence[Location], *,
                   render=None, segmenter=None, show_progress: bool | None = None,
-                  cancelled: Callable[[], bool] | None = None) -> BatchResult:
+                  cancelled: Callable[[], bool] | None = None,
+                  exclude: Mapping[Location, list] | None = None) -> BatchResult:
     """Fit once on ``examples`` drawn on ``frame``, then predict every location.
 
     The examples' own frame is not read again, and objects re-discovering its examples
     are dropped there. ``segmenter`` (unfitted) replaces the one ``config`` would make
     (e.g. to reuse a loaded SAM model). ``show_progress``: a bar on stderr (default: when
-    stderr is a terminal).
+    stderr is a terminal). ``exclude``: examples drawn at other locations (not learned
+    from, see :func:`fit_location`), which are not outlined again there either.
 
     Examples
     --------
@@ -229,7 +231,7 @@ def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locat
     t0 = time.perf_counter()
     segmenter = (segmenter or make_segmenter(config, render=render)).fit(frame, examples)
     out = BatchResult(segmenter, fit_seconds=time.perf_counter() - t0)
-    results = segment_frames(segmenter, read, locations, examples={frame.location: examples},
+    results = segment_frames(segmenter, read, locations, examples={**(exclude or {}), frame.location: examples},
                              frames={frame.location: frame}, cancelled=cancelled)
     out.frames.extend(progress(results, total=len(locations), desc="frames", enabled=show_progress))
     return out
