@@ -208,7 +208,7 @@ def test_write_rejects_annotation_without_outline(tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
-@pytest.mark.parametrize("name", ["found.csv", "found", "found.jpg"])
+@pytest.mark.parametrize("name", ["found.txt", "found", "found.jpg"])
 def test_write_unknown_suffix_lists_supported(tmp_path, name):
     with pytest.raises(InputError) as excinfo:
         write_annotations(tmp_path / name, [Annotation(polygon=square(1, 1))], shape=SHAPE)
@@ -607,3 +607,35 @@ def test_pixel_centre_option_reads_and_writes_the_old_convention(tmp_path):
     np.testing.assert_allclose(corner.polygon, polygon - 0.5)
     with pytest.raises(ValueError, match="coordinates must be one of pixel-corner, pixel-centre"):
         read_annotations(path, coordinates="centre")
+
+
+def test_clicks_are_written_as_points_and_read_back(tmp_path):
+    clicks = [Annotation(point=np.array([5.0, 7.0]), tags=("cell",), location=Location(z=1)),
+              Annotation(point=np.array([0.0, 19.0]), tags=("cell",), location=Location(z=1))]
+    square = Annotation(polygon=np.array([[1.0, 1.0], [1.0, 4.0], [4.0, 4.0], [4.0, 1.0]]), tags=("cell",))
+    for suffix in (".json", ".geojson"):
+        path = tmp_path / f"mixed{suffix}"
+        write_annotations(path, [*clicks, square], shape=(20, 20))
+        back = read_annotations(path, shape=(20, 20))
+        assert [a.point is not None for a in back] == [True, True, False]
+        np.testing.assert_allclose([a.point for a in back[:2]], [[5.0, 7.0], [0.0, 19.0]])
+        assert back[0].location == Location(z=1) and back[0].tags == ("cell",)
+    first = json.loads((tmp_path / "mixed.json").read_text())[0]
+    assert first["shape"] == "point" and first["coordinates"] == [{"x": 7.5, "y": 5.5}]
+    feature = json.loads((tmp_path / "mixed.geojson").read_text())["features"][0]
+    assert feature["geometry"] == {"type": "Point", "coordinates": [7.5, 5.5]}
+    path = tmp_path / "clicks.csv"
+    write_annotations(path, clicks, shape=(20, 20), coordinates="pixel-centre")
+    assert path.read_text() == "x,y\n7.0,5.0\n19.0,0.0\n"
+    np.testing.assert_allclose([a.point for a in read_annotations(path, coordinates="pixel-centre")],
+                               [[5.0, 7.0], [0.0, 19.0]])
+
+
+def test_a_click_table_refuses_outlines_and_a_label_image_refuses_clicks(tmp_path):
+    click = Annotation(point=np.array([5.0, 7.0]))
+    square = Annotation(polygon=np.array([[1.0, 1.0], [1.0, 4.0], [4.0, 4.0], [4.0, 1.0]]), origin="ex.json: annotations[3]")
+    with pytest.raises(InputError, match=r"holds clicks only; 1 annotation\(s\) are outlines \(first: ex.json: annotations\[3\]\)"):
+        write_annotations(tmp_path / "x.csv", [click, square], shape=(20, 20))
+    with pytest.raises(ValueError, match="a click is written to .json, .geojson or .csv"):
+        write_annotations(tmp_path / "x.tif", [click], shape=(20, 20))
+    assert not list(tmp_path.iterdir())

@@ -474,6 +474,10 @@ def test_clicks_are_examples_and_csv_clicks_open_as_points(make_napari_viewer, q
     [points] = viewer.open(path, plugin="fewseg")
     assert type(points).__name__ == "Points" and points.name == "clicks"
     np.testing.assert_allclose(points.data, centres)
+    # Saved through napari's File > Save (the plugin's writer), the clicks come back as they were.
+    for suffix in (".csv", ".json", ".geojson"):
+        back = read_annotations(_save(viewer, points, tmp_path / f"saved{suffix}"))
+        np.testing.assert_allclose([a.point for a in back], centres)
 
     widget = open_widget(viewer)
     widget.examples.value = points

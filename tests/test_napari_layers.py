@@ -103,3 +103,30 @@ def test_a_location_feature_that_is_no_number_is_refused():
     data = [np.array([[5.0, 5], [5, 15], [15, 15]])]
     with pytest.raises(InputError, match="shapes\\[0\\]: expected whole numbers"):
         shapes_annotations(data, ["polygon"], pd.DataFrame({"z": ["third"]}), source="examples")
+
+
+def test_points_are_saved_as_clicks_the_cli_reads_back(tmp_path):
+    from fewseg.annotations import read_annotations
+    from fewseg.napari.writer import write_points
+
+    clicks = np.array([[10.0, 12.5], [40.25, 3.0]])
+    features = {"tag": ["cell", "cell"]}
+    meta = {"name": "clicks", "features": features}
+    csv_path, = write_points(str(tmp_path / "c.csv"), clicks, meta)
+    from pathlib import Path
+
+    assert Path(csv_path).read_text().splitlines()[:2] == ["x,y", "13.0,10.5"]  # pixel-corner origin, as the JSON formats
+    np.testing.assert_allclose([a.point for a in read_annotations(csv_path)], clicks)
+    # A stack's clicks keep their planes in the JSON formats; a .csv holds one plane's.
+    on_stack = np.array([[2.0, 10.0, 12.5], [0.0, 40.25, 3.0]])
+    meta3 = {"name": "clicks", "features": features, "metadata": {"fewseg": {"axes": ["z"]}}}
+    for suffix in (".json", ".geojson"):
+        path, = write_points(str(tmp_path / f"c{suffix}"), on_stack, meta3)
+        back = read_annotations(path)
+        assert [a.location.z for a in back] == [2, 0] and [a.tags for a in back] == [("cell",), ("cell",)]
+        np.testing.assert_allclose([a.point for a in back], clicks)
+    with pytest.raises(InputError, match="holds the clicks of one frame; these lie at 2 locations"):
+        write_points(str(tmp_path / "stack.csv"), on_stack, meta3)
+    assert not (tmp_path / "stack.csv").exists()
+    with pytest.raises(InputError, match="saved as .json .NimbusImage., .geojson or .csv"):
+        write_points(str(tmp_path / "c.png"), clicks, meta)

@@ -356,14 +356,22 @@ def from_nimbus(item: dict, *, source: str, field: str = "annotation", coordinat
 
 
 def to_nimbus(annotation: Annotation, *, coordinates: str = "pixel-corner") -> dict:
-    """An :class:`Annotation` as a NimbusImage polygon record (open ring, x = col, y = row)."""
+    """An :class:`Annotation` as a NimbusImage record: a polygon (open ring, x = col,
+    y = row), or a ``"point"`` for a click."""
+    click = _is_click(annotation)
+    points = _to_file(annotation.point[None, :] if click else _polygon_of(annotation), coordinates)
     return {
-        "shape": "polygon",
+        "shape": "point" if click else "polygon",
         "tags": list(annotation.tags),
         "channel": int(annotation.channel),
         "location": annotation.location.as_nimbus(),
-        "coordinates": [{"x": float(x), "y": float(y)} for y, x in _to_file(_polygon_of(annotation), coordinates)],
+        "coordinates": [{"x": float(x), "y": float(y)} for y, x in points],
     }
+
+
+def _is_click(annotation: Annotation) -> bool:
+    """A click: a point and no outline (an outline with a point is written as the outline)."""
+    return annotation.point is not None and annotation.polygon is None and annotation.mask is None
 
 
 def _nimbus_points(source: str, coordinates, field: str) -> np.ndarray:
@@ -693,7 +701,9 @@ def write_annotations(
     (FeatureCollection of Polygons with closed rings; ``properties`` holds ``tags``,
     ``location``, ``channel`` and every JSON-serialisable entry of
     ``Annotation.properties``), ``.tif`` / ``.tiff`` (uint16 label image, uint32 above
-    65535 objects) or ``.png`` (uint16 label image). Label ``i + 1`` is annotation
+    65535 objects), ``.png`` (uint16 label image) or ``.csv`` (clicks: ``x,y``). Clicks
+    (annotations with a ``point`` and no outline) are NimbusImage ``"point"`` records and
+    GeoJSON ``Point`` features in the JSON formats. Label ``i + 1`` is annotation
     ``i``; where objects overlap, the first one keeps the pixel. Mask-only annotations
     are outlined (exact pixel contour) for the polygon formats. The file appears
     complete or not at all.
@@ -702,7 +712,7 @@ def write_annotations(
     ----------
     path : str or path-like
     annotations : iterable of Annotation
-        Each must have a ``polygon`` or a ``mask``.
+        Each must have a ``polygon`` or a ``mask``, or (JSON formats and ``.csv``) a ``point``.
     shape : tuple of int
         ``(Y, X)`` of the frame (the label image's shape; clips masks and polygons).
     tags : sequence of str or str, optional
@@ -738,13 +748,15 @@ def write_annotations(
         raise InputError(
             target,
             f"cannot write annotations as {suffix or 'a suffix-less file'}; "
-            "supported: .json (NimbusImage), .geojson, .tif / .tiff / .png (label image)",
+            "supported: .json (NimbusImage), .geojson, .tif / .tiff / .png (label image), .csv (clicks)",
         )
     _file_offset(coordinates)
     annotations = list(annotations)
+    clicks_too = suffix in JSON_SUFFIXES + CSV_SUFFIXES
     for annotation in annotations:
-        if annotation.polygon is None and annotation.mask is None:
-            raise ValueError(f"{annotation.origin or 'annotation'} has neither polygon nor mask")
+        if annotation.polygon is None and annotation.mask is None and not (clicks_too and annotation.point is not None):
+            raise ValueError(f"{annotation.origin or 'annotation'} has neither polygon nor mask"
+                             + (" (a click is written to .json, .geojson or .csv)" if annotation.point is not None else ""))
     if isinstance(tags, str):
         tags = (tags,)
     overrides = {}
@@ -772,10 +784,14 @@ def _write_nimbus(target: str, annotations: list[Annotation], shape: tuple[int, 
 def _write_geojson(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
     features = []
     for a in annotations:
-        ring = [[float(x), float(y)] for y, x in _to_file(_polygon_of(a), coordinates)]
         properties = {k: v for k, v in ((k, _jsonable(v)) for k, v in a.properties.items()) if v is not _SKIP}
         properties.update(tags=list(a.tags), location=a.location.as_nimbus(), channel=int(a.channel))
-        geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
+        if _is_click(a):
+            [[y, x]] = _to_file(a.point[None, :], coordinates)
+            geometry = {"type": "Point", "coordinates": [float(x), float(y)]}
+        else:
+            ring = [[float(x), float(y)] for y, x in _to_file(_polygon_of(a), coordinates)]
+            geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
         features.append({"type": "Feature", "geometry": geometry, "properties": properties})
     _write_text(target, '{"type": "FeatureCollection", "features": ' + _json_list(features) + "}")
 
@@ -839,9 +855,34 @@ def _write_png_labels(target: str, annotations: list[Annotation], shape: tuple[i
         iio.imwrite(tmp, labels, plugin="pillow", extension=".png")
 
 
+def _write_click_table(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
+    """Clicks as a ``.csv`` of ``x,y`` (placed as in the JSON formats), the table
+    :func:`_read_click_table` reads; one frame's clicks, so one location."""
+    import csv
+    import io
+
+    outlines = [a.origin or f"annotations[{i}]" for i, a in enumerate(annotations) if not _is_click(a)]
+    if outlines:
+        raise InputError(target, f"a .csv holds clicks only; {len(outlines)} annotation(s) are outlines "
+                                 f"(first: {outlines[0]}); write them as .json or .geojson")
+    places = {a.location for a in annotations}
+    if len(places) > 1:
+        raise InputError(target, f"a .csv holds the clicks of one frame; these lie at {len(places)} locations "
+                                 f"({'; '.join(map(_format_location, sorted(places, key=lambda l: (l.time, l.z, l.xy))))}); "
+                                 "write them as .json or .geojson")
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["x", "y"])
+    for a in annotations:
+        [[y, x]] = _to_file(a.point[None, :], coordinates)
+        writer.writerow([repr(float(x)), repr(float(y))])
+    _write_text(target, text.getvalue().rstrip("\n"))
+
+
 _WRITERS = {
     ".json": _write_nimbus,
     ".geojson": _write_geojson,
+    ".csv": _write_click_table,
     ".tif": _write_tiff_labels,
     ".tiff": _write_tiff_labels,
     ".png": _write_png_labels,

@@ -2,7 +2,9 @@
 
 Shapes go to NimbusImage JSON (``.json``) or GeoJSON (``.geojson``) with their tags,
 locations and numeric features (``score``...) as :func:`fewseg.annotations.write_annotations`
-writes them; Labels go to a label TIFF (one frame: fewseg's label writer, ids 1..n in
+writes them; Points (clicks) go to the same two (NimbusImage ``"point"`` records, GeoJSON
+``Point`` features) or to a ``.csv`` of ``x,y`` (one plane's clicks), each a file that
+``fewseg segment --examples`` and the plugin's reader take back; Labels go to a label TIFF (one frame: fewseg's label writer, ids 1..n in
 label order; a stack: the ids as painted, axes in the TIFF's shaped metadata). Every file
 is written atomically: complete or absent.
 """
@@ -17,7 +19,7 @@ import numpy as np
 from .._atomic import atomic_path
 from ..annotations import write_annotations
 from ..errors import InputError
-from .layers import labels_annotations, lead_axes, shapes_annotations
+from .layers import labels_annotations, lead_axes, points_annotations, shapes_annotations
 
 
 def write_shapes(path: str, data, attributes: dict) -> list[str]:
@@ -34,6 +36,21 @@ def write_shapes(path: str, data, attributes: dict) -> list[str]:
     extent = np.max([a.polygon.max(axis=0) for a in annotations], axis=0) if annotations else np.zeros(2)
     shape = tuple(int(np.ceil(v)) + 1 for v in extent)
     write_annotations(target, annotations, shape=shape)
+    return [target]
+
+
+def write_points(path: str, data, attributes: dict) -> list[str]:
+    """npe2 writer: a Points layer of clicks to ``.json`` (NimbusImage), ``.geojson`` or ``.csv``."""
+    target = os.fspath(path)
+    if Path(target).suffix.lower() not in (".json", ".geojson", ".csv"):
+        raise InputError(target, "a Points layer is saved as .json (NimbusImage), .geojson or .csv (x,y)")
+    source = attributes.get("name") or "points"
+    data = np.asarray(data, dtype=float)
+    n_lead = data.shape[1] - 2 if data.ndim == 2 and len(data) else 0
+    axes = lead_axes(n_lead, attributes.get("metadata"), source=source)
+    annotations = points_annotations(data, attributes.get("features"), source=source, axes=axes)
+    extent = np.max([a.point for a in annotations], axis=0) if annotations else np.zeros(2)
+    write_annotations(target, annotations, shape=tuple(int(np.ceil(v)) + 1 for v in extent))
     return [target]
 
 
