@@ -8,7 +8,7 @@ from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo
 from fewseg.embed import SHAPE_DESCRIPTORS, describe, descriptor_names
 from fewseg.evaluate import run_evaluation, score
-from fewseg.examples import estimate_background, learn_profile, object_signal, robust_noise
+from fewseg.examples import estimate_background, learn_profile, object_signal, percentile_filter, robust_noise
 from fewseg.model import WeightFreeSegmenter
 from fewseg.objects import Frame, ObjectMask, masks_from_labels
 from dataclasses import replace
@@ -49,6 +49,21 @@ def test_background_follows_tilt_not_objects():
     for m in masks:
         outside[m.slices] &= ~m.mask
     assert np.abs(bg - frame.data[0])[outside].mean() < 5
+
+
+@pytest.mark.parametrize("shape", [(205, 205), (40, 61), (17, 30), (9, 50), (1, 5)])
+@pytest.mark.parametrize("kind", ["float32", "float64 of float32 values", "float64"])
+@pytest.mark.parametrize("size, percentile", [(17, 30), (3, 50), (7, 0), (5, 99.9), (4, 30)])
+def test_percentile_filter_is_scipys(shape, kind, size, percentile):
+    rng = np.random.default_rng(sum(shape) + size)
+    image = rng.normal(0, 5, shape)
+    image[::3] = np.round(image[::3])  # ties
+    image = image.astype(np.float32) if kind == "float32" else image
+    image = image.astype(np.float32).astype(np.float64) if kind == "float64 of float32 values" else image
+    got = percentile_filter(image, percentile, size=size)
+    want = ndi.percentile_filter(image, percentile, size=size, mode="reflect")
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("dark", [False, True])

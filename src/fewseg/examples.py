@@ -81,8 +81,37 @@ def coarse_background(small: np.ndarray, *, radius: float) -> np.ndarray:
     frame read block by block (:mod:`fewseg.scale.mosaic`) gets the same background."""
     step = background_step(radius)
     size = max(3, int(round(16 * radius / step)) | 1)
-    bg = ndi.percentile_filter(small, 30, size=size, mode="reflect")
+    bg = percentile_filter(small, 30, size=size)
     return ndi.uniform_filter(bg, size=max(3, size // 2 | 1), mode="reflect")
+
+
+def percentile_filter(image: np.ndarray, percentile: float, *, size: int) -> np.ndarray:
+    """``scipy.ndimage.percentile_filter(image, percentile, size=size, mode="reflect")``,
+    the same array (each output is one of the window's values), about three times faster.
+
+    The windows are selected with ``np.partition`` a block of rows at a time, in float32
+    when the values are float32 numbers (a frame's are), where numpy selects fastest.
+    Other cases (not 2-D, an even size, an image not larger than the window's reach) go
+    to scipy.
+    """
+    image = np.asarray(image)
+    reach = size // 2
+    if (image.ndim != 2 or size % 2 == 0 or min(image.shape) <= reach or image.dtype.kind != "f"
+            or not 0 <= percentile < 100):
+        return ndi.percentile_filter(image, percentile, size=size, mode="reflect")
+    n = size * size
+    rank = int(float(n) * percentile / 100.0)  # as scipy ranks a percentile of n values
+    values = image
+    if image.dtype != np.float32 and np.array_equal(image.astype(np.float32).astype(image.dtype), image):
+        values = image.astype(np.float32)
+    # scipy's "reflect" (d c b a | a b c d | d c b a) is numpy's "symmetric".
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(values, reach, mode="symmetric"), (size, size))
+    out = np.empty(image.shape, dtype=values.dtype)
+    rows = max(1, (1 << 19) // (image.shape[1] * n))  # ~2 MB of float32 windows per block
+    for r in range(0, image.shape[0], rows):
+        block = windows[r:r + rows].reshape(-1, n)
+        out[r:r + rows] = np.partition(block, rank, axis=1)[:, rank].reshape(-1, image.shape[1])
+    return out.astype(image.dtype, copy=False)
 
 
 def ring_masks(labels: np.ndarray, width: int) -> np.ndarray:
