@@ -285,6 +285,39 @@ def test_ring_masks_match_grown_labels(width):
     assert not ring_masks(np.zeros((5, 5), np.int32), width).any()
 
 
+def test_ring_masks_in_windows_equal_the_whole_frames():
+    """A few objects: the rings from windows around them are those of one transform of
+    the whole frame, also where a pixel is equally near two objects (points on a grid,
+    mirrored pairs)."""
+    from fewseg.examples import _ring_in, _ring_windows, ring_masks
+
+    rng = np.random.default_rng(0)
+    windowed = 0
+    for _ in range(400):
+        labels = np.zeros(rng.integers(20, 90, 2), np.int32)
+        h, w = labels.shape
+        if rng.random() < 0.3:  # a sparse grid: many equidistant pixels
+            step = rng.integers(5, 12)
+            spots = [(r, c) for r in range(0, h, step) for c in range(0, w, step) if rng.random() < 0.3]
+            for k, (r, c) in enumerate(spots, start=1):
+                labels[r, c] = k
+        else:
+            for k in range(1, rng.integers(2, 8)):
+                r, c = rng.integers(0, h), rng.integers(0, w)
+                kind = rng.integers(3)
+                if kind == 0:
+                    labels[r:r + rng.integers(1, 6), c:c + rng.integers(1, 6)] = k
+                elif kind == 1:  # a pixel and its mirror image across a column
+                    labels[r, c] = k
+                    labels[r, min(w - 1, c + 2 * rng.integers(1, 4))] = k + 10
+                else:
+                    labels[r, c] = k
+        width = int(rng.integers(1, 5))
+        windowed += _ring_windows(labels, reach=width + 1) is not None
+        np.testing.assert_array_equal(ring_masks(labels, width), _ring_in(labels, width))
+    assert windowed > 200  # the windows were used, not the whole-frame path
+
+
 def test_descriptors_stay_finite_for_an_object_hidden_under_another():
     frame, masks = disc_frame()
     profile = learn_profile(frame, masks[:5])

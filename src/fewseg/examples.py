@@ -123,6 +123,50 @@ def ring_masks(labels: np.ndarray, width: int) -> np.ndarray:
     """
     if not labels.any():
         return np.zeros_like(labels)
+    windows = _ring_windows(labels, reach=width + 1)
+    if windows is None:
+        return _ring_in(labels, width)
+    # A few objects (the examples): the transform in windows around them, not over the
+    # whole frame. A ring pixel's window holds every object pixel within its reach, so
+    # it gets the same nearest object as on the whole frame, ties included (tested).
+    out = np.zeros_like(labels)
+    for r0, r1, c0, c1 in windows:
+        ring = _ring_in(labels[r0:r1, c0:c1], width)
+        np.copyto(out[r0:r1, c0:c1], ring, where=ring != 0)
+    return out
+
+
+def _ring_windows(labels: np.ndarray, *, reach: int, max_objects: int = 64) -> list[list[int]] | None:
+    """Disjoint windows ``[r0, r1, c0, c1]`` for :func:`ring_masks`: each object's box
+    grown by ``reach``, overlapping ones merged; None (use the whole frame) for more
+    than ``max_objects`` objects or windows covering over half the frame."""
+    if labels.dtype.kind not in "iu":
+        return None
+    boxes = [b for b in ndi.find_objects(labels) if b is not None]
+    if len(boxes) > max_objects:
+        return None
+    h, w = labels.shape
+    rects = [[max(0, r.start - reach), min(h, r.stop + reach), max(0, c.start - reach), min(w, c.stop + reach)]
+             for r, c in boxes]
+    merged = True
+    while merged:
+        merged, out = False, []
+        for r in rects:
+            for o in out:
+                if r[0] < o[1] and o[0] < r[1] and r[2] < o[3] and o[2] < r[3]:
+                    o[:] = [min(o[0], r[0]), max(o[1], r[1]), min(o[2], r[2]), max(o[3], r[3])]
+                    merged = True
+                    break
+            else:
+                out.append(r)
+        rects = out
+    if sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in rects) > labels.size // 2:
+        return None
+    return rects
+
+
+def _ring_in(labels: np.ndarray, width: int) -> np.ndarray:
+    """:func:`ring_masks` from one distance transform of all of ``labels``."""
     rows, cols = ndi.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
     # Squared distances from the nearest-object indices, exactly, in integers (cheaper
     # than asking the transform for float distances too).
