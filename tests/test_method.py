@@ -318,6 +318,28 @@ def test_ring_masks_in_windows_equal_the_whole_frames():
     assert windowed > 200  # the windows were used, not the whole-frame path
 
 
+def test_label_means_are_scipys():
+    """Means from each label's box: scipy's numbers to the bit, NaN for a label with no pixel."""
+    from fewseg.examples import _label_means
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        h, w = rng.integers(5, 120, 2)
+        labels = np.zeros((h, w), np.int32)
+        n = int(rng.integers(1, 15))
+        for k in range(1, n + 1):  # some labels overlap later ones or are left out
+            r, c = rng.integers(0, h), rng.integers(0, w)
+            labels[r:r + rng.integers(1, 30), c:c + rng.integers(1, 30)] = k if rng.random() > 0.1 else 0
+        # a wide dynamic range, where the order of summation shows in the last bits
+        values = (rng.normal(0, 1, (h, w)) * 10 ** rng.uniform(-3, 6, (h, w))).astype(np.float32)
+        idx = np.arange(1, n + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = ndi.mean(values, labels, idx)
+        got = _label_means(values, labels, idx)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
 def test_descriptors_stay_finite_for_an_object_hidden_under_another():
     frame, masks = disc_frame()
     profile = learn_profile(frame, masks[:5])
