@@ -82,6 +82,17 @@ def main() -> None:
                              max_area=model.config.max_area)
     _, t_describe = clock(lambda: np.vstack([embed.describe(frame, signal, level, profile, base=base) for level in levels]))
     result, t_predict = clock(model.predict, frame, exclude=chosen)
+    import tempfile
+
+    from fewseg.annotations import read_annotations, write_annotations
+    from fewseg.load import read_frame, write_frame
+
+    with tempfile.TemporaryDirectory() as tmp:  # the command's files: an OME-TIFF, GeoJSON examples and result
+        image, examples_file, found = Path(tmp) / "frame.ome.tif", Path(tmp) / "examples.json", Path(tmp) / "found.geojson"
+        write_frame(image, frame)
+        write_annotations(examples_file, chosen, shape=frame.shape)
+        _, t_read = clock(lambda: (read_frame(image), read_annotations(examples_file, shape=frame.shape)))
+        _, t_write = clock(write_annotations, found, result.annotations(tags=("fewseg",)), shape=frame.shape)
     t_imports = import_seconds(COMMAND_IMPORTS)
     t_numpy = import_seconds("numpy")
     t_ndimage = import_seconds("scipy.ndimage")
@@ -96,6 +107,8 @@ def main() -> None:
         ("    of which smoothing", t_smooth), ("    of which the shared first split", t_first),
         ("  descriptors of both levels", t_describe),
         ("  polygons and overlaps (finish), wall", result.timings["polygons"]),
+        ("reading the OME-TIFF frame and the GeoJSON examples", t_read),
+        ("writing the found objects as GeoJSON", t_write),
         ("imports of `fewseg segment` (fresh interpreter)", t_imports), ("  numpy alone", t_numpy),
         ("  scipy.ndimage (with numpy)", t_ndimage), ("  all the third-party modules it needs", t_third),
         ("  (an interpreter that imports nothing more)", t_start),
