@@ -135,6 +135,35 @@ def test_import_does_not_load_torch():
     assert out.stdout.strip() == "False"
 
 
+#: What ``fewseg segment`` on one TIFF frame (weight-free method, GeoJSON output) never
+#: needs: the other methods, ways in and outputs, and the heavy packages behind them.
+#: (numpy, scipy.ndimage, scikit-image's watershed, shapely and tifffile it does need.)
+SEGMENT_NEVER_IMPORTS = (
+    "torch", "dask", "distributed", "napari", "qtpy", "zarr", "ome_zarr", "bioio", "matplotlib", "PIL", "imageio",
+    "tqdm", "asyncio", "pandas", "requests", "girder_client", "scipy.stats", "scipy.optimize", "scipy.signal",
+    "scipy.interpolate", "skimage.feature", "skimage.io", "fewseg.render", "fewseg.figure", "fewseg.evaluate",
+    "fewseg.demo", "fewseg.weights", "fewseg.sam", "fewseg.nimbus", "fewseg.napari", "fewseg.scale.mosaic",
+    "fewseg.scale.frames", "fewseg.scale.store", "fewseg.formats.omezarr",
+)
+
+
+def test_segment_imports_only_what_it_uses(demo, tmp_path):
+    """The whole command, in a fresh interpreter: what it leaves in ``sys.modules``."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "found.geojson"
+    code = ("import json, sys; from fewseg.cli import main; "
+            f"status = main(['segment', {str(demo['frame'])!r}, '--examples', {str(demo['examples'])!r}, '-o', {str(out)!r}]); "
+            "print(json.dumps([status, sorted(sys.modules)]))")
+    run_ = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    status, modules = json.loads(run_.stdout.strip().splitlines()[-1])
+    assert status == 0 and out.exists()
+    assert "fewseg.model" in modules and "tifffile" in modules and "shapely" in modules  # it did segment a TIFF
+    loaded = sorted(m for m in modules if m in SEGMENT_NEVER_IMPORTS or m.startswith(tuple(f"{n}." for n in SEGMENT_NEVER_IMPORTS)))
+    assert loaded == []
+
+
 def test_segment_batch_over_z(tmp_path, capsys):
     """Fit on Z=1's examples, segment Z planes 0-2 of a ZCYX OME-TIFF; one output file."""
     from fewseg.demo import make_demo

@@ -8,7 +8,7 @@ from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo
 from fewseg.embed import SHAPE_DESCRIPTORS, describe, descriptor_names
 from fewseg.evaluate import run_evaluation, score
-from fewseg.examples import estimate_background, learn_profile, object_signal, robust_noise
+from fewseg.examples import estimate_background, learn_profile, object_signal, percentile_filter, robust_noise
 from fewseg.model import WeightFreeSegmenter
 from fewseg.objects import Frame, ObjectMask, masks_from_labels
 from dataclasses import replace
@@ -49,6 +49,21 @@ def test_background_follows_tilt_not_objects():
     for m in masks:
         outside[m.slices] &= ~m.mask
     assert np.abs(bg - frame.data[0])[outside].mean() < 5
+
+
+@pytest.mark.parametrize("shape", [(205, 205), (40, 61), (17, 30), (9, 50), (1, 5)])
+@pytest.mark.parametrize("kind", ["float32", "float64 of float32 values", "float64"])
+@pytest.mark.parametrize("size, percentile", [(17, 30), (3, 50), (7, 0), (5, 99.9), (4, 30)])
+def test_percentile_filter_is_scipys(shape, kind, size, percentile):
+    rng = np.random.default_rng(sum(shape) + size)
+    image = rng.normal(0, 5, shape)
+    image[::3] = np.round(image[::3])  # ties
+    image = image.astype(np.float32) if kind == "float32" else image
+    image = image.astype(np.float32).astype(np.float64) if kind == "float64 of float32 values" else image
+    got = percentile_filter(image, percentile, size=size)
+    want = ndi.percentile_filter(image, percentile, size=size, mode="reflect")
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("dark", [False, True])
@@ -268,6 +283,61 @@ def test_ring_masks_match_grown_labels(width):
     expected = np.where((labels == 0) & (inner == 0), expand_labels(labels, distance=width + 1), 0)
     np.testing.assert_array_equal(ring_masks(labels, width), expected)
     assert not ring_masks(np.zeros((5, 5), np.int32), width).any()
+
+
+def test_ring_masks_in_windows_equal_the_whole_frames():
+    """A few objects: the rings from windows around them are those of one transform of
+    the whole frame, also where a pixel is equally near two objects (points on a grid,
+    mirrored pairs)."""
+    from fewseg.examples import _ring_in, _ring_windows, ring_masks
+
+    rng = np.random.default_rng(0)
+    windowed = 0
+    for _ in range(400):
+        labels = np.zeros(rng.integers(20, 90, 2), np.int32)
+        h, w = labels.shape
+        if rng.random() < 0.3:  # a sparse grid: many equidistant pixels
+            step = rng.integers(5, 12)
+            spots = [(r, c) for r in range(0, h, step) for c in range(0, w, step) if rng.random() < 0.3]
+            for k, (r, c) in enumerate(spots, start=1):
+                labels[r, c] = k
+        else:
+            for k in range(1, rng.integers(2, 8)):
+                r, c = rng.integers(0, h), rng.integers(0, w)
+                kind = rng.integers(3)
+                if kind == 0:
+                    labels[r:r + rng.integers(1, 6), c:c + rng.integers(1, 6)] = k
+                elif kind == 1:  # a pixel and its mirror image across a column
+                    labels[r, c] = k
+                    labels[r, min(w - 1, c + 2 * rng.integers(1, 4))] = k + 10
+                else:
+                    labels[r, c] = k
+        width = int(rng.integers(1, 5))
+        windowed += _ring_windows(labels, reach=width + 1) is not None
+        np.testing.assert_array_equal(ring_masks(labels, width), _ring_in(labels, width))
+    assert windowed > 200  # the windows were used, not the whole-frame path
+
+
+def test_label_means_are_scipys():
+    """Means from each label's box: scipy's numbers to the bit, NaN for a label with no pixel."""
+    from fewseg.examples import _label_means
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        h, w = rng.integers(5, 120, 2)
+        labels = np.zeros((h, w), np.int32)
+        n = int(rng.integers(1, 15))
+        for k in range(1, n + 1):  # some labels overlap later ones or are left out
+            r, c = rng.integers(0, h), rng.integers(0, w)
+            labels[r:r + rng.integers(1, 30), c:c + rng.integers(1, 30)] = k if rng.random() > 0.1 else 0
+        # a wide dynamic range, where the order of summation shows in the last bits
+        values = (rng.normal(0, 1, (h, w)) * 10 ** rng.uniform(-3, 6, (h, w))).astype(np.float32)
+        idx = np.arange(1, n + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = ndi.mean(values, labels, idx)
+        got = _label_means(values, labels, idx)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
 
 
 def test_descriptors_stay_finite_for_an_object_hidden_under_another():

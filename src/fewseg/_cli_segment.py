@@ -107,10 +107,10 @@ def _read(args, annotation_path: str, frames=None):
 
 
 def _render_config(args):
-    from .render import RenderConfig, parse_channel_styles
-
     if not args.render and args.blend == "lighten":
         return None
+    from .render import RenderConfig, parse_channel_styles
+
     return RenderConfig(styles=parse_channel_styles(args.render) if args.render else None, blend=args.blend)
 
 

@@ -81,8 +81,37 @@ def coarse_background(small: np.ndarray, *, radius: float) -> np.ndarray:
     frame read block by block (:mod:`fewseg.scale.mosaic`) gets the same background."""
     step = background_step(radius)
     size = max(3, int(round(16 * radius / step)) | 1)
-    bg = ndi.percentile_filter(small, 30, size=size, mode="reflect")
+    bg = percentile_filter(small, 30, size=size)
     return ndi.uniform_filter(bg, size=max(3, size // 2 | 1), mode="reflect")
+
+
+def percentile_filter(image: np.ndarray, percentile: float, *, size: int) -> np.ndarray:
+    """``scipy.ndimage.percentile_filter(image, percentile, size=size, mode="reflect")``,
+    the same array (each output is one of the window's values), about three times faster.
+
+    The windows are selected with ``np.partition`` a block of rows at a time, in float32
+    when the values are float32 numbers (a frame's are), where numpy selects fastest.
+    Other cases (not 2-D, an even size, an image not larger than the window's reach) go
+    to scipy.
+    """
+    image = np.asarray(image)
+    reach = size // 2
+    if (image.ndim != 2 or size % 2 == 0 or min(image.shape) <= reach or image.dtype.kind != "f"
+            or not 0 <= percentile < 100):
+        return ndi.percentile_filter(image, percentile, size=size, mode="reflect")
+    n = size * size
+    rank = int(float(n) * percentile / 100.0)  # as scipy ranks a percentile of n values
+    values = image
+    if image.dtype != np.float32 and np.array_equal(image.astype(np.float32).astype(image.dtype), image):
+        values = image.astype(np.float32)
+    # scipy's "reflect" (d c b a | a b c d | d c b a) is numpy's "symmetric".
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(values, reach, mode="symmetric"), (size, size))
+    out = np.empty(image.shape, dtype=values.dtype)
+    rows = max(1, (1 << 19) // (image.shape[1] * n))  # ~2 MB of float32 windows per block
+    for r in range(0, image.shape[0], rows):
+        block = windows[r:r + rows].reshape(-1, n)
+        out[r:r + rows] = np.partition(block, rank, axis=1)[:, rank].reshape(-1, image.shape[1])
+    return out.astype(image.dtype, copy=False)
 
 
 def ring_masks(labels: np.ndarray, width: int) -> np.ndarray:
@@ -94,6 +123,50 @@ def ring_masks(labels: np.ndarray, width: int) -> np.ndarray:
     """
     if not labels.any():
         return np.zeros_like(labels)
+    windows = _ring_windows(labels, reach=width + 1)
+    if windows is None:
+        return _ring_in(labels, width)
+    # A few objects (the examples): the transform in windows around them, not over the
+    # whole frame. A ring pixel's window holds every object pixel within its reach, so
+    # it gets the same nearest object as on the whole frame, ties included (tested).
+    out = np.zeros_like(labels)
+    for r0, r1, c0, c1 in windows:
+        ring = _ring_in(labels[r0:r1, c0:c1], width)
+        np.copyto(out[r0:r1, c0:c1], ring, where=ring != 0)
+    return out
+
+
+def _ring_windows(labels: np.ndarray, *, reach: int, max_objects: int = 64) -> list[list[int]] | None:
+    """Disjoint windows ``[r0, r1, c0, c1]`` for :func:`ring_masks`: each object's box
+    grown by ``reach``, overlapping ones merged; None (use the whole frame) for more
+    than ``max_objects`` objects or windows covering over half the frame."""
+    if labels.dtype.kind not in "iu":
+        return None
+    boxes = [b for b in ndi.find_objects(labels) if b is not None]
+    if len(boxes) > max_objects:
+        return None
+    h, w = labels.shape
+    rects = [[max(0, r.start - reach), min(h, r.stop + reach), max(0, c.start - reach), min(w, c.stop + reach)]
+             for r, c in boxes]
+    merged = True
+    while merged:
+        merged, out = False, []
+        for r in rects:
+            for o in out:
+                if r[0] < o[1] and o[0] < r[1] and r[2] < o[3] and o[2] < r[3]:
+                    o[:] = [min(o[0], r[0]), max(o[1], r[1]), min(o[2], r[2]), max(o[3], r[3])]
+                    merged = True
+                    break
+            else:
+                out.append(r)
+        rects = out
+    if sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in rects) > labels.size // 2:
+        return None
+    return rects
+
+
+def _ring_in(labels: np.ndarray, width: int) -> np.ndarray:
+    """:func:`ring_masks` from one distance transform of all of ``labels``."""
     rows, cols = ndi.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
     # Squared distances from the nearest-object indices, exactly, in integers (cheaper
     # than asking the transform for float distances too).
@@ -156,7 +229,8 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
         noise.append(robust_noise(channel))
         inside = _label_means(channel, labels, idx)
         outside = _label_means(channel, ring, idx)
-        outside = np.where(np.isfinite(outside), outside, np.median(channel))
+        if not np.isfinite(outside).all():  # (the channel's median only when needed: ~10 ms a frame)
+            outside = np.where(np.isfinite(outside), outside, np.median(channel))
         # (An example wholly under earlier ones has no pixel of its own: NaN, left out.)
         contrast.append(float(np.nanmean((inside - outside) / noise[-1])))
     contrast = np.array(contrast)
@@ -185,10 +259,28 @@ def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[Exa
 
 
 def _label_means(values: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """``ndi.mean`` per label; NaN, quietly, for a label with no pixel (an example wholly
-    under earlier ones, e.g. two clicks outlined as the same object)."""
+    """``ndi.mean(values, labels, idx)`` per label; NaN, quietly, for a label with no pixel
+    (an example wholly under earlier ones, e.g. two clicks outlined as the same object).
+
+    The same numbers, from each label's box instead of the whole frame: scipy sums a
+    label's pixels with ``np.bincount``, in raster order, and a box holds them in the same
+    order (tested equal).
+    """
+    idx = np.asarray(idx)
+    if labels.dtype.kind not in "iu" or idx.ndim != 1 or values.shape != labels.shape:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return ndi.mean(values, labels, idx)
+    boxes = ndi.find_objects(labels)
+    sums, counts = np.zeros(len(idx)), np.zeros(len(idx))
+    for i, k in enumerate(idx):
+        box = boxes[k - 1] if 1 <= k <= len(boxes) else None
+        if box is None:
+            continue
+        here = labels[box].ravel()
+        counts[i] = np.count_nonzero(here == k)
+        sums[i] = np.bincount(here, weights=values[box].ravel(), minlength=k + 1)[k]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return ndi.mean(values, labels, idx)
+        return sums / counts
 
 
 def object_signal(frame: Frame, profile: ExampleProfile, *, backgrounds=None) -> np.ndarray:
