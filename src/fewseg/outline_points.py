@@ -15,21 +15,24 @@ an outline would say (the object's size and its boundary) is read from the frame
    and object signal; in a window around each click the proposer with its default
    settings for the median radius (:func:`~fewseg.propose.default_settings`) cuts the
    objects, and of those within half the radius of the click the one whose centre is
-   nearest it is the example (else the nearest within the radius). A click lands within
-   about a quarter radius of its object's centre: when that object's centroid is farther
-   from the click (:data:`_CENTRED` equivalent radii; a textured object cut in two, a
-   touching neighbour taken with it) or it is over :data:`_MERGED` times the median
-   outline's area, the window is cut again with a few other settings (:data:`_TRIALS`)
-   and the object at the click, or its union with a touching piece, whose centroid is
-   nearest the click is the example. A click on nothing keeps its disc; an outline
-   still over :data:`_MERGED` times the median one's area is cut at its distance
-   maxima, keeping the part nearest the click.
+   nearest it is the example (else the nearest within the radius).
+4. **Checks.** A click lands within about a quarter radius of its object's centroid. When
+   the outline's centroid is farther from the click (over :data:`_CENTRED` of its
+   equivalent radius: a textured object cut in two, a touching neighbour taken with
+   it), or the outline is under :data:`_SMALL` times the median outline's area (a lobe
+   of a textured object) or over :data:`_MERGED` times the larger of that and the
+   click's disc (two objects), the objects at the click cut with the settings of
+   :data:`_TRIALS`, and their unions with each touching object, are candidates: of
+   those not over that size and centred on the click the largest is the example, else
+   the one whose centroid is nearest the click. An outline still too large is cut at
+   its distance maxima, keeping the part nearest the click. A click on nothing keeps
+   its disc.
 
 When some examples are outlines (outline and click examples may be mixed), the outlines
 give the profile, the size and the proposer's settings (fitted to them,
-:func:`~fewseg.propose.fit_proposer`), and only step 3 runs. (Tried: a second round that
-fits the proposer to the click outlines and outlines again: stardist F1 unchanged,
-demo 0.928 -> 0.921.)
+:func:`~fewseg.propose.fit_proposer`), and only steps 3 and 4 run. (Tried: a second
+round that fits the proposer to the click outlines and outlines again: stardist F1
+unchanged, demo 0.928 -> 0.921.)
 """
 
 from __future__ import annotations
@@ -45,12 +48,15 @@ from .objects import Annotation, Frame, ObjectMask
 _WINDOW = 48  # px each side of a click for the background level and the radial profile
 _MIN_RADIUS, _MAX_RADIUS = 1.5, 40.0
 _SPLIT_ABOVE = 1.5  # x the area of a disc of the median radius
-_MERGED = 1.6  # an outline this many times the median outline's area is cut (_part_at)
-_CENTRED = 0.3  # a click's offset from its outline's centroid, in equivalent radii, taken as centred
-# Settings tried when the default one's outline at a click is not centred on it (chosen on
-# stardist's split seeds 0-4, benchmarks/click_outlines.py).
-_TRIALS = ({}, {"seeds": "distance"}, {"floor": 0.3}, {"fraction": 0.35}, {"fraction": 0.55},
-           {"seeds": "distance", "fraction": 0.35})
+_MERGED = 1.6  # an outline this many times the median one's (or the click's disc) holds two objects
+_SMALL = 0.5  # an outline under this many times the median one's area may be a piece of its object
+_CENTRED = 0.35  # a click's offset from its outline's centroid, in equivalent radii, taken as centred
+# The proposer's settings (beside those given) tried when an outline fails the checks:
+# seeds at distance maxima do not cut a textured object at its bright spots. (Chosen on
+# stardist's split seeds 0-4, benchmarks/click_outlines.py; trying thresholds too, floor
+# 0.3 and fraction 0.35 / 0.55, gave stardist F1 0.933 against 0.936, and examples cut
+# tighter moved the fitted threshold: the busy frame's mean IoU fell 0.05 on seed 4.)
+_TRIALS = ({}, {"seeds": "distance"})
 
 
 def click_or_outline_masks(examples: list[Annotation] | list[ObjectMask], frame: Frame, *,
@@ -127,7 +133,9 @@ def outline_clicks(frame: Frame, clicks: np.ndarray, *, outlined: list[ObjectMas
 
 def _outline_at(signal: np.ndarray, pixels: np.ndarray, centres: np.ndarray, radii: np.ndarray, settings,
                 clicks: np.ndarray | None = None) -> list[ObjectMask]:
-    """Step 3 of the module's recipe: the proposer's object at each click."""
+    """Steps 3 and 4 of the module's recipe: the proposer's object at each click, checked.
+    ``pixels`` are the clicks rounded (``clicks`` themselves, for the offset check),
+    ``centres`` and ``radii`` the clicked objects' brightest points and sizes (step 2)."""
     from .propose import segment_signal, smooth_signal
 
     shape = signal.shape
@@ -149,17 +157,23 @@ def _outline_at(signal: np.ndarray, pixels: np.ndarray, centres: np.ndarray, rad
     first = [at(k, trials[0], False) for k in range(len(pixels))]
     typical = float(np.median([f[0].area for f in first if f] or [np.pi * np.median(radii) ** 2]))
     out = []
-    for k, (q, c, r) in enumerate(zip(clicks, centres, radii)):
+    for k, (p, q, c, r) in enumerate(zip(pixels, clicks, centres, radii)):
+        # Larger than this, an outline holds the clicked object and a touching one.
+        cap = _MERGED * max(typical, np.pi * r**2)
         default = first[k][0] if first[k] else None
-        if default is not None and default.area <= _MERGED * typical and _offset(default, q) <= _CENTRED:
+        if default is not None and _SMALL * typical <= default.area <= cap and _offset(default, q) <= _CENTRED:
             out.append(default)
             continue
         every = [m for trial in trials for m in at(k, trial, True)]
-        fit = [m for m in every if m.area <= _MERGED * typical] or every
-        out.append(min(fit, key=lambda m: _offset(m, q)) if fit else _disc(c, r, shape))
-    # An outline far larger than the others holds the clicked object and a touching one:
-    # cut it at its distance maxima and keep the part nearest the click.
-    return [_part_at(m, p, settings.neck_depth / 2) if m.area > _MERGED * typical else m for m, p in zip(out, pixels)]
+        fit = [m for m in every if m.area <= cap] or every
+        centred = [m for m in fit if _offset(m, q) <= _CENTRED]
+        found = max(centred, key=lambda m: m.area) if centred else min(fit, key=lambda m: _offset(m, q)) if fit else None
+        if found is None:
+            out.append(_disc(c, r, shape))
+        else:
+            # Still too large: cut at its distance maxima, keep the part nearest the click.
+            out.append(_part_at(found, p, settings.neck_depth / 2) if found.area > cap else found)
+    return out
 
 
 def _candidates_at(labels: np.ndarray, point: np.ndarray, radius: float, start: np.ndarray, outline_sigma: float, *,
