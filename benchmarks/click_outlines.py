@@ -2,14 +2,15 @@
 the wrong ones cost (issue 12, part 1).
 
     python benchmarks/click_outlines.py [--seeds 0,1,2,3,4] [--data stardist,demo,busy]
-                                        [--out benchmarks/results] [--swap]
+                                        [--out benchmarks/results] [--swap] [--no-fit]
 
 Per data set and split seed: each example's click (``evaluate.as_clicks``), the outline
-drawn from it (``outline_points.outline_clicks``) against the true outline it came from
-(IoU, area ratio, how many true objects it overlaps by over 20 % of theirs: > 1 is a
-merge; the click's offset in radii); then F1 / mean IoU fitted on the true outlines, on
-the click outlines and (``--swap``) on the click outlines with the worst one replaced by
-its true outline. Prints a table, writes ``OUT/click_outlines.md`` / ``.json``.
+drawn from it (``outline_points.outline_clicks``; its CPU seconds, median of 3) against
+the true outline it came from (IoU, area ratio, how many true objects it overlaps by
+over 20 % of theirs: > 1 is a merge; the click's offset in radii); then (unless
+``--no-fit``) F1 / mean IoU fitted on the true outlines, on the click outlines and
+(``--swap``) on the click outlines with the worst one replaced by its true outline.
+Prints the figures, writes ``OUT/click_outlines.md`` / ``.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +75,11 @@ def main() -> None:
             true = example_masks(train, frame.shape)
             truth = example_masks(rest, frame.shape)
             clicks = as_clicks(true, seed=seed)
-            drawn = outline_clicks(frame, clicks)
+            cpu = []
+            for _ in range(3):
+                c0 = time.process_time()
+                drawn = outline_clicks(frame, clicks)
+                cpu.append(time.process_time() - c0)
             per = []
             for t, d, c in zip(true, drawn, clicks):
                 centroid = np.argwhere(t.mask).mean(axis=0) + (t.row, t.col)
@@ -81,7 +87,7 @@ def main() -> None:
                 per.append({"iou": round(d.iou(t), 3), "area_ratio": round(d.area / t.area, 2), "objects": overlaps,
                             "offset_r": round(float(np.hypot(*(c - centroid)) / np.sqrt(t.area / np.pi)), 2),
                             "area": int(t.area)})
-            rec = {"data": which, "seed": seed, "examples": per,
+            rec = {"data": which, "seed": seed, "examples": per, "outline_cpu_s": float(np.median(cpu)),
                    "mean_example_iou": round(float(np.mean([p["iou"] for p in per])), 3)}
             if not args.no_fit:
                 rec["outlines"] = fit_score(frame, true, truth, config)
@@ -92,7 +98,8 @@ def main() -> None:
                     swapped[worst] = true[worst]
                     rec["swap_worst"] = fit_score(frame, swapped, truth, config)
             records.append(rec)
-            line = (f"{which} seed {seed}: example IoU mean {rec['mean_example_iou']:.3f} "
+            line = (f"{which} seed {seed}: outlining the clicks {rec['outline_cpu_s']:.3f} CPU s, "
+                    f"example IoU mean {rec['mean_example_iou']:.3f} "
                     '[' + ' '.join(f"{p['iou']:.2f}/{p['area_ratio']:.2f}/{p['objects']}" for p in per) + ']')
             for k in ("outlines", "clicks", "swap_worst"):
                 if k in rec:

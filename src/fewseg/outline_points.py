@@ -22,9 +22,9 @@ an outline would say (the object's size and its boundary) is read from the frame
    it), or the outline is under :data:`_SMALL` times the median outline's area (a lobe
    of a textured object) or over :data:`_MERGED` times the larger of that and the
    click's disc (two objects), the objects at the click cut with the settings of
-   :data:`_TRIALS`, and their unions with each touching object, are candidates: of
-   those not over that size and centred on the click the largest is the example, else
-   the one whose centroid is nearest the click. An outline still too large is cut at
+   :data:`_TRIALS`, and (unless the outline was only small) their unions with each
+   touching object, are candidates: of those not over that size and centred on the
+   click the largest is the example, else the one whose centroid is nearest the click. An outline still too large is cut at
    its distance maxima, keeping the part nearest the click. A click on nothing keeps
    its disc.
 
@@ -164,7 +164,10 @@ def _outline_at(signal: np.ndarray, pixels: np.ndarray, centres: np.ndarray, rad
         if default is not None and _SMALL * typical <= default.area <= cap and _offset(default, q) <= _CENTRED:
             out.append(default)
             continue
-        every = [m for trial in trials for m in at(k, trial, True)]
+        # Only small (centred, not too large): other settings may keep its object whole; a
+        # union with a touching object would take a neighbour.
+        small = default is not None and default.area <= cap and _offset(default, q) <= _CENTRED
+        every = [m for trial in trials for m in at(k, trial, not small)]
         fit = [m for m in every if m.area <= cap] or every
         centred = [m for m in fit if _offset(m, q) <= _CENTRED]
         found = max(centred, key=lambda m: m.area) if centred else min(fit, key=lambda m: _offset(m, q)) if fit else None
