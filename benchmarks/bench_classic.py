@@ -2,6 +2,7 @@
 
     python benchmarks/bench_classic.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
                                        [--clicks] [--only speed|quality]
+                                       [--data stardist,demo,busy]
 
 * stardist's img2d.tif / mask2d.tif (fetched and hash-checked by fetch_stardist.py),
   10 examples, the seed report's protocol, mean over the split seeds.
@@ -88,6 +89,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--only", choices=("quality", "speed"), default=None, help="run one half only")
     ap.add_argument("--clicks", action="store_true", help="also give the examples as clicks")
+    ap.add_argument("--data", default="stardist,demo,busy",
+                    help="quality on these data sets only (comma-separated: stardist, demo, busy)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -102,12 +105,18 @@ def main() -> None:
     busy_frame, busy_truth = make_demo(seed=0, busy=True)
     results = []
     if args.only != "speed":
-        paths = fetch(HERE.parent / "data" / "stardist")
-        nuclei = read_frame(paths["img2d.tif"])
-        nuclei_truth = read_annotations(paths["mask2d.tif"], shape=nuclei.shape)
-        demo_frame, demo_truth = make_demo(seed=0)
-        data = [("stardist img2d/mask2d", nuclei, nuclei_truth), ("demo (seed 0)", demo_frame, demo_truth),
-                ("busy demo (seed 0)", busy_frame, busy_truth)]
+        wanted = set(args.data.split(","))
+        if wanted - {"stardist", "demo", "busy"}:
+            ap.error(f"--data: expected names among stardist, demo, busy; got {args.data}")
+        data = []
+        if "stardist" in wanted:
+            paths = fetch(HERE.parent / "data" / "stardist")
+            nuclei = read_frame(paths["img2d.tif"])
+            data.append(("stardist img2d/mask2d", nuclei, read_annotations(paths["mask2d.tif"], shape=nuclei.shape)))
+        if "demo" in wanted:
+            data.append(("demo (seed 0)", *make_demo(seed=0)))
+        if "busy" in wanted:
+            data.append(("busy demo (seed 0)", busy_frame, busy_truth))
         results = [quality(name, frame, truth, seeds, config, clicks=clicks)
                    for name, frame, truth in data for clicks in ((False, True) if args.clicks else (False,))]
 
