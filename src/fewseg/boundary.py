@@ -9,7 +9,7 @@ takes the pixels in a band of :attr:`BoundaryModel.band` pixels around that outl
 fits a logistic regression that tells the pixels inside the example's true outline from
 those outside. Each pixel is described relative to the object whose outline is nearest
 (its owner): its signed distance to that outline (in pixels and in object radii) and the
-signal smoothed at three scales, its gradient magnitude and Laplacian at two, each
+signal smoothed at three scales, the gradient magnitude and Laplacian of two of them, each
 divided by the owner's level (the 75th percentile of its smoothed signal), so dim and
 bright objects are described alike. ``BoundaryModel.redraw`` recomputes the same
 features around the proposer's outlines of the kept objects and outlines each anew
@@ -97,11 +97,11 @@ class BoundaryModel:
 SMOOTH = 1.0
 
 
-def _scales(radius: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Smoothing scales of the signal, and of its gradient and Laplacian, for objects of
-    ``radius`` (0.7, 1.5, 3 and 1, 2 pixels at stardist's radius of ~12)."""
+def _scales(radius: float) -> tuple[float, float, float]:
+    """Smoothing scales of the signal for objects of ``radius`` (0.7, 1.5 and 3 pixels
+    at stardist's radius of ~12)."""
     k = max(radius, 4.0) / 12.0
-    return (0.7 * k, 1.5 * k, 3.0 * k), (1.0 * k, 2.0 * k)
+    return 0.7 * k, 1.5 * k, 3.0 * k
 
 
 def band_width(radius: float) -> float:
@@ -111,7 +111,7 @@ def band_width(radius: float) -> float:
 
 def _reach(radius: float) -> int:
     """How far the widest filter of :func:`pixel_features` reaches, in pixels."""
-    return int(4 * max(_scales(radius)[0]) + 0.5) + 2
+    return int(4 * max(_scales(radius)) + 0.5) + 2
 
 
 def _labels_in_window(masks: list[ObjectMask], shape: tuple[int, int], margin: int):
@@ -165,23 +165,23 @@ def pixel_features(signal: np.ndarray, labels: np.ndarray, signed: np.ndarray, o
     """Features of the pixels ``where`` (a boolean ``(Y, X)`` mask): rows in raster order.
 
     Signed distance to the owner's outline in pixels and in the owner's radii; the
-    signal smoothed at three scales, its gradient magnitude and its Laplacian at two
-    (scale-normalised), each divided by the owner's level (:func:`object_levels`).
+    signal smoothed at three scales (:func:`_scales`); the gradient magnitude and the
+    Laplacian of the two coarser ones (finite differences, scale-normalised); each
+    signal feature divided by the owner's level (:func:`object_levels` of the finest).
     """
     signal = signal.astype(np.float32, copy=False)
-    smooth_scales, edge_scales = _scales(radius)
-    level = np.maximum(object_levels(ndi.gaussian_filter(signal, smooth_scales[0]), labels), 1e-6)
+    smoothed = [ndi.gaussian_filter(signal, s) for s in _scales(radius)]
+    level = np.maximum(object_levels(smoothed[0], labels), 1e-6)
     area = np.bincount(labels.ravel(), minlength=level.size).astype(float)
     obj_radius = np.sqrt(np.maximum(area, 1.0) / np.pi)
     o = owner[where]
     d = signed[where]
-    columns = [d, d / obj_radius[o]]
     scale = level[o]
-    for s in smooth_scales:
-        columns.append(ndi.gaussian_filter(signal, s)[where] / scale)
-    for s in edge_scales:
-        columns.append(s * ndi.gaussian_gradient_magnitude(signal, s)[where] / scale)
-        columns.append(s * s * ndi.gaussian_laplace(signal, s)[where] / scale)
+    columns = [d, d / obj_radius[o]] + [g[where] / scale for g in smoothed]
+    for s, g in zip(_scales(radius)[1:], smoothed[1:]):
+        d_row, d_col = np.gradient(g)
+        columns.append(s * np.hypot(d_row[where], d_col[where]) / scale)
+        columns.append(s * s * ndi.laplace(g)[where] / scale)
     return np.stack(columns, axis=1)
 
 
