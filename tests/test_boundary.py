@@ -113,7 +113,10 @@ def test_fitted_model_pickles_and_predicts_the_same():
     a, b = model.predict(frame).masks, again.predict(frame).masks
     assert len(a) == len(b) and all(x.row == y.row and x.col == y.col and np.array_equal(x.mask, y.mask)
                                     for x, y in zip(a, b))
-    assert WeightFreeSegmenter().fit(frame, truth[:10]).boundary is None
+    learned = json.loads(json.dumps(model.describe_fit()))["boundary"]
+    assert len(learned["weights"]) == len(learned["mean"]) + 1 and learned["band"] == model.boundary.band
+    plain = WeightFreeSegmenter().fit(frame, truth[:10])
+    assert plain.boundary is None and plain.describe_fit()["boundary"] is None
 
 
 def test_config_refuses_an_unknown_boundary():

@@ -64,6 +64,11 @@ class BoundaryModel:
     scale: np.ndarray
     weights: np.ndarray
 
+    def to_dict(self) -> dict:
+        """What was learned, as JSON-ready data."""
+        return {"radius": self.radius, "band": self.band, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "weights": self.weights.tolist()}
+
     def probability(self, features: np.ndarray) -> np.ndarray:
         """Probability that each pixel (a row of :func:`pixel_features`) is inside its owner."""
         z = (features - self.mean) / self.scale @ self.weights[:-1] + self.weights[-1]

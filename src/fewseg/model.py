@@ -140,6 +140,7 @@ class WeightFreeSegmenter:
             "profile": self.profile.to_dict() if self.profile else None,
             "proposer": self.settings.to_dict() if self.settings else None,
             "example_fit_mean_best_iou": self.example_fit,
+            "boundary": self.boundary.to_dict() if getattr(self, "boundary", None) is not None else None,
         }
 
 
