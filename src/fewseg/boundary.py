@@ -89,12 +89,13 @@ class BoundaryModel:
         inside[around] = self.probability(pixel_features(local, labels, signed, owner, around, radius=self.radius))
         inside = ndi.gaussian_filter(inside, SMOOTH)
         drawn = np.where(signed < -self.band, labels, np.where(around & (inside > 0.5), owner, 0))
+        # Each object's largest 4-connected piece, holes filled (all at once).
+        from .propose import tidy_labels
+
+        present = [value for value, box in enumerate(ndi.find_objects(drawn), start=1) if box is not None]
         out = list(masks)
-        for value, box in enumerate(ndi.find_objects(drawn), start=1):
-            if box is None:
-                continue
-            piece = _largest_piece(drawn[box] == value)
-            out[value - 1] = ObjectMask(box[0].start + window[0].start, box[1].start + window[1].start, piece)
+        for value, m in zip(present, tidy_labels(drawn)):
+            out[value - 1] = ObjectMask(m.row + window[0].start, m.col + window[1].start, m.mask)
         return out
 
 
@@ -141,9 +142,10 @@ def outline_geometry(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     edge[:, 1:] |= cols
     edge[:, :-1] |= cols
     edge &= inside
-    outside, (rr, cc) = ndi.distance_transform_edt(~inside, return_indices=True)
-    signed = np.where(inside, -ndi.distance_transform_edt(~edge), outside)
-    return signed, labels[rr, cc]
+    # One transform: the pixel of an object nearest to a pixel outside is one of its
+    # outermost pixels, so the distance to those is both sides' distance.
+    distance, (rr, cc) = ndi.distance_transform_edt(~edge, return_indices=True)
+    return np.where(inside, -distance, distance), np.where(inside, labels, labels[rr, cc])
 
 
 def object_levels(smooth: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -183,10 +185,17 @@ def pixel_features(signal: np.ndarray, labels: np.ndarray, signed: np.ndarray, o
     d = signed[where]
     scale = level[o]
     columns = [d, d / obj_radius[o]] + [g[where] / scale for g in smoothed]
+    rows, cols = np.nonzero(where)
+    up, down = np.maximum(rows - 1, 0), np.minimum(rows + 1, where.shape[0] - 1)
+    left, right = np.maximum(cols - 1, 0), np.minimum(cols + 1, where.shape[1] - 1)
     for s, g in zip(_scales(radius)[1:], smoothed[1:]):
-        d_row, d_col = np.gradient(g)
-        columns.append(s * np.hypot(d_row[where], d_col[where]) / scale)
-        columns.append(s * s * ndi.laplace(g)[where] / scale)
+        # Central differences at the pixels asked for (one-sided at the window's edge, as
+        # np.gradient; the Laplacian repeats the edge pixel, as ndi.laplace's "reflect").
+        centre, n, so, w, e = g[rows, cols], g[up, cols], g[down, cols], g[rows, left], g[rows, right]
+        d_row = np.where((rows > 0) & (rows < where.shape[0] - 1), (so - n) / 2, so - n)
+        d_col = np.where((cols > 0) & (cols < where.shape[1] - 1), (e - w) / 2, e - w)
+        columns.append(s * np.hypot(d_row, d_col) / scale)
+        columns.append(s * s * (n + so + w + e - 4 * centre) / scale)
     return np.stack(columns, axis=1)
 
 
@@ -252,11 +261,3 @@ def proposed_outlines(signal: np.ndarray, examples: list[ObjectMask], settings, 
         out.append(None if best < 0 or ious[best] < min_iou else
                    ObjectMask(found[best].row + r0, found[best].col + c0, found[best].mask))
     return out
-
-
-def _largest_piece(mask: np.ndarray) -> np.ndarray:
-    """The largest 4-connected piece of ``mask``, holes filled."""
-    pieces, n = ndi.label(mask)
-    if n > 1:
-        mask = pieces == np.argmax(np.bincount(pieces.ravel())[1:]) + 1
-    return ndi.binary_fill_holes(mask)
