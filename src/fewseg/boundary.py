@@ -16,8 +16,9 @@ features around the proposer's outlines of the kept objects and outlines each an
 inside its band: the pixels whose probability, lightly smoothed, is above one half.
 
 On stardist's nuclei the truth's boundary lies where the signal falls fastest: between
-the last pixel inside (~0.48 of the nucleus's peak) and the first outside (~0.35),
-whatever the nucleus's brightness (README, "Learned boundary").
+the last pixel inside (~0.48 of the nucleus's peak) and the first outside (~0.35), at a
+slightly lower fraction of the peak in the brightest nuclei (README, "Learned boundary";
+``benchmarks/boundary_study.py``).
 
 Examples
 --------
@@ -41,6 +42,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .objects import ObjectMask, labels_from_masks
+from .propose import ProposerSettings, segment_signal, smooth_signal, tidy_labels
+
 
 @dataclass(frozen=True, eq=False)
 class BoundaryModel:
@@ -90,8 +93,6 @@ class BoundaryModel:
         inside = ndi.gaussian_filter(inside, SMOOTH)
         drawn = np.where(signed < -self.band, labels, np.where(around & (inside > 0.5), owner, 0))
         # Each object's largest 4-connected piece, holes filled (all at once).
-        from .propose import tidy_labels
-
         present = [value for value, box in enumerate(ndi.find_objects(drawn), start=1) if box is not None]
         out = list(masks)
         for value, m in zip(present, tidy_labels(drawn)):
@@ -241,13 +242,11 @@ def fit_boundary(signal: np.ndarray, examples: list[ObjectMask], current: list[O
     return BoundaryModel(radius=float(radius), band=band, mean=mean, scale=scale, weights=weights)
 
 
-def proposed_outlines(signal: np.ndarray, examples: list[ObjectMask], settings, *, min_iou: float = 0.3
+def proposed_outlines(signal: np.ndarray, examples: list[ObjectMask], settings: ProposerSettings, *, min_iou: float = 0.3
                       ) -> list[ObjectMask | None]:
     """The proposer's outline of each example (``settings``: fitted
     :class:`~fewseg.propose.ProposerSettings`): in a window around the example, the
     tidied proposal that overlaps it most (IoU), or None below ``min_iou``."""
-    from .propose import segment_signal, smooth_signal, tidy_labels
-
     margin = int(3 * settings.peak_radius) + 4
     out: list[ObjectMask | None] = []
     for m in examples:
