@@ -2,7 +2,7 @@
 
     python benchmarks/bench_classic.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
                                        [--clicks] [--only speed|quality]
-                                       [--data stardist,demo,busy]
+                                       [--boundary level|learned] [--data stardist,demo,busy]
 
 * stardist's img2d.tif / mask2d.tif (fetched and hash-checked by fetch_stardist.py),
   10 examples, the seed report's protocol, mean over the split seeds.
@@ -10,6 +10,9 @@
   frame (``make_demo(busy=True)``: 540 blobs, many bright distractors).
 * ``--clicks``: the same, with the 10 examples given as clicks (``evaluate``'s click mode)
   beside the outlines.
+* ``--boundary learned``: the classic method with outlines redrawn by the per-pixel
+  model learned from the examples (:mod:`fewseg.boundary`); results go to
+  ``OUT/classic_*_learned.*``. ``--data`` limits the quality half to some data sets.
 * Speed: fit + predict on a 1024 x 1024 two-channel frame (the demo generator at that
   size) and on the busy frame, median of 3 runs in this process, and peak resident
   memory of this process; the whole ``fewseg segment`` command on the busy frame (a fresh
@@ -91,6 +94,8 @@ def main() -> None:
     ap.add_argument("--clicks", action="store_true", help="also give the examples as clicks")
     ap.add_argument("--data", default="stardist,demo,busy",
                     help="quality on these data sets only (comma-separated: stardist, demo, busy)")
+    ap.add_argument("--boundary", default="level", choices=("level", "learned"),
+                    help="the classic method's outlines (SegmentConfig.boundary; default level)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -101,7 +106,7 @@ def main() -> None:
     from fewseg.demo import make_demo
     from fewseg.load import read_frame
 
-    config = SegmentConfig()
+    config = SegmentConfig(boundary=args.boundary)
     busy_frame, busy_truth = make_demo(seed=0, busy=True)
     results = []
     if args.only != "speed":
@@ -154,6 +159,7 @@ def main() -> None:
     from report import publish
 
     name = "classic" if args.only is None else f"classic_{args.only}"
+    name += "" if args.boundary == "level" else f"_{args.boundary}"
     publish(args.out, name, lines, {"quality": results, "speed": speed})
 
 

@@ -40,6 +40,9 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--similarity", type=float, default=None,
                    help="keep threshold on the selector's score (default: derived from the data; seed method 0.5)")
     g.add_argument("--iou", type=float, default=0.3, help="IoU for a match (default 0.3)")
+    g.add_argument("--boundary", default="level", choices=("level", "learned"),
+                   help="classic method: outlines at the level fitted to the examples (default), or redrawn by a "
+                        "per-pixel model learned from the examples (more CPU time; README, 'Learned boundary')")
     g.add_argument("--keep-examples", action="store_true",
                    help="also output (and, in evaluate, count) objects that re-discover the examples")
     s = p.add_argument_group("SAM (methods seed and fast)")

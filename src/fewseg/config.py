@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from .errors import InputError
 
 METHODS = ("classic", "seed", "fast")
+BOUNDARIES = ("level", "learned")
 _FLOAT_OPTIONS = ("smoothing", "similarity", "iou", "pred_iou_thresh", "stability_score_thresh", "target_occupancy")
 
 
@@ -57,6 +58,10 @@ class SegmentConfig:
         Fast method: decode each prompt on a window of this many embedding cells per side
         around it (the decoder's cost grows with the window's area); None = 4 object
         diameters, at least 16 cells; 0 = the whole embedding (the official decode).
+    boundary : str
+        Classic method: where outlines lie. ``"level"``: at the fraction of each object's
+        peak fitted to the examples (the proposer's outline). ``"learned"``: redrawn by a
+        per-pixel model fitted on the examples of the frame (:mod:`fewseg.boundary`).
     """
 
     method: str = "classic"
@@ -77,12 +82,15 @@ class SegmentConfig:
     feature_checkpoint: str | None = None
     max_tiles: int = 4
     decode_window: int | None = None
+    boundary: str = "level"
 
     def __post_init__(self):
         for name in _FLOAT_OPTIONS:
             value = getattr(self, name)
             if value is not None and not _finite(value):
                 raise InputError(_option(name), f"expected a finite number, got {value!r}")
+        if self.boundary not in BOUNDARIES:
+            raise InputError("--boundary", f"expected one of {', '.join(BOUNDARIES)}, got {self.boundary!r}")
         if self.method not in METHODS:
             raise InputError("--method", f"expected one of {', '.join(METHODS)}, got {self.method!r}")
         if self.min_area < 0 or self.max_area < 0:

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from .boundary import BoundaryModel, fit_boundary, proposed_outlines
 from .config import SegmentConfig
 from .embed import channel_levels, describe
 from .examples import ExampleProfile, learn_profile_and_signal, object_signal
@@ -52,6 +53,7 @@ class WeightFreeSegmenter:
         self.settings: ProposerSettings | None = None
         self.example_fit: float | None = None
         self.example_vectors: np.ndarray | None = None
+        self.boundary: BoundaryModel | None = None
 
     def fit(self, frame: Frame, examples: list[Annotation] | list[ObjectMask]) -> "WeightFreeSegmenter":
         masks = as_masks(examples, frame)
@@ -64,6 +66,10 @@ class WeightFreeSegmenter:
         self._fitted_signal = (frame.data, _fingerprint(frame.data), signal, base)
         self.settings, self.example_fit = fit_proposer(signal, masks, self.profile.radius)
         self.example_vectors = describe(frame, signal, masks, self.profile, base=base)
+        self.boundary = None
+        if self.config.boundary == "learned":
+            self.boundary = fit_boundary(signal, masks, proposed_outlines(signal, masks, self.settings),
+                                         radius=self.profile.radius)
         return self
 
     def predict(self, frame: Frame, *, exclude: list[Annotation] | list[ObjectMask] | None = None) -> Segmentation:
@@ -85,9 +91,16 @@ class WeightFreeSegmenter:
         t2 = time.perf_counter()
         selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity)
         chosen = choose_outlines(candidates, level_of, selection, frame.shape)
+        kept = [candidates[i] for i in chosen]
+        if getattr(self, "boundary", None) is not None:
+            # Best score first: where redrawn outlines would overlap, the better object keeps the pixels.
+            order = np.argsort(-selection.scores[chosen], kind="stable")
+            redrawn = self.boundary.redraw(signal, [kept[i] for i in order])
+            for k, i in enumerate(order):
+                kept[i] = redrawn[k]
         t3 = time.perf_counter()
         exclude_masks = self._exclude_masks(exclude, frame) if exclude else None
-        polys, masks, scores, n_re = finish(frame, [candidates[i] for i in chosen], selection.scores[chosen], config=cfg,
+        polys, masks, scores, n_re = finish(frame, kept, selection.scores[chosen], config=cfg,
                                             exclude=exclude_masks)
         t4 = time.perf_counter()
         return Segmentation(
@@ -127,6 +140,7 @@ class WeightFreeSegmenter:
             "profile": self.profile.to_dict() if self.profile else None,
             "proposer": self.settings.to_dict() if self.settings else None,
             "example_fit_mean_best_iou": self.example_fit,
+            "boundary": self.boundary.to_dict() if getattr(self, "boundary", None) is not None else None,
         }
 
 
