@@ -435,6 +435,21 @@ def test_ellipses_and_rectangles_are_examples(make_napari_viewer, qtbot, message
     assert len(shapes.data) > 10 and labels.metadata["fewseg"]["examples"]["n"] == 10
 
 
+def test_learned_boundary_is_a_classic_option(make_napari_viewer, qtbot, messages):
+    viewer, truth = _demo_viewer(make_napari_viewer, shape=(256, 256))
+    viewer.add_shapes([t.polygon for t in truth[:10]], shape_type="polygon", name="examples")
+    widget = open_widget(viewer)
+    assert not widget.boundary.native.isHidden() and widget.plan().config.boundary == "level"
+    widget.boundary.value = "learned"
+    assert widget.plan().config.boundary == "learned"
+    click_and_wait(qtbot, widget, widget.find_button)
+    assert not messages, messages
+    labels, shapes = result_layers(viewer)
+    assert len(shapes.data) > 10 and widget.segmenter.boundary is not None
+    widget.method.value = "fast"  # SAM outlines the objects: the boundary choice is the classic method's
+    assert widget.boundary.native.isHidden() and not widget.model.native.isHidden()
+
+
 def test_examples_on_two_frames_learn_from_the_fuller_one(make_napari_viewer, qtbot, stack, messages):
     path, blobs = stack
     viewer = make_napari_viewer()

@@ -25,15 +25,20 @@ def test_defaults_are_the_command_lines():
 
 def test_values_become_the_config():
     chosen = choices({"Training tags": ["a", " "], "Method": "fast", "Model": "sam2.1_tiny", "Similarity": 0.7,
-                      "Minimum area": "12", "Batch Z": "1-3", "Max tiles": 2})
+                      "Minimum area": "12", "Batch Z": "1-3", "Max tiles": 2, "Boundary": "learned"})
     assert chosen.training_tags == ("a",)
     assert (chosen.config.method, chosen.config.model, chosen.config.similarity) == ("fast", "sam2.1_tiny", 0.7)
     assert chosen.config.min_area == 12 and isinstance(chosen.config.min_area, int) and chosen.config.max_tiles == 2
-    assert chosen.batch_z == "1-3"
+    assert chosen.batch_z == "1-3" and chosen.config.boundary == "learned"
+    declared = fields(["sam1_vit_b"], default_model="sam1_vit_b")
+    assert declared["Boundary"]["items"] == ["level", "learned"] and declared["Boundary"]["default"] == "level"
+    orders = [f["displayOrder"] for f in declared.values()]
+    assert len(set(orders)) == len(orders)  # each field its own place in the form
 
 
 @pytest.mark.parametrize("values, expected", [
     ({"Method": "magic"}, "Method: expected one of classic, seed, fast"),
+    ({"Boundary": "sharp"}, "Boundary: expected one of level, learned"),
     ({"Smoothing": "lots"}, "Smoothing: expected a number"),
     ({"IoU": 2}, "IoU: expected a value in 0.01..1"),
     ({"Training tags": "blob", "Batch XY": ["1"]}, "Batch XY: expected text"),

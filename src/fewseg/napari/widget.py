@@ -4,7 +4,8 @@ One :class:`FindObjects` container (magicgui widgets, so it needs no Qt binding 
 own): channels (Image layers), examples (a Shapes layer of polygons / rectangles /
 ellipses, a painted Labels layer, or a Points layer of clicks, which the library
 outlines when it fits: :mod:`fewseg.outline_points`), "and clicks" (a Points layer added
-to outlined examples), tag, method, frames (the one shown, or all along Z / T),
+to outlined examples), tag, method, boundary (classic: each object's own level or the
+learned boundary, :mod:`fewseg.boundary`), frames (the one shown, or all along Z / T),
 similarity, Find and Cancel, a progress bar and a status line; then a
 truth layer and Evaluate.
 
@@ -40,7 +41,7 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpin
 
 from ..annotations import available_tags, check_inside
 from ..batch import FrameResult, fit_location, not_learned_from, segment_frames
-from ..config import SegmentConfig
+from ..config import BOUNDARIES, SegmentConfig
 from ..errors import FewsegError, InputError
 from ..evaluate import score
 from ..match import rediscovered
@@ -174,6 +175,9 @@ class FindObjects(Container):
                               nullable=True, visible=False)
         self.checkpoint = FileEdit(label="checkpoint", mode="r", filter="*.pt *.pth", nullable=True, visible=False)
         self.checkpoint.tooltip = "a local checkpoint file for the SAM model (else fewseg's cache)"
+        self.boundary = ComboBox(label="boundary", choices=list(BOUNDARIES), value="level")
+        self.boundary.tooltip = ("classic: outlines at each object's own signal level, or redrawn by a per-pixel "
+                                 "model learned from the examples (closer outlines, ~0.3 s more per frame)")
         self.frames = ComboBox(label="frames", choices=self._frame_choices)
         self.similarity = FloatSpinBox(label="similarity", min=0.0, max=1.0, step=0.01, value=0.0)
         self.similarity.native.setSpecialValueText("auto")  # at its minimum: the method's own threshold
@@ -187,7 +191,7 @@ class FindObjects(Container):
         self.truth = ComboBox(label="truth", choices=self._truth_choices, nullable=True)
         self.evaluate_button = PushButton(text="Evaluate")
         self.metrics = Label(label="scores", value="")
-        self.extend([self.channels, self.examples, self.clicks, self.tag, self.method, self.model, self.checkpoint, self.frames,
+        self.extend([self.channels, self.examples, self.clicks, self.tag, self.method, self.model, self.checkpoint, self.boundary, self.frames,
                      self.similarity, self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
                      self.evaluate_button, self.metrics])
         for label in (self.status, self.metrics):
@@ -231,6 +235,7 @@ class FindObjects(Container):
 
     def _show_sam_options(self, method: str):
         self.model.visible = self.checkpoint.visible = method != "classic"
+        self.boundary.visible = method == "classic"
 
     def _frame_choices(self, _widget=None):
         layers = self.channels.value if hasattr(self, "channels") and self.channels.value else \
@@ -318,7 +323,7 @@ class FindObjects(Container):
             sam = {"model": self.model.value or "sam1_vit_h",
                    "checkpoint": str(checkpoint) if checkpoint not in (None, "") and str(checkpoint) != "." else None}
         similarity = self.similarity_value
-        config = SegmentConfig(method=self.method.value, similarity=similarity, **sam)
+        config = SegmentConfig(method=self.method.value, similarity=similarity, boundary=self.boundary.value, **sam)
         segmenter = None
         if (self.reuse.value if reuse is None else reuse) and self.segmenter is not None:
             segmenter = with_similarity(self.segmenter, similarity)  # what was learned, not refitted
