@@ -2,9 +2,12 @@
 
     python benchmarks/bench_classic.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
                                        [--clicks] [--only speed|quality]
+                                       [--data stardist,demo,busy,stardist3d]
 
 * stardist's img2d.tif / mask2d.tif (fetched and hash-checked by fetch_stardist.py),
   10 examples, the seed report's protocol, mean over the split seeds.
+* Planes of stardist's 3-D nuclei stack laid side by side with their labels
+  (``fetch_stardist3d.py``: 7 planes, 86 nuclei, a frame no constant was chosen on).
 * The demo frame (1024 x 1022, Brightfield + YFP), same protocol; and the busy demo
   frame (``make_demo(busy=True)``: 540 blobs, many bright distractors).
 * ``--clicks``: the same, with the 10 examples given as clicks (``evaluate``'s click mode)
@@ -88,6 +91,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--only", choices=("quality", "speed"), default=None, help="run one half only")
     ap.add_argument("--clicks", action="store_true", help="also give the examples as clicks")
+    ap.add_argument("--data", default="stardist,stardist3d,demo,busy", help="quality: the data sets, comma-separated")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -102,12 +106,26 @@ def main() -> None:
     busy_frame, busy_truth = make_demo(seed=0, busy=True)
     results = []
     if args.only != "speed":
-        paths = fetch(HERE.parent / "data" / "stardist")
-        nuclei = read_frame(paths["img2d.tif"])
-        nuclei_truth = read_annotations(paths["mask2d.tif"], shape=nuclei.shape)
-        demo_frame, demo_truth = make_demo(seed=0)
-        data = [("stardist img2d/mask2d", nuclei, nuclei_truth), ("demo (seed 0)", demo_frame, demo_truth),
-                ("busy demo (seed 0)", busy_frame, busy_truth)]
+        from fetch_stardist3d import fetch as fetch3d
+
+        def stardist():
+            paths = fetch(HERE.parent / "data" / "stardist")
+            nuclei = read_frame(paths["img2d.tif"])
+            return "stardist img2d/mask2d", nuclei, read_annotations(paths["mask2d.tif"], shape=nuclei.shape)
+
+        def stardist3d():
+            paths = fetch3d(HERE.parent / "data" / "stardist3d")
+            planes = read_frame(paths["montage.tif"])
+            return ("stardist img3d/mask3d, 7 planes", planes,
+                    read_annotations(paths["montage_mask.tif"], shape=planes.shape))
+
+        loaders = {"stardist": stardist, "stardist3d": stardist3d,
+                   "demo": lambda: ("demo (seed 0)", *make_demo(seed=0)),
+                   "busy": lambda: ("busy demo (seed 0)", busy_frame, busy_truth)}
+        wanted = args.data.split(",")
+        if set(wanted) - set(loaders):
+            ap.error(f"--data: unknown {sorted(set(wanted) - set(loaders))}; expected some of {', '.join(loaders)}")
+        data = [loaders[key]() for key in wanted]
         results = [quality(name, frame, truth, seeds, config, clicks=clicks)
                    for name, frame, truth in data for clicks in ((False, True) if args.clicks else (False,))]
 
