@@ -17,12 +17,18 @@ import time
 import numpy as np
 
 from .config import SegmentConfig
-from .embed import channel_levels, describe
+from .embed import DESCRIPTOR_NAMES, channel_levels, describe
 from .examples import ExampleProfile, learn_profile_and_signal, object_signal
 from .objects import Annotation, Frame, ObjectMask
-from .propose import ProposerSettings, fit_proposer, propose_levels
+from .propose import ProposerSettings, example_clusters, fit_proposer, propose_levels
 from .result import Segmentation, as_masks, finish
 from .select import choose_outlines, select_by_mixture
+
+
+#: The examples' component's standard deviation of the cluster size (log of the area of
+#: the touching objects over the object's own), at least: ``select.mixture_fit``'s
+#: ``spread``. 0.5 was chosen on split seeds 0-4 (README, "Where the errors lie").
+CLUSTER_SPREAD = 0.5
 
 
 class WeightFreeSegmenter:
@@ -63,7 +69,9 @@ class WeightFreeSegmenter:
         base = channel_levels(frame)
         self._fitted_signal = (frame.data, _fingerprint(frame.data), signal, base)
         self.settings, self.example_fit = fit_proposer(signal, masks, self.profile.radius)
-        self.example_vectors = describe(frame, signal, masks, self.profile, base=base)
+        # Each example judged in its own cluster in the frame, as candidates are in theirs.
+        self.example_vectors = describe(frame, signal, masks, self.profile, base=base,
+                                        clusters=example_clusters(signal, masks, self.settings))
         return self
 
     def predict(self, frame: Frame, *, exclude: list[Annotation] | list[ObjectMask] | None = None) -> Segmentation:
@@ -83,7 +91,8 @@ class WeightFreeSegmenter:
         # Each level is described on its own: descriptors assume non-overlapping masks.
         vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
         t2 = time.perf_counter()
-        selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity)
+        selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity,
+                                      spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD})
         chosen = choose_outlines(candidates, level_of, selection, frame.shape)
         t3 = time.perf_counter()
         exclude_masks = self._exclude_masks(exclude, frame) if exclude else None
