@@ -18,16 +18,14 @@ against pinned sha256 values; the frame ``montage.tif`` and its label image
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-PACKAGE = "stardist==0.9.2"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fetch_stardist import _ok, extract  # noqa: E402
+
 SOURCES = {
     "img3d.tif": "f5626d500c7a738cd321698f43df36e2ac149d98456579c5cbcf8af48c7253e8",
     "mask3d.tif": "a2ff51b712941a90cf3a5628b11f04f5d7fa3f29c808c065d3be6ff938b215a1",
@@ -38,36 +36,13 @@ PLANES = (2, 6, 9, 12, 20, 22, 29)
 GAP = 10
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _sources(dest: Path) -> dict[str, Path]:
     """img3d.tif and mask3d.tif in ``dest``, downloaded and checked when missing or changed."""
     paths = {name: dest / name for name in SOURCES}
-    if all(p.is_file() and _sha(p.read_bytes()) == SOURCES[n] for n, p in paths.items()):
+    if all(_ok(p, SOURCES[n]) for n, p in paths.items()):
         return paths
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", PACKAGE, "--no-deps", "--quiet", "-d", tmp],
-                       check=True)
-        (archive,) = [p for p in Path(tmp).iterdir() if p.suffix in (".whl", ".gz", ".zip")]
-        if archive.suffix != ".whl":
-            raise SystemExit(f"expected a wheel from pip download, got {archive.name}")
-        with zipfile.ZipFile(archive) as zf:
-            for name, sha in SOURCES.items():
-                data = zf.read(f"stardist/data/images/{name}")
-                check(data, sha, f"{archive.name}: {name}")
-                part = paths[name].with_suffix(".part")
-                part.write_bytes(data)
-                part.replace(paths[name])
+    extract(SOURCES, paths)
     return paths
-
-
-def check(data: bytes, sha: str, what: str) -> None:
-    """Stop with one line when ``data``'s sha256 is not the pinned ``sha``."""
-    actual = _sha(data)
-    if actual != sha:
-        raise SystemExit(f"{what}: sha256 {actual} != pinned {sha}")
 
 
 def montage(image: np.ndarray, labels: np.ndarray, planes=PLANES, gap: int = GAP) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,5 @@
-"""The benchmark's real 3-D nuclei set: the pinned hash check and the planes laid in a row
-(benchmarks/fetch_stardist3d.py; the download itself is not run here)."""
+"""The benchmarks' real data: the pinned hash check (benchmarks/fetch_stardist.py) and the
+3-D nuclei set's planes laid in a row (fetch_stardist3d.py); the download is not run here."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import fetch_stardist  # noqa: E402
 import fetch_stardist3d  # noqa: E402
 
 
 def test_check_refuses_a_changed_file():
     data = b"II*\x00 some tiff bytes"
-    fetch_stardist3d.check(data, hashlib.sha256(data).hexdigest(), "img3d.tif")
+    fetch_stardist.check(data, hashlib.sha256(data).hexdigest(), "img3d.tif")
     with pytest.raises(SystemExit, match="img3d.tif: sha256 .* != pinned"):
-        fetch_stardist3d.check(data + b"\x00", hashlib.sha256(data).hexdigest(), "img3d.tif")
+        fetch_stardist.check(data + b"\x00", hashlib.sha256(data).hexdigest(), "img3d.tif")
 
 
 def test_pinned_sources_are_sha256():
