@@ -22,7 +22,7 @@ from .examples import ExampleProfile, learn_profile_and_signal, object_signal
 from .objects import Annotation, Frame, ObjectMask
 from .propose import ProposerSettings, example_clusters, fit_proposer, propose_levels
 from .result import Segmentation, as_masks, finish
-from .select import choose_outlines, select_by_mixture
+from .select import Selection, choose_outlines, select_by_mixture
 
 
 #: The examples' component's standard deviation of the cluster size (log of the area of
@@ -91,8 +91,7 @@ class WeightFreeSegmenter:
         # Each level is described on its own: descriptors assume non-overlapping masks.
         vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
         t2 = time.perf_counter()
-        selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity,
-                                      spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD})
+        selection = self.select(vectors)
         chosen = choose_outlines(candidates, level_of, selection, frame.shape)
         t3 = time.perf_counter()
         exclude_masks = self._exclude_masks(exclude, frame) if exclude else None
@@ -108,6 +107,13 @@ class WeightFreeSegmenter:
             timings={"propose": t1 - t0, "embed": t2 - t1, "select": t3 - t2, "polygons": t4 - t3},
             selection=selection,
         )
+
+    def select(self, vectors: np.ndarray) -> Selection:
+        """Which of the candidates described by ``vectors`` are like the examples
+        (:func:`~fewseg.select.select_by_mixture`, the cluster size's spread fixed:
+        :data:`CLUSTER_SPREAD`); ``predict`` and the block-by-block path share it."""
+        return select_by_mixture(self.example_vectors, vectors, threshold=self.config.similarity,
+                                 spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD})
 
     def __getstate__(self) -> dict:
         # The cached signal and masks stay with this process (a pickled model is for other frames).
