@@ -2,10 +2,12 @@
 
     python benchmarks/bench_classic.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
                                        [--clicks] [--only speed|quality]
-                                       [--boundary level|learned] [--data stardist,demo,busy]
+                                       [--boundary level|learned] [--data stardist,demo,busy,stardist3d]
 
 * stardist's img2d.tif / mask2d.tif (fetched and hash-checked by fetch_stardist.py),
   10 examples, the seed report's protocol, mean over the split seeds.
+* Planes of stardist's 3-D nuclei stack laid side by side with their labels
+  (``fetch_stardist3d.py``: 7 planes, 86 nuclei, a frame no constant was chosen on).
 * The demo frame (1024 x 1022, Brightfield + YFP), same protocol; and the busy demo
   frame (``make_demo(busy=True)``: 540 blobs, many bright distractors).
 * ``--clicks``: the same, with the 10 examples given as clicks (``evaluate``'s click mode)
@@ -92,8 +94,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--only", choices=("quality", "speed"), default=None, help="run one half only")
     ap.add_argument("--clicks", action="store_true", help="also give the examples as clicks")
-    ap.add_argument("--data", default="stardist,demo,busy",
-                    help="quality on these data sets only (comma-separated: stardist, demo, busy)")
+    ap.add_argument("--data", default="stardist,stardist3d,demo,busy", help="quality: the data sets, comma-separated")
     ap.add_argument("--boundary", default="level", choices=("level", "learned"),
                     help="the classic method's outlines (SegmentConfig.boundary; default level)")
     args = ap.parse_args()
@@ -110,18 +111,26 @@ def main() -> None:
     busy_frame, busy_truth = make_demo(seed=0, busy=True)
     results = []
     if args.only != "speed":
-        wanted = set(args.data.split(","))
-        if wanted - {"stardist", "demo", "busy"}:
-            ap.error(f"--data: expected names among stardist, demo, busy; got {args.data}")
-        data = []
-        if "stardist" in wanted:
+        from fetch_stardist3d import fetch as fetch3d
+
+        def stardist():
             paths = fetch(HERE.parent / "data" / "stardist")
             nuclei = read_frame(paths["img2d.tif"])
-            data.append(("stardist img2d/mask2d", nuclei, read_annotations(paths["mask2d.tif"], shape=nuclei.shape)))
-        if "demo" in wanted:
-            data.append(("demo (seed 0)", *make_demo(seed=0)))
-        if "busy" in wanted:
-            data.append(("busy demo (seed 0)", busy_frame, busy_truth))
+            return "stardist img2d/mask2d", nuclei, read_annotations(paths["mask2d.tif"], shape=nuclei.shape)
+
+        def stardist3d():
+            paths = fetch3d(HERE.parent / "data" / "stardist3d")
+            planes = read_frame(paths["montage.tif"])
+            return ("stardist img3d/mask3d, 7 planes", planes,
+                    read_annotations(paths["montage_mask.tif"], shape=planes.shape))
+
+        loaders = {"stardist": stardist, "stardist3d": stardist3d,
+                   "demo": lambda: ("demo (seed 0)", *make_demo(seed=0)),
+                   "busy": lambda: ("busy demo (seed 0)", busy_frame, busy_truth)}
+        wanted = args.data.split(",")
+        if set(wanted) - set(loaders):
+            ap.error(f"--data: unknown {sorted(set(wanted) - set(loaders))}; expected some of {', '.join(loaders)}")
+        data = [loaders[key]() for key in wanted]
         results = [quality(name, frame, truth, seeds, config, clicks=clicks)
                    for name, frame, truth in data for clicks in ((False, True) if args.clicks else (False,))]
 

@@ -1,9 +1,12 @@
 """Where the weight-free method's errors lie: false pieces, merges, splits, dim misses.
 
     python benchmarks/false_pieces.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
+                                      [--data stardist,demo,busy,stardist3d]
 
 On the demo and the busy demo frame (whose drawing is known: distractors by kind, dim
-blobs) and on stardist's nuclei, 10 examples, the seed report's protocol. Per data set,
+blobs), on stardist's 2-D nuclei and on planes of stardist's 3-D nuclei stack laid side by
+side (``fetch_stardist3d.py``), 10 examples, the seed report's protocol. Per data set, the
+mean F1 and mean IoU over the split seeds (as ``bench_classic.py`` reports them) and,
 summed over the split seeds:
 
 * false positives lying on a distractor (more than 30 % of the piece within 3 px of it),
@@ -17,7 +20,7 @@ summed over the split seeds:
   or more lies in one prediction matched to another true object).
 
 Prints a Markdown table and writes it with the raw records to ``OUT/false_pieces.md``
-and ``OUT/false_pieces.json``.
+and ``OUT/false_pieces.json`` (with ``--data``, ``OUT/false_pieces_<data>.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ from scipy import ndimage as ndi
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+
+#: ``--data`` keys and the rows they name.
+DATA = {"stardist": "stardist img2d/mask2d", "demo": "demo (seed 0)", "busy": "busy demo (seed 0)",
+        "stardist3d": "stardist img3d/mask3d, 7 planes"}
 
 
 def breakdown(frame, annotations, seeds, *, scene=None) -> dict:
@@ -81,39 +89,56 @@ def breakdown(frame, annotations, seeds, *, scene=None) -> dict:
                 counts["missed_dim"] += int(scene.dim[np.bincount(b[b > 0]).argmax() - 1])
         counts["predictions"] += len(ev.predictions)
         counts["truth"] += len(ev.truth)
-    return dict(counts)
+        counts["f1_sum"] += ev.metrics["f1"]
+        counts["iou_sum"] += ev.metrics["mean_iou"]
+    out = dict(counts)
+    out["f1"], out["mean_iou"] = out.pop("f1_sum") / len(seeds), out.pop("iou_sum") / len(seeds)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--data", default=",".join(DATA), help=f"data sets, comma-separated, of {', '.join(DATA)}")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-
-    from fetch_stardist import fetch
+    wanted = args.data.split(",")
+    if set(wanted) - set(DATA):
+        ap.error(f"--data: unknown {sorted(set(wanted) - set(DATA))}; expected some of {', '.join(DATA)}")
 
     from fewseg.annotations import read_annotations
     from fewseg.demo import make_demo_scene
     from fewseg.load import read_frame
 
-    paths = fetch(HERE.parent / "data" / "stardist")
-    nuclei = read_frame(paths["img2d.tif"])
-    demo, busy = make_demo_scene(seed=0), make_demo_scene(seed=0, busy=True)
-    rows = {
-        "stardist img2d/mask2d": breakdown(nuclei, read_annotations(paths["mask2d.tif"], shape=nuclei.shape), seeds),
-        "demo (seed 0)": breakdown(demo.frame, demo.annotations, seeds, scene=demo),
-        "busy demo (seed 0)": breakdown(busy.frame, busy.annotations, seeds, scene=busy),
-    }
-    keys = ("predictions", "fp_aggregate", "fp_fibre", "fp_diffuse", "fp_merge", "fp_poor_outline", "fp_background",
+    rows = {}
+    for key in wanted:
+        if key == "stardist":
+            from fetch_stardist import fetch
+
+            paths = fetch(HERE.parent / "data" / "stardist")
+            nuclei = read_frame(paths["img2d.tif"])
+            rows[DATA[key]] = breakdown(nuclei, read_annotations(paths["mask2d.tif"], shape=nuclei.shape), seeds)
+        elif key == "stardist3d":
+            from fetch_stardist3d import fetch as fetch3d
+
+            paths = fetch3d(HERE.parent / "data" / "stardist3d")
+            planes = read_frame(paths["montage.tif"])
+            rows[DATA[key]] = breakdown(planes, read_annotations(paths["montage_mask.tif"], shape=planes.shape), seeds)
+        else:
+            scene = make_demo_scene(seed=0, busy=key == "busy")
+            rows[DATA[key]] = breakdown(scene.frame, scene.annotations, seeds, scene=scene)
+    keys = ("f1", "mean_iou", "predictions", "fp_aggregate", "fp_fibre", "fp_diffuse", "fp_merge", "fp_poor_outline", "fp_background",
             "truth", "missed", "missed_dim", "missed_split", "missed_merged")
     lines = [f"Summed over split seeds {args.seeds}.", "",
              "| data | " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, c in rows.items():
-        lines.append(f"| {name} | " + " | ".join(str(c.get(k, 0)) for k in keys) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{c[k]:.3f}" if isinstance(c.get(k), float) else str(c.get(k, 0))
+                                                  for k in keys) + " |")
     from report import publish
 
-    publish(args.out, "false_pieces", lines, {"seeds": seeds, "counts": rows})
+    name = "false_pieces" if wanted == list(DATA) else "false_pieces_" + "_".join(wanted)
+    publish(args.out, name, lines, {"seeds": seeds, "counts": rows})
 
 
 if __name__ == "__main__":

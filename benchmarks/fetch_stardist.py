@@ -29,11 +29,17 @@ def _ok(path: Path, sha: str) -> bool:
     return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha
 
 
-def fetch(dest: Path) -> dict[str, Path]:
-    dest.mkdir(parents=True, exist_ok=True)
-    paths = {name: dest / name for name in FILES}
-    if all(_ok(paths[n], FILES[n]) for n in FILES):
-        return paths
+def check(data: bytes, sha: str, what: str) -> None:
+    """Stop with one line when ``data``'s sha256 is not the pinned ``sha``."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha:
+        raise SystemExit(f"{what}: sha256 {actual} != pinned {sha}")
+
+
+def extract(files: dict[str, str], paths: dict[str, Path]) -> None:
+    """Download the wheel of :data:`PACKAGE` and write each of ``files`` (name: pinned
+    sha256, under `stardist/data/images/`) to ``paths[name]``, stopping with one line
+    when a file's sha256 is not the pinned one."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", PACKAGE, "--no-deps", "--quiet", "-d", tmp],
@@ -43,14 +49,20 @@ def fetch(dest: Path) -> dict[str, Path]:
         if archive.suffix != ".whl":
             raise SystemExit(f"expected a wheel from pip download, got {archive.name}")
         with zipfile.ZipFile(archive) as zf:
-            for name, sha in FILES.items():
+            for name, sha in files.items():
                 data = zf.read(f"stardist/data/images/{name}")
-                actual = hashlib.sha256(data).hexdigest()
-                if actual != sha:
-                    raise SystemExit(f"{archive.name}: {name}: sha256 {actual} != pinned {sha}")
+                check(data, sha, f"{archive.name}: {name}")
                 part = paths[name].with_suffix(".part")
                 part.write_bytes(data)
                 part.replace(paths[name])
+
+
+def fetch(dest: Path) -> dict[str, Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = {name: dest / name for name in FILES}
+    if all(_ok(paths[n], FILES[n]) for n in FILES):
+        return paths
+    extract(FILES, paths)
     return paths
 
 

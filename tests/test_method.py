@@ -427,7 +427,7 @@ def test_examples_anchor_their_component(monkeypatch):
     metrics = {}
     for share in (0.0, 0.25):
         monkeypatch.setattr(select, "mixture_fit",
-                            lambda e, x, share=share, **kw: plain(e, x, example_share=share, **kw))
+                            lambda e, x, share=share, **kw: plain(e, x, example_share=share))
         metrics[share] = run_evaluation(frame, truth, config=SegmentConfig(), num_train=10, seed=1).metrics
     assert metrics[0.25]["precision"] >= metrics[0.0]["precision"] - 0.01
     assert metrics[0.25]["recall"] >= metrics[0.0]["recall"] + 0.05

@@ -43,7 +43,7 @@ def channel_levels(frame: Frame) -> tuple[float, ...]:
 
 
 def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile: ExampleProfile, *,
-             base: tuple[float, ...] | None = None) -> np.ndarray:
+             base: tuple[float, ...] | None = None, clusters: list[ObjectMask] | None = None) -> np.ndarray:
     """Descriptors of ``masks`` on ``frame``: an ``(N, D)`` float64 array.
 
     Columns are :func:`descriptor_names`: log area; elongation (ratio of the ellipse
@@ -57,6 +57,11 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     For an object that touches the frame's edge (so is likely cut by it) the size and
     shape columns (:data:`SHAPE_DESCRIPTORS`) are NaN: unknown, not zero. The selector
     (:func:`fewseg.select.mixture_posterior`) leaves unknown columns out.
+
+    The cluster size (``log_cluster``: log of the area of the touching objects an object
+    is part of over its own) comes from ``masks`` themselves, or, given ``clusters`` (one
+    mask per object: the examples' clusters in their frame,
+    :func:`fewseg.propose.example_clusters`), from those.
     """
     n = len(masks)
     names = descriptor_names(frame.data.shape[0])
@@ -86,6 +91,8 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     own_cluster[labels.ravel()] = touching.ravel()
     # (An object hidden under earlier ones has no pixel of its own: cluster of itself.)
     log_cluster = np.log(np.maximum(cluster_area[own_cluster[1:]], count) / count)
+    if clusters is not None:
+        log_cluster = np.log(np.maximum(np.array([c.area for c in clusters], dtype=np.float64), count) / count)
 
     # Brightness varies multiplicatively between objects: compare it on a log scale.
     log_signal = np.log(np.maximum(s_mean, 0.05))

@@ -18,12 +18,18 @@ import numpy as np
 
 from .boundary import BoundaryModel, fit_boundary, proposed_outlines
 from .config import SegmentConfig
-from .embed import channel_levels, describe
+from .embed import DESCRIPTOR_NAMES, channel_levels, describe
 from .examples import ExampleProfile, learn_profile_and_signal, object_signal
 from .objects import Annotation, Frame, ObjectMask
-from .propose import ProposerSettings, fit_proposer, propose_levels
+from .propose import ProposerSettings, example_clusters, fit_proposer, propose_levels
 from .result import Segmentation, as_masks, finish
-from .select import choose_outlines, select_by_mixture
+from .select import Selection, choose_outlines, select_by_mixture
+
+
+#: The examples' component's standard deviation of the cluster size (log of the area of
+#: the touching objects over the object's own), at least: ``select.mixture_fit``'s
+#: ``spread``. 0.5 was chosen on split seeds 0-4 (README, "Where the errors lie").
+CLUSTER_SPREAD = 0.5
 
 
 class WeightFreeSegmenter:
@@ -65,7 +71,9 @@ class WeightFreeSegmenter:
         base = channel_levels(frame)
         self._fitted_signal = (frame.data, _fingerprint(frame.data), signal, base)
         self.settings, self.example_fit = fit_proposer(signal, masks, self.profile.radius)
-        self.example_vectors = describe(frame, signal, masks, self.profile, base=base)
+        # Each example judged in its own cluster in the frame, as candidates are in theirs.
+        self.example_vectors = describe(frame, signal, masks, self.profile, base=base,
+                                        clusters=example_clusters(signal, masks, self.settings))
         self.boundary = None
         if self.config.boundary == "learned":
             self.boundary = fit_boundary(signal, masks, proposed_outlines(signal, masks, self.settings),
@@ -89,7 +97,7 @@ class WeightFreeSegmenter:
         # Each level is described on its own: descriptors assume non-overlapping masks.
         vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
         t2 = time.perf_counter()
-        selection = select_by_mixture(self.example_vectors, vectors, threshold=cfg.similarity)
+        selection = self.select(vectors)
         chosen = choose_outlines(candidates, level_of, selection, frame.shape)
         kept = [candidates[i] for i in chosen]
         if getattr(self, "boundary", None) is not None:
@@ -112,6 +120,13 @@ class WeightFreeSegmenter:
             timings={"propose": t1 - t0, "embed": t2 - t1, "select": t3 - t2, "polygons": t4 - t3},
             selection=selection,
         )
+
+    def select(self, vectors: np.ndarray) -> Selection:
+        """Which of the candidates described by ``vectors`` are like the examples
+        (:func:`~fewseg.select.select_by_mixture`, the cluster size's spread fixed:
+        :data:`CLUSTER_SPREAD`); ``predict`` and the block-by-block path share it."""
+        return select_by_mixture(self.example_vectors, vectors, threshold=self.config.similarity,
+                                 spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD})
 
     def __getstate__(self) -> dict:
         # The cached signal and masks stay with this process (a pickled model is for other frames).

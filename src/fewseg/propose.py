@@ -666,3 +666,41 @@ def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> 
             if s > best_score + 1e-9:
                 best, best_score = trial, s
     return best, best_score
+
+
+def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings) -> list[ObjectMask]:
+    """Each example's cluster in its frame: the example with the objects the proposer
+    finds touching it (directly or through others), one mask per example.
+
+    Examples are outlined one by one, so on their own they never touch anything, while
+    candidates do (touching nuclei, pieces of a fibre or an aggregate). The descriptors
+    (:func:`fewseg.embed.describe`) judge a candidate by the cluster it sits in, so the
+    examples' clusters are seen the same way: the signal is proposed with ``settings``
+    in a window of three peak radii around each example (or, when those windows would
+    cover a quarter of the frame or more, over the whole frame once), the proposals
+    overlapping an example are replaced by it, and the objects that touch it, directly
+    or through others, are its cluster.
+    """
+    margin = int(3 * settings.peak_radius) + 4
+    windows = [_window(m, margin, signal.shape) for m in masks]
+    if sum((r.stop - r.start) * (c.stop - c.start) for r, c in windows) >= SPARSE * signal.size:
+        whole = (slice(0, signal.shape[0]), slice(0, signal.shape[1]))
+        labels = segment_signal(smooth_signal(signal, settings), settings)
+        return [_cluster_of(m, labels, whole) for m in masks]
+    return [_cluster_of(m, segment_signal(smooth_signal(signal[win], settings), settings), win)
+            for m, win in zip(masks, windows)]
+
+
+def _cluster_of(m: ObjectMask, labels: np.ndarray, win) -> ObjectMask:
+    """:func:`example_clusters` for one example ``m`` and the proposals ``labels`` of
+    window ``win`` (fragments under 15 pixels, which :func:`propose` drops, left out)."""
+    own = np.zeros(labels.shape, dtype=bool)
+    ObjectMask(m.row - win[0].start, m.col - win[1].start, m.mask).paste(own)
+    area = np.bincount(labels.ravel())
+    drop = area < 15
+    drop[labels[own]] = True
+    objects = ((labels > 0) & ~drop[labels]) | own
+    touching, _ = ndi.label(ndi.binary_dilation(objects))
+    ids = np.unique(touching[own])
+    tight = ObjectMask.from_full(objects & np.isin(touching, ids[ids > 0]))
+    return ObjectMask(win[0].start + tight.row, win[1].start + tight.col, tight.mask)

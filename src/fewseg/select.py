@@ -76,7 +76,7 @@ def mixture_posterior(examples: np.ndarray, candidates: np.ndarray, **kwargs) ->
 
 
 def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int = 100, reg: float = 1e-2,
-                example_share: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+                example_share: float = 0.25, spread: dict[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Posterior that each candidate belongs with the examples (semi-supervised mixture),
     and how typical of the examples' component each candidate is.
 
@@ -97,6 +97,13 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     semi-supervised mixture. 0.25 raised the demo's precision and left stardist's
     results as they were (README, "How well it does").
 
+    ``spread`` (``{column: sd}``, in the descriptor's own units) fixes component 0's
+    standard deviation in those columns at the larger of ``sd`` and the examples' own,
+    instead of learning it from the candidates too. For the cluster size
+    (:func:`fewseg.embed.describe`) this keeps the pieces of a large structure (a fibre,
+    an aggregate) from widening the examples' component until it takes them in, and
+    keeps it wide enough for touching objects where the examples sit among them.
+
     Returns
     -------
     posterior : ndarray, shape (N,)
@@ -114,7 +121,10 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     pooled = np.vstack([e, x])
     with warnings.catch_warnings():  # all-NaN columns or rows: their statistics stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        z = (pooled - np.nanmedian(pooled, axis=0)) / (np.nanstd(pooled, axis=0) + 1e-9)
+        scale = np.nanstd(pooled, axis=0) + 1e-9
+        z = (pooled - np.nanmedian(pooled, axis=0)) / scale
+        fixed = {col: (max(sd, float(np.nan_to_num(np.nanstd(e[:, col])))) / scale[col]) ** 2 + reg
+                 for col, sd in (spread or {}).items()}
         ze, zx = z[: len(e)], z[len(e) :]
         # Start: candidates nearer the examples than the median candidate are "like them".
         d = np.nanmean((zx - np.nanmean(ze, axis=0)) ** 2 / (np.nanvar(ze, axis=0) + 0.25), axis=1)
@@ -136,6 +146,8 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
             mean = (wk * z0).sum(axis=0) / total
             var = (wk * (z0 - mean) ** 2).sum(axis=0) / total + reg
             params.append((mean, var))
+        for col, var in fixed.items():
+            params[0][1][col] = var
         prior = float(np.clip(resp.mean(), 0.05, 0.95))
         log_like = _log_gauss(zx, *params[0]) + np.log(prior)
         log_other = _log_gauss(zx, *params[1]) + np.log(1 - prior)
@@ -147,13 +159,15 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     return resp, _typicality(zx, *params[0])
 
 
-def select_by_mixture(examples: np.ndarray, candidates: np.ndarray, *, threshold: float | None = None) -> Selection:
+def select_by_mixture(examples: np.ndarray, candidates: np.ndarray, *, threshold: float | None = None,
+                      spread: dict[int, float] | None = None) -> Selection:
     """Keep candidates whose mixture posterior (:func:`mixture_posterior`) is >= threshold.
 
     The default threshold 0.5 is the Bayes decision between the two components, so
-    it needs no tuning; ``threshold`` overrides it (``--similarity``).
+    it needs no tuning; ``threshold`` overrides it (``--similarity``). ``spread``: see
+    :func:`mixture_fit`.
     """
-    scores, typicality = mixture_fit(examples, candidates)
+    scores, typicality = mixture_fit(examples, candidates, spread=spread)
     thr = 0.5 if threshold is None else float(threshold)
     source = "mixture posterior (Bayes decision)" if threshold is None else "user"
     return Selection(scores, scores >= thr, thr, source, typicality)

@@ -42,7 +42,7 @@ from ..examples import background_step, coarse_background, object_signal
 from ..objects import Frame, ObjectMask
 from ..propose import propose_levels
 from ..result import Segmentation, as_masks, finish
-from ..select import choose_outlines, select_by_mixture
+from ..select import choose_outlines
 
 __all__ = ["predict_blockwise", "halo_for", "frame_medians", "upsample_background", "blocks"]
 
@@ -253,7 +253,7 @@ def predict_blockwise(model, read: RegionReader, shape: tuple[int, int], *, bloc
     level_of = np.concatenate([np.full(len(candidates[k]), k) for k in range(n_levels)])
     dim = model.example_vectors.shape[1]
     all_vectors = np.vstack([np.reshape(vectors[k], (-1, dim)) for k in range(n_levels)])
-    selection = select_by_mixture(model.example_vectors, all_vectors, threshold=cfg.similarity)
+    selection = model.select(all_vectors)
     chosen = choose_outlines(all_masks, level_of, selection, shape)
     t3 = time.perf_counter()
     whole = _shape_only(shape, source)
