@@ -149,3 +149,12 @@ def test_cli_boundary_option(tmp_path, capsys):
     code = main(["segment", str(image), "--examples", str(examples), "-o", str(tmp_path / "x.geojson"), "--boundary", "edges"])
     assert code == 2 and "--boundary: invalid choice: 'edges'" in capsys.readouterr().err
     assert not (tmp_path / "x.geojson").exists()
+    # The learned boundary redraws the classic method's outlines: with SAM or block by
+    # block it would be silently left out, so those are refused in one line.
+    for extra, expected in ((["--method", "fast"], "--boundary: 'learned' redraws the classic method's outlines"),
+                            (["--block", "64"], "--block: the learned boundary is not drawn block by block yet")):
+        code = main(["segment", str(image), "--examples", str(examples), "-o", str(tmp_path / "x.geojson"),
+                     "--boundary", "learned", *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and expected in err and err.count("\n") == 1, err
+        assert not (tmp_path / "x.geojson").exists()

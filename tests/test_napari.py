@@ -448,6 +448,7 @@ def test_learned_boundary_is_a_classic_option(make_napari_viewer, qtbot, message
     assert len(shapes.data) > 10 and widget.segmenter.boundary is not None
     widget.method.value = "fast"  # SAM outlines the objects: the boundary choice is the classic method's
     assert widget.boundary.native.isHidden() and not widget.model.native.isHidden()
+    assert widget.plan().config.boundary == "level"
 
 
 def test_examples_on_two_frames_learn_from_the_fuller_one(make_napari_viewer, qtbot, stack, messages):

@@ -29,7 +29,8 @@ def test_values_become_the_config():
     assert chosen.training_tags == ("a",)
     assert (chosen.config.method, chosen.config.model, chosen.config.similarity) == ("fast", "sam2.1_tiny", 0.7)
     assert chosen.config.min_area == 12 and isinstance(chosen.config.min_area, int) and chosen.config.max_tiles == 2
-    assert chosen.batch_z == "1-3" and chosen.config.boundary == "learned"
+    assert chosen.batch_z == "1-3" and chosen.config.boundary == "level"  # fast: SAM draws the outlines
+    assert choices({"Boundary": "learned"}).config.boundary == "learned"
     declared = fields(["sam1_vit_b"], default_model="sam1_vit_b")
     assert declared["Boundary"]["items"] == ["level", "learned"] and declared["Boundary"]["default"] == "level"
     orders = [f["displayOrder"] for f in declared.values()]

@@ -75,6 +75,9 @@ def _config(args):
     from .config import SegmentConfig
 
     values = {f.name: getattr(args, f.name) for f in fields(SegmentConfig) if hasattr(args, f.name)}
+    if values.get("boundary") == "learned" and values.get("method", "classic") != "classic":
+        raise InputError("--boundary", f"'learned' redraws the classic method's outlines; --method {values['method']} "
+                                       "outlines with SAM (leave out --boundary)")
     return SegmentConfig(**values, exclude_examples=not args.keep_examples)
 
 
@@ -317,6 +320,9 @@ def _segment_mosaic(args, config, frames, out) -> int:
 
     if config.method != "classic":
         raise InputError("--block", f"blockwise prediction is for --method classic, not {config.method}")
+    if config.boundary != "level":
+        raise InputError("--block", "the learned boundary is not drawn block by block yet; leave out --block "
+                                    "or --boundary learned")
     if args.block < 64:
         raise InputError("--block", f"expected at least 64 pixels, got {args.block}")
     if any(getattr(args, f"batch_{a}") for a in ("xy", "z", "t")) or len(frames.paths) > 1:

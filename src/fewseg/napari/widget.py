@@ -323,7 +323,8 @@ class FindObjects(Container):
             sam = {"model": self.model.value or "sam1_vit_h",
                    "checkpoint": str(checkpoint) if checkpoint not in (None, "") and str(checkpoint) != "." else None}
         similarity = self.similarity_value
-        config = SegmentConfig(method=self.method.value, similarity=similarity, boundary=self.boundary.value, **sam)
+        boundary = self.boundary.value if self.method.value == "classic" else "level"  # SAM draws the others
+        config = SegmentConfig(method=self.method.value, similarity=similarity, boundary=boundary, **sam)
         segmenter = None
         if (self.reuse.value if reuse is None else reuse) and self.segmenter is not None:
             segmenter = with_similarity(self.segmenter, similarity)  # what was learned, not refitted

@@ -133,6 +133,8 @@ def choices(values: dict) -> Choices:
     method = _choice(values, METHOD, METHODS, "classic")
     config = SegmentConfig(method=method, model=_choice(values, MODEL, None, SegmentConfig.model),
                            device=_choice(values, DEVICE, ("auto", "cpu", "cuda"), "auto"),
-                           boundary=_choice(values, BOUNDARY, BOUNDARIES, "level"), **settings)
+                           # the classic method's; SAM draws the others' outlines (the form shows every field)
+                           boundary=_choice(values, BOUNDARY, BOUNDARIES, "level") if method == "classic" else "level",
+                           **settings)
     return Choices(tuple(t for t in tags if t.strip()), _text(values, BATCH_XY), _text(values, BATCH_Z),
                    _text(values, BATCH_TIME), config)
