@@ -81,7 +81,16 @@ def main() -> None:
     levels, t_levels = clock(propose.propose_levels, signal, settings, min_area=model.config.min_area,
                              max_area=model.config.max_area)
     _, t_describe = clock(lambda: np.vstack([embed.describe(frame, signal, level, profile, base=base) for level in levels]))
-    result, t_predict = clock(model.predict, frame, exclude=chosen)
+
+    def predict_anew():  # as on a frame not seen before: without the last frame's candidates
+        model._last_candidates.clear()
+        return model.predict(frame, exclude=chosen)
+
+    result, t_predict = clock(predict_anew)
+    from fewseg.methods import with_similarity
+
+    # napari's similarity box: the same frame again with another threshold, what was learned kept
+    _, t_again = clock(lambda: with_similarity(model, 0.9).predict(frame, exclude=chosen))
     import tempfile
 
     from fewseg.annotations import read_annotations, write_annotations
@@ -107,6 +116,7 @@ def main() -> None:
         ("    of which smoothing", t_smooth), ("    of which the shared first split", t_first),
         ("  descriptors of both levels", t_describe),
         ("  polygons and overlaps (finish), wall", result.timings["polygons"]),
+        ("predict the same frame again with another similarity (re-threshold)", t_again),
         ("reading the OME-TIFF frame and the GeoJSON examples", t_read),
         ("writing the found objects as GeoJSON", t_write),
         ("imports of `fewseg segment` (fresh interpreter)", t_imports), ("  numpy alone", t_numpy),

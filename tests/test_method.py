@@ -229,6 +229,35 @@ def test_predict_on_the_fitted_frame_reuses_its_signal_unless_it_changed():
     assert [m.bbox for m in c.masks] == [m.bbox for m in d.masks]
 
 
+def test_rethresholding_the_same_frame_reuses_its_candidates_and_equals_a_fresh_run():
+    from fewseg.methods import with_similarity
+
+    frame, truth = make_demo(seed=3, shape=(256, 256), n_blobs=40)
+    model = WeightFreeSegmenter().fit(frame, truth[:10])
+    first = model.predict(frame, exclude=truth[:10])
+    cached = model._last_candidates["value"]
+    strict = with_similarity(model, 1e-6)
+    again = strict.predict(frame, exclude=truth[:10])
+    assert strict._last_candidates is model._last_candidates and model._last_candidates["value"] is cached  # once
+    fresh = with_similarity(WeightFreeSegmenter().fit(frame, truth[:10]), 1e-6).predict(frame, exclude=truth[:10])
+    assert len(again.polygons) == len(fresh.polygons) > len(first.polygons)  # looser: more kept
+    np.testing.assert_array_equal(again.scores, fresh.scores)
+    for a, b in zip(again.polygons, fresh.polygons):
+        np.testing.assert_array_equal(a, b)
+    # Another frame is proposed anew.
+    moved_data = frame.data.copy()
+    moved_data[:, :, :128] = np.flip(moved_data[:, :, :128], axis=2)
+    other = Frame(moved_data, frame.channel_names)
+    moved = strict.predict(other)
+    assert model._last_candidates["value"] is not cached
+    expected = with_similarity(WeightFreeSegmenter().fit(frame, truth[:10]), 1e-6).predict(other)
+    np.testing.assert_array_equal(moved.scores, expected.scores)
+    # A pickled model (sent to a dask worker) carries no candidates.
+    import pickle
+
+    assert "_last_candidates" not in pickle.loads(pickle.dumps(model)).__dict__
+
+
 @pytest.mark.parametrize("sigma", [0.8, 2.0, 3.5])
 def test_hessian_eigenvalue_is_scikit_images(sigma):
     from skimage.feature import hessian_matrix, hessian_matrix_eigvals

@@ -39,8 +39,10 @@ def with_similarity(segmenter, similarity: float | None):
 
     What ``fit`` learned is shared, not copied or redone; only ``config.similarity``
     (the selector's keep threshold, :class:`~fewseg.config.SegmentConfig`) differs, so
-    re-thresholding costs one ``predict``. ``segmenter`` itself is unchanged. Works for
-    every method: each reads ``config.similarity`` when it predicts.
+    re-thresholding costs one ``predict``, and on the frame the classic method predicted
+    last, less: its candidates and their descriptors are reused (only selecting and
+    outlining are redone). ``segmenter`` itself is unchanged. Works for every method:
+    each reads ``config.similarity`` when it predicts.
 
     Parameters
     ----------

@@ -78,6 +78,9 @@ class WeightFreeSegmenter:
         if self.config.boundary == "learned":
             self.boundary = fit_boundary(signal, masks, proposed_outlines(signal, masks, self.settings),
                                          radius=self.profile.radius)
+        # The last frame's candidates: shared (not copied) by with_similarity's copies, so
+        # predicting a frame again with another threshold skips proposing and describing.
+        self._last_candidates = {}
         return self
 
     def predict(self, frame: Frame, *, exclude: list[Annotation] | list[ObjectMask] | None = None) -> Segmentation:
@@ -89,14 +92,22 @@ class WeightFreeSegmenter:
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         cfg = self.config
         t0 = time.perf_counter()
-        signal, base = self._signal(frame)
-        levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
-        candidates = [c for level in levels for c in level]
-        level_of = np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)])
-        t1 = time.perf_counter()
-        # Each level is described on its own: descriptors assume non-overlapping masks.
-        vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
-        t2 = time.perf_counter()
+        key = (frame.data.shape, frame.data.dtype.str, _fingerprint(frame.data), cfg.min_area, cfg.max_area)
+        last = getattr(self, "_last_candidates", {})
+        if last.get("key") == key:
+            signal, candidates, level_of, vectors = last["value"]
+            t1 = t2 = time.perf_counter()
+        else:
+            signal, base = self._signal(frame)
+            levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
+            candidates = [c for level in levels for c in level]
+            level_of = np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)])
+            t1 = time.perf_counter()
+            # Each level is described on its own: descriptors assume non-overlapping masks.
+            vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
+            t2 = time.perf_counter()
+            last.clear()
+            last.update(key=key, value=(signal, candidates, level_of, vectors))
         selection = self.select(vectors)
         chosen = choose_outlines(candidates, level_of, selection, frame.shape)
         kept = [candidates[i] for i in chosen]
@@ -128,9 +139,16 @@ class WeightFreeSegmenter:
         return select_by_mixture(self.example_vectors, vectors, threshold=self.config.similarity,
                                  spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD})
 
+    def __copy__(self) -> "WeightFreeSegmenter":
+        # A copy in this process (methods.with_similarity) shares the caches too.
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        return out
+
     def __getstate__(self) -> dict:
-        # The cached signal and masks stay with this process (a pickled model is for other frames).
-        return {k: v for k, v in self.__dict__.items() if k not in ("_fitted_signal", "_example_masks")}
+        # The cached signal, masks and candidates stay with this process (a pickled model is for other frames).
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_fitted_signal", "_example_masks", "_last_candidates")}
 
     def _exclude_masks(self, exclude, frame: Frame) -> list[ObjectMask]:
         """Masks of ``exclude``: those ``fit`` made when they are its examples (the same
