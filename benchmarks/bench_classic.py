@@ -107,7 +107,8 @@ def main() -> None:
     from fewseg.demo import make_demo
     from fewseg.load import read_frame
 
-    config = SegmentConfig(boundary=args.boundary)
+    # (the default left out, so this script also runs on trees from before the option)
+    config = SegmentConfig(**({} if args.boundary == "level" else {"boundary": args.boundary}))
     busy_frame, busy_truth = make_demo(seed=0, busy=True)
     results = []
     if args.only != "speed":
