@@ -92,13 +92,14 @@ class WeightFreeSegmenter:
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         cfg = self.config
         t0 = time.perf_counter()
-        key = (frame.data.shape, frame.data.dtype.str, _fingerprint(frame.data), cfg.min_area, cfg.max_area)
+        digest = _fingerprint(frame.data)
+        key = (frame.data.shape, frame.data.dtype.str, digest, cfg.min_area, cfg.max_area)
         last = getattr(self, "_last_candidates", {})
         if last.get("key") == key:
             signal, candidates, level_of, vectors = last["value"]
             t1 = t2 = time.perf_counter()
         else:
-            signal, base = self._signal(frame)
+            signal, base = self._signal(frame, digest)
             levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
             candidates = [c for level in levels for c in level]
             level_of = np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)])
@@ -158,11 +159,12 @@ class WeightFreeSegmenter:
             return masks
         return as_masks(exclude, frame)
 
-    def _signal(self, frame: Frame) -> tuple[np.ndarray, tuple[float, ...]]:
+    def _signal(self, frame: Frame, digest: bytes) -> tuple[np.ndarray, tuple[float, ...]]:
         """The frame's object signal and channel levels (:func:`~fewseg.embed.channel_levels`);
-        those ``fit`` computed when this is its frame, unchanged (same array, same bytes)."""
+        those ``fit`` computed when this is its frame, unchanged (same array, same bytes:
+        ``digest`` is the frame's :func:`_fingerprint`)."""
         data, print_, signal, base = getattr(self, "_fitted_signal", (None, None, None, None))
-        if frame.data is data and _fingerprint(frame.data) == print_:
+        if frame.data is data and digest == print_:
             return signal, base
         return object_signal(frame, self.profile), channel_levels(frame)
 
