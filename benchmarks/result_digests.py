@@ -40,7 +40,9 @@ def digest(frame, examples) -> str:
         h.update(np.asarray(result.selection.scores).tobytes())
     h.update(json.dumps(model.describe_fit(), sort_keys=True).encode())
     h.update(np.asarray(model.example_vectors).tobytes())
-    h.update(model._signal(frame)[0].tobytes())
+    from fewseg.examples import object_signal
+
+    h.update(object_signal(frame, model.profile).tobytes())  # the object signal, as predict computes it
     return h.hexdigest()
 
 
