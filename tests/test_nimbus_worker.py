@@ -219,6 +219,35 @@ def test_compute_classic_uploads_each_frame_and_matches_the_evaluation(server, d
     assert worker_scores.f1 > 0.85
 
 
+def test_compute_learns_from_point_annotations_as_clicks(server, demo):
+    """Points tagged as examples are clicks: the worker outlines the clicked objects and
+    learns from them, as `fewseg evaluate --clicks` does on the same split."""
+    from fewseg.evaluate import as_clicks
+    from fewseg.objects import Annotation
+
+    first, _, truth = demo
+    train, rest = split_examples(truth, num_train=10, seed=7)
+    clicks = as_clicks([a.to_mask(SHAPE) for a in train], seed=7)  # centroid + a seeded offset, as --clicks
+    posted = post_examples(server, nimbus_items([Annotation(point=p) for p in clicks]), "clicked blob")
+    assert {p["shape"] for p in posted} == {"point"}
+    interface = {"Training tags": ["clicked blob"], "Method": "classic"}
+
+    code, messages, err = run_worker(server, "compute", compute_params(server, interface, tags=["from clicks"]))
+
+    assert code == 0, err
+    assert not [m for m in messages if "error" in m or "warning" in m], messages
+    learning = [m for m in messages if m.get("title") == "Learning from the examples"]
+    assert learning[0]["info"].startswith("10 examples")
+    found = [from_nimbus(a, source="server") for a in annotations_tagged(server, "from clicks")]
+    assert found and all(a.polygon is not None and a.location == Location() for a in found)
+    assert len(annotations_tagged(server, "clicked blob")) == 10  # the clicks are left as they were
+    worker_scores = score([a.to_mask(SHAPE) for a in found], [a.to_mask(SHAPE) for a in rest], SHAPE)
+    evaluation = run_evaluation(first, truth, config=SegmentConfig(), num_train=10, seed=7, clicks=True).metrics
+    assert {k: evaluation[k] for k in ("precision", "recall", "f1", "mean_iou", "n_pred", "n_truth")} == {
+        k: worker_scores.as_dict()[k] for k in ("precision", "recall", "f1", "mean_iou", "n_pred", "n_truth")}
+    assert worker_scores.f1 > 0.8
+
+
 # --------------------------------------------------------------------------- what a user can get wrong
 
 
@@ -229,8 +258,8 @@ def _degenerate_items():
 
 @pytest.mark.parametrize("case, interface, expected", [
     ("no tag", {"Training tags": []}, "no training tag chosen"),
-    ("no annotation", {"Training tags": ["nothing has this"]}, "no polygon in this dataset carries 'nothing has this'"),
-    ("degenerate", {"Training tags": ["flat"]}, "every polygon tagged 'flat' is degenerate"),
+    ("no annotation", {"Training tags": ["nothing has this"]}, "no polygon or point in this dataset carries 'nothing has this'"),
+    ("degenerate", {"Training tags": ["flat"]}, "every polygon or point tagged 'flat' is degenerate"),
     ("bad batch", {"Training tags": [TRAIN], "Batch Z": "2-5"}, "Batch Z: range '2-5' is outside 1-2"),
     ("bad batch text", {"Training tags": [TRAIN], "Batch XY": "first"}, "Batch XY: expected ranges like"),
     ("model not in image", {"Training tags": [TRAIN], "Method": "fast", "Model": "sam1_vit_h"},

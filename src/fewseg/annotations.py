@@ -346,13 +346,12 @@ def _nimbus_annotation(source: str, item, field: str) -> Annotation | None:
 def from_nimbus(item: dict, *, source: str, field: str = "annotation", coordinates: str = "pixel-corner") -> Annotation | None:
     """One NimbusImage annotation record (as the server sends it) as an :class:`Annotation`.
 
-    None for shapes other than polygons; :class:`InputError` naming ``source`` and ``field``
-    for a malformed or degenerate polygon. Coordinates as in :func:`read_annotations`.
+    A polygon, or a click for a ``"point"``; None for other shapes; :class:`InputError`
+    naming ``source`` and ``field`` for a malformed or degenerate one. Coordinates as in
+    :func:`read_annotations`.
     """
     annotation = _nimbus_annotation(source, item, field)
-    if annotation is None or not _file_offset(coordinates):
-        return annotation
-    return replace(annotation, polygon=_from_file(annotation.polygon, coordinates))
+    return None if annotation is None else _from_file_annotation(annotation, coordinates)
 
 
 def to_nimbus(annotation: Annotation, *, coordinates: str = "pixel-corner") -> dict:

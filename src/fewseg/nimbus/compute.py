@@ -1,9 +1,10 @@
-"""The ``compute`` request: learn from the tagged polygons, outline every other object.
+"""The ``compute`` request: learn from the tagged polygons or points, outline every other object.
 
 1. Read the tool's fields (:func:`.interface.choices`) and the batch (1-based Batch XY /
    Z / Time; empty = the tile the user is on).
-2. Fetch every polygon carrying a training tag (all pages); skip degenerate ones with a
-   warning.
+2. Fetch every polygon and point carrying a training tag (all pages): outlines, or
+   clicks near an object's centre that fewseg outlines when it learns; skip degenerate
+   ones with a warning.
 3. **Fit on one location**: the XY / Z / Time holding the most examples (ties: the user's
    current tile, else the first; :func:`fewseg.batch.fit_location`, as the napari plugin). fewseg's methods learn from one frame; examples drawn
    elsewhere are not learned from (a warning says how many), but no object re-discovering
@@ -117,14 +118,16 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     examples = inside
     tags_text = ", ".join(repr(t) for t in chosen.training_tags)
     if skipped:
-        warning(f"{len(skipped)} example polygon(s) skipped: {skipped[0]}" + (" ..." if len(skipped) > 1 else ""),
+        warning(f"{len(skipped)} example(s) skipped: {skipped[0]}" + (" ..." if len(skipped) > 1 else ""),
                 "Examples skipped")
     if not examples:
         if skipped:
-            raise InputError(TRAINING_TAGS, f"every polygon tagged {tags_text} is degenerate or outside the frame; "
-                                            "redraw a few examples as closed outlines around whole objects")
-        raise InputError(TRAINING_TAGS, f"no polygon in this dataset carries {tags_text}; draw about 10 polygons "
-                                        "around example objects and give them that tag (or pick the tag they have)")
+            raise InputError(TRAINING_TAGS, f"every polygon or point tagged {tags_text} is degenerate or outside the "
+                                            "frame; redraw a few examples as closed outlines around whole objects, "
+                                            "or click points near their centres")
+        raise InputError(TRAINING_TAGS, f"no polygon or point in this dataset carries {tags_text}; draw about 10 "
+                                        "polygons around example objects (or click a point near the centre of each) "
+                                        "and give them that tag (or pick the tag they have)")
     by_location = defaultdict(list)
     for a in examples:
         by_location[a.location].append(a)

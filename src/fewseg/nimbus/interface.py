@@ -47,8 +47,9 @@ def fields(models: list[str], *, default_model: str) -> dict:
     """The interface the worker posts to ``/worker_interface``: ``{name: field}``."""
     out = {
         TRAINING_TAGS: {"type": "tags", "displayOrder": 0,
-                        "tooltip": "Polygons with any of these tags are the examples (about 10 are enough); "
-                                   "every other object like them is outlined."},
+                        "tooltip": "Polygons (outlines) or points (a click near an object's centre) with any of "
+                                   "these tags are the examples (about 10 are enough); every other object like "
+                                   "them is outlined."},
         BATCH_XY: {"type": "text", "displayOrder": 1, "default": "", "tooltip": _BATCH_TIP.format(axis="XY positions")},
         BATCH_Z: {"type": "text", "displayOrder": 2, "default": "", "tooltip": _BATCH_TIP.format(axis="Z planes")},
         BATCH_TIME: {"type": "text", "displayOrder": 3, "default": "", "tooltip": _BATCH_TIP.format(axis="time points")},

@@ -133,17 +133,20 @@ class DatasetSource:
                             f"Time {location.time + 1}")
 
     def examples(self, tags: Sequence[str]) -> tuple[list[Annotation], list[str]]:
-        """Every polygon carrying any of ``tags`` (all pages), and why any were skipped.
+        """Every polygon and point carrying any of ``tags`` (all pages), and why any were skipped.
 
-        Returns the annotations (fewseg coordinates) and one message per polygon that is
-        degenerate (fewer than 3 distinct vertices, zero area, self-crossing) or outside
-        the frame.
+        Polygons are outlined examples; points are clicks, one near the centre of each
+        example object (fewseg outlines them when it learns: :mod:`fewseg.outline_points`).
+        Returns the annotations (fewseg coordinates) and one message per annotation that is
+        degenerate (a polygon with fewer than 3 distinct vertices, zero area or crossing
+        itself) or outside the frame.
         """
         wanted = set(tags)
         found, skipped = [], []
         rows, cols = self.shape
         with server_answers(self.api_url, "the annotation request"):
-            items = [record.to_dict() for record in self.dataset.annotations.iter_all(shape="polygon", tags=list(tags))]
+            items = [record.to_dict() for shape in ("polygon", "point")
+                     for record in self.dataset.annotations.iter_all(shape=shape, tags=list(tags))]
         for item in items:
             if not isinstance(item, dict):
                 skipped.append(f"the server's annotation {item!r:.60} is not a JSON object")
@@ -165,7 +168,8 @@ class DatasetSource:
                 continue
             if annotation is None:
                 continue
-            low, high = annotation.polygon.min(axis=0), annotation.polygon.max(axis=0)
+            points = annotation.polygon if annotation.polygon is not None else annotation.point[None, :]
+            low, high = points.min(axis=0), points.max(axis=0)
             if (high < -0.5).any() or low[0] > rows - 0.5 or low[1] > cols - 0.5:
                 skipped.append(f"{name}: lies outside the {rows} x {cols} frame")
                 continue
