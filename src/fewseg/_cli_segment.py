@@ -388,10 +388,9 @@ def _examples_frame(args, frames):
     again at its own location.
     """
     import sys
-    from collections import defaultdict
 
-    from .annotations import read_annotations
-    from .batch import fit_location, not_learned_from
+    from .annotations import check_inside, read_annotations
+    from .batch import fit_location, group_by_location, not_learned_from
     from .objects import Location
 
     counts = frames.counts()
@@ -399,24 +398,21 @@ def _examples_frame(args, frames):
     if not placed and counts["XY"] * counts["Z"] * counts["T"] > 1:
         found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates)
         if any(a.location != Location() for a in found):
-            for loc in sorted({a.location for a in found}, key=lambda loc: (loc.time, loc.z, loc.xy)):
+            by_location = group_by_location(found)
+            for loc in sorted(by_location, key=lambda loc: (loc.time, loc.z, loc.xy)):
                 n = frames.counts(loc) if loc.xy < counts["XY"] else None
                 if n is None or loc.z >= n["Z"] or loc.time >= n["T"]:
                     sizes = f"XY {counts['XY']}" + (f", Z {n['Z']}, Time {n['T']}" if n else "")
                     raise InputError(args.examples, f"an example lies at XY {loc.xy}, Z {loc.z}, Time {loc.time} "
                                                     f"(0-based), outside {args.image} ({sizes})", field="location")
-            tally = defaultdict(list)
-            for a in found:
-                tally[a.location].append(a)
-            where = fit_location(tally, current=Location())
+            where = fit_location(by_location, current=Location())
             frame = frames.read(where)
-            by_location = defaultdict(list)  # again, now checked against the frame's size
-            for a in read_annotations(args.examples, shape=frame.shape, tag=args.tag, coordinates=args.coordinates):
-                by_location[a.location].append(a)
+            for a in found:  # as read_annotations(..., shape=) checks them
+                check_inside(args.examples, a, frame.shape, coordinates=args.coordinates)
             left_out = not_learned_from(by_location, where)
             if left_out:
                 print(f"fewseg: warning: {left_out}", file=sys.stderr)
-            return frame, by_location[where], dict(by_location)
+            return frame, by_location[where], by_location
     frame, examples = _read(args, args.examples, frames)
     return frame, examples, {frame.location: examples}
 

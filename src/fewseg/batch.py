@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import InputError
 from .objects import Annotation, Frame, Location
@@ -65,6 +65,24 @@ def parse_range(text: str | None, *, size: int, option: str, current: int = 0, f
         out.extend(i - first for i in range(a, b + 1) if i - first not in out)
     if not out:
         raise InputError(option, f"expected at least one index, got {text!r}")
+    return out
+
+
+def group_by_location(annotations: Iterable) -> dict[Location, list]:
+    """``annotations`` by their ``location``, each list in the given order: what
+    :func:`fit_location`, :func:`not_learned_from` and :func:`segment_frames`'
+    ``examples`` take.
+
+    Examples
+    --------
+    >>> from fewseg.objects import Annotation
+    >>> groups = group_by_location([Annotation(location=Location(z=1)), Annotation(), Annotation(location=Location(z=1))])
+    >>> {loc.z: len(items) for loc, items in groups.items()}
+    {1: 2, 0: 1}
+    """
+    out: dict[Location, list] = {}
+    for a in annotations:
+        out.setdefault(a.location, []).append(a)
     return out
 
 

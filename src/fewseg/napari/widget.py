@@ -40,7 +40,7 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpin
                               PushButton, Select)
 
 from ..annotations import available_tags, check_inside
-from ..batch import FrameResult, fit_location, not_learned_from, segment_frames
+from ..batch import FrameResult, fit_location, group_by_location, not_learned_from, segment_frames
 from ..config import BOUNDARIES, SegmentConfig
 from ..errors import FewsegError, InputError
 from ..evaluate import score
@@ -312,9 +312,7 @@ class FindObjects(Container):
         if self.clicks.value is not None and self.clicks.value is not self.examples.value:
             examples += self.example_annotations(self.clicks.value, axes=axes, here=here, shape=yx, tag=tag)
             layers.append(self.clicks.value)
-        by_location: dict[Location, list[Annotation]] = {}
-        for a in examples:
-            by_location.setdefault(a.location, []).append(a)
+        by_location = group_by_location(examples)
         where = fit_location(by_location, current=here)
         fit_frame = frame_at(channels, index_of(where, axes), where)
         sam = {}

@@ -33,9 +33,7 @@ def write_shapes(path: str, data, attributes: dict) -> list[str]:
     axes = lead_axes(n_lead, attributes.get("metadata"), source=source)
     annotations = shapes_annotations(data, attributes.get("shape_type") or ["polygon"] * len(data),
                                      attributes.get("features"), source=source, axes=axes)
-    extent = np.max([a.polygon.max(axis=0) for a in annotations], axis=0) if annotations else np.zeros(2)
-    shape = tuple(int(np.ceil(v)) + 1 for v in extent)
-    write_annotations(target, annotations, shape=shape)
+    write_annotations(target, annotations, shape=_holding([a.polygon.max(axis=0) for a in annotations]))
     return [target]
 
 
@@ -49,9 +47,15 @@ def write_points(path: str, data, attributes: dict) -> list[str]:
     n_lead = data.shape[1] - 2 if data.ndim == 2 and len(data) else 0
     axes = lead_axes(n_lead, attributes.get("metadata"), source=source)
     annotations = points_annotations(data, attributes.get("features"), source=source, axes=axes)
-    extent = np.max([a.point for a in annotations], axis=0) if annotations else np.zeros(2)
-    write_annotations(target, annotations, shape=tuple(int(np.ceil(v)) + 1 for v in extent))
+    write_annotations(target, annotations, shape=_holding([a.point for a in annotations]))
     return [target]
+
+
+def _holding(points: list) -> tuple[int, int]:
+    """A frame shape ``(Y, X)`` that holds every ``(row, col)`` in ``points`` (a layer has
+    no frame of its own to check them against)."""
+    extent = np.max(points, axis=0) if points else np.zeros(2)
+    return tuple(int(np.ceil(v)) + 1 for v in extent)
 
 
 def write_labels(path: str, data, attributes: dict) -> list[str]:

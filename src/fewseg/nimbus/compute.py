@@ -16,11 +16,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import replace
 from typing import Callable
 
-from ..batch import fit_location, not_learned_from, parse_range, segment_frames
+from ..batch import fit_location, group_by_location, not_learned_from, parse_range, segment_frames
 from ..errors import InputError
 from ..objects import Location
 from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, TRAINING_TAGS, choices
@@ -128,9 +127,7 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
         raise InputError(TRAINING_TAGS, f"no polygon or point in this dataset carries {tags_text}; draw about 10 "
                                         "polygons around example objects (or click a point near the centre of each) "
                                         "and give them that tag (or pick the tag they have)")
-    by_location = defaultdict(list)
-    for a in examples:
-        by_location[a.location].append(a)
+    by_location = group_by_location(examples)
     where = fit_location(by_location, current=tile)
     fit_examples = by_location[where]
     left_out = not_learned_from(by_location, where)
@@ -146,7 +143,7 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     segmenter = make_segmenter(config, render=render).fit(frame, fit_examples)
 
     total = 0
-    frames = segment_frames(segmenter, source.read, locations, examples=dict(by_location), frames={where: frame})
+    frames = segment_frames(segmenter, source.read, locations, examples=by_location, frames={where: frame})
     done = 0
     try:
         for k, result in enumerate(frames, start=1):
