@@ -4,7 +4,7 @@
 
 Fit + predict of the classic method on ``make_demo(busy=True)`` with its first 10 blobs
 as examples, with outlines at the fitted level (the default) and learned
-(:mod:`fewseg.boundary`), the two alternated in this process, CPU seconds
+(:mod:`fewseg.classic.boundary`), the two alternated in this process, CPU seconds
 (``time.process_time``), median of ``--runs`` each; and the learned boundary's own
 stages (outlining the examples and fitting the model in ``fit``; redrawing in
 ``predict``). Prints a Markdown table and writes it with the raw figures to
@@ -35,10 +35,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args()
 
-    from fewseg.boundary import fit_boundary, proposed_outlines
+    from fewseg.classic.boundary import fit_boundary, proposed_outlines
     from fewseg.config import SegmentConfig
     from fewseg.demo import make_demo
-    from fewseg.model import WeightFreeSegmenter
+    from fewseg.classic.model import WeightFreeSegmenter
 
     frame, truth = make_demo(seed=0, busy=True)
     examples = truth[:10]

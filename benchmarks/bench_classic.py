@@ -13,7 +13,7 @@
 * ``--clicks``: the same, with the 10 examples given as clicks (``evaluate``'s click mode)
   beside the outlines.
 * ``--boundary learned``: the classic method with outlines redrawn by the per-pixel
-  model learned from the examples (:mod:`fewseg.boundary`); results go to
+  model learned from the examples (:mod:`fewseg.classic.boundary`); results go to
   ``OUT/classic_*_learned.*``. ``--data`` limits the quality half to some data sets.
 * Speed: fit + predict on a 1024 x 1024 two-channel frame (the demo generator at that
   size) and on the busy frame, median of 3 runs in this process, and peak resident
@@ -54,7 +54,7 @@ def quality(name, frame, annotations, seeds, config, *, clicks: bool = False):
 def fit_predict_seconds(frame, examples, config, runs: int = 3) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of fit + predict, ``runs`` times (CPU time is what the
     shared machine's load moves least)."""
-    from fewseg.model import WeightFreeSegmenter
+    from fewseg.classic.model import WeightFreeSegmenter
 
     wall, cpu = [], []
     for _ in range(runs):
@@ -68,8 +68,8 @@ def fit_predict_seconds(frame, examples, config, runs: int = 3) -> tuple[list[fl
 def command_seconds(frame, annotations, runs: int = 3) -> tuple[list[float], list[float]]:
     """Wall and CPU (user + system) seconds of ``fewseg segment`` on ``frame`` with its
     first 10 annotations as examples, each in a fresh process."""
-    from fewseg.annotations import write_annotations
-    from fewseg.load import write_frame
+    from fewseg.io.annotations import write_annotations
+    from fewseg.io.frames import write_frame
 
     wall, cpu = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,10 +102,10 @@ def main() -> None:
 
     from fetch_stardist import fetch
 
-    from fewseg.annotations import read_annotations
+    from fewseg.io.annotations import read_annotations
     from fewseg.config import SegmentConfig
     from fewseg.demo import make_demo
-    from fewseg.load import read_frame
+    from fewseg.io.frames import read_frame
 
     # (the default left out, so this script also runs on trees from before the option)
     config = SegmentConfig(**({} if args.boundary == "level" else {"boundary": args.boundary}))

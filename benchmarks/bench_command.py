@@ -37,9 +37,9 @@ def main() -> None:
     args = ap.parse_args()
     trees = dict(s.split("=", 1) for s in args.src)
 
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.demo import make_demo
-    from fewseg.load import write_frame
+    from fewseg.io.frames import write_frame
 
     frame, truth = make_demo(seed=0, busy=True)
     fewseg = Path(sys.executable).with_name("fewseg")

@@ -53,9 +53,9 @@ def peak_mb() -> float:
 
 
 def detections(frame, truth):
-    from fewseg.model import WeightFreeSegmenter
-    from fewseg.examples import object_signal
-    from fewseg.propose import propose
+    from fewseg.classic.model import WeightFreeSegmenter
+    from fewseg.classic.examples import object_signal
+    from fewseg.classic.propose import propose
 
     wf = WeightFreeSegmenter().fit(frame, truth[:10])
     return wf, propose(object_signal(frame, wf.profile), wf.settings, min_area=30)
@@ -187,8 +187,8 @@ def main() -> None:
     # 2. + 4. prompts and recall with the trained tiny SAM
     tiny = load_sam("sam1_vit_b", checkpoint=args.tiny, device=args.device)
     from fetch_stardist import fetch
-    from fewseg.annotations import read_annotations
-    from fewseg.load import read_frame
+    from fewseg.io.annotations import read_annotations
+    from fewseg.io.frames import read_frame
 
     paths = fetch(HERE.parent / "data" / "stardist")
     nuclei = read_frame(paths["img2d.tif"])

@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from fewseg.demo import make_demo
-    from fewseg.model import WeightFreeSegmenter
+    from fewseg.classic.model import WeightFreeSegmenter
     from fewseg.result import as_masks
 
     frame, truth = make_demo(seed=0, busy=True)

@@ -60,9 +60,9 @@ def _reset_peak() -> None:
 
 
 def make_frames(root: Path, n: int, size: int):
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.demo import make_demo
-    from fewseg.formats.omezarr import write_image
+    from fewseg.io.formats.omezarr import write_image
     from fewseg.objects import Location
 
     data = []
@@ -76,17 +76,17 @@ def make_frames(root: Path, n: int, size: int):
 
 
 def _warm():
-    import fewseg.model  # noqa: F401
+    import fewseg.classic.model  # noqa: F401
     import fewseg.scale.frames  # noqa: F401
 
 
 def bench_frames(root: Path, n: int) -> dict:
     from distributed import Client, LocalCluster
 
-    from fewseg.annotations import read_annotations
+    from fewseg.io.annotations import read_annotations
     from fewseg.batch import segment_frames
     from fewseg.config import SegmentConfig
-    from fewseg.dataset import FileFrames
+    from fewseg.io.dataset import FileFrames
     from fewseg.methods import make_segmenter
     from fewseg.objects import Location
     from fewseg.scale.frames import segment_distributed
@@ -129,9 +129,9 @@ def bench_frames(root: Path, n: int) -> dict:
 
 
 def make_mosaic(root: Path, size: int):
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.demo import make_demo
-    from fewseg.formats.omezarr import write_image
+    from fewseg.io.formats.omezarr import write_image
     from fewseg.objects import Location
 
     tile = size // 4
@@ -152,9 +152,9 @@ def make_mosaic(root: Path, size: int):
 def mosaic_child(root: Path, mode: str, block: int) -> dict:
     """In a fresh process: fit on the examples' tile region, predict whole or in blocks."""
     import_mb = _peak_mb()
-    from fewseg.annotations import read_annotations
-    from fewseg.dataset import FilePlane
-    from fewseg.model import WeightFreeSegmenter
+    from fewseg.io.annotations import read_annotations
+    from fewseg.io.dataset import FilePlane
+    from fewseg.classic.model import WeightFreeSegmenter
     from fewseg.scale.mosaic import predict_blockwise
 
     plane = FilePlane(str(root / "mosaic.ome.zarr"))

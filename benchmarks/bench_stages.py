@@ -23,8 +23,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 #: What ``fewseg segment`` imports to segment one file.
-COMMAND_IMPORTS = ("fewseg.cli, fewseg._cli_segment, fewseg.batch, fewseg.methods, fewseg.model, fewseg.load, "
-                   "fewseg.annotations, fewseg.outputs, fewseg.dataset, fewseg.polygons")
+COMMAND_IMPORTS = ("fewseg.cli, fewseg.cli.segment, fewseg.batch, fewseg.methods, fewseg.classic.model, fewseg.io.frames, "
+                   "fewseg.io.annotations, fewseg.io.outputs, fewseg.io.dataset, fewseg.polygons")
 #: The third-party part of it, which the method needs: numpy, scipy.ndimage (with its
 #: array-API layer), scikit-image's watershed (whose ``skimage.morphology`` imports
 #: ``scipy.spatial``), contours and drawing, shapely, tifffile.
@@ -60,9 +60,9 @@ def main() -> None:
 
     import numpy as np
 
-    from fewseg import embed, examples, propose
+    from fewseg.classic import describe as embed, examples, propose
     from fewseg.demo import make_demo
-    from fewseg.model import WeightFreeSegmenter
+    from fewseg.classic.model import WeightFreeSegmenter
     from fewseg.result import as_masks
 
     frame, truth = make_demo(seed=0, busy=True)
@@ -93,8 +93,8 @@ def main() -> None:
     _, t_again = clock(lambda: with_similarity(model, 0.9).predict(frame, exclude=chosen))
     import tempfile
 
-    from fewseg.annotations import read_annotations, write_annotations
-    from fewseg.load import read_frame, write_frame
+    from fewseg.io.annotations import read_annotations, write_annotations
+    from fewseg.io.frames import read_frame, write_frame
 
     with tempfile.TemporaryDirectory() as tmp:  # the command's files: an OME-TIFF, GeoJSON examples and result
         image, examples_file, found = Path(tmp) / "frame.ome.tif", Path(tmp) / "examples.json", Path(tmp) / "found.geojson"

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 
 def profile(signal: np.ndarray, labels: np.ndarray) -> tuple[list[str], dict]:
-    from fewseg.boundary import outline_geometry
+    from fewseg.classic.boundary import outline_geometry
 
     signed, owner = outline_geometry(labels)
     n = int(labels.max())
@@ -80,12 +80,12 @@ def profile(signal: np.ndarray, labels: np.ndarray) -> tuple[list[str], dict]:
 
 
 def bound(frame, annotations, seeds) -> tuple[list[str], dict]:
-    from fewseg.boundary import fit_boundary, proposed_outlines
+    from fewseg.classic.boundary import fit_boundary, proposed_outlines
     from fewseg.config import SegmentConfig
     from fewseg.evaluate import run_evaluation
-    from fewseg.examples import example_masks
+    from fewseg.classic.examples import example_masks
     from fewseg.match import greedy_match, iou_pairs
-    from fewseg.model import WeightFreeSegmenter
+    from fewseg.classic.model import WeightFreeSegmenter
 
     every = example_masks(annotations, frame.shape)
 
@@ -123,10 +123,10 @@ def main() -> None:
 
     from fetch_stardist import fetch
 
-    from fewseg.annotations import read_annotations
+    from fewseg.io.annotations import read_annotations
     from fewseg.evaluate import split_examples
-    from fewseg.examples import example_masks, learn_profile_and_signal
-    from fewseg.load import read_frame
+    from fewseg.classic.examples import example_masks, learn_profile_and_signal
+    from fewseg.io.frames import read_frame
     from fewseg.objects import labels_from_masks
 
     paths = fetch(HERE.parent / "data" / "stardist")

@@ -28,9 +28,9 @@ sys.path.insert(0, str(HERE))
 
 
 def load(which):
-    from fewseg.annotations import read_annotations
+    from fewseg.io.annotations import read_annotations
     from fewseg.demo import make_demo
-    from fewseg.load import read_frame
+    from fewseg.io.frames import read_frame
 
     if which == "stardist":
         from fetch_stardist import fetch
@@ -55,8 +55,8 @@ def fit_score(frame, train, truth, config):
 def main() -> None:
     from fewseg.config import SegmentConfig
     from fewseg.evaluate import as_clicks, split_examples
-    from fewseg.examples import example_masks
-    from fewseg.outline_points import outline_clicks
+    from fewseg.classic.examples import example_masks
+    from fewseg.classic.clicks import outline_clicks
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0,1,2,3,4")

@@ -107,9 +107,9 @@ def main() -> None:
     if set(wanted) - set(DATA):
         ap.error(f"--data: unknown {sorted(set(wanted) - set(DATA))}; expected some of {', '.join(DATA)}")
 
-    from fewseg.annotations import read_annotations
+    from fewseg.io.annotations import read_annotations
     from fewseg.demo import make_demo_scene
-    from fewseg.load import read_frame
+    from fewseg.io.frames import read_frame
 
     rows = {}
     for key in wanted:

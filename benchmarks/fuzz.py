@@ -45,10 +45,10 @@ def main(argv=None) -> int:
 
     # import what the command uses once, before forking
     import fewseg.cli  # noqa: F401
-    import fewseg._cli_segment  # noqa: F401
+    import fewseg.cli.segment  # noqa: F401
     import fewseg.figure  # noqa: F401
     import fewseg.methods  # noqa: F401
-    import fewseg.model  # noqa: F401
+    import fewseg.classic.model  # noqa: F401
     import matplotlib.figure  # noqa: F401
     import skimage.segmentation  # noqa: F401
 

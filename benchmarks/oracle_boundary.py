@@ -81,7 +81,7 @@ def level_bounds(signal, labels, n, zone) -> tuple[list[str], dict]:
 
 def oracle_fit(frame, annotations, masks, seeds=(0, 1, 2, 3, 4)) -> dict:
     """The weight-free method on the seed protocol, its proposer fitted on every nucleus."""
-    import fewseg.model as model
+    import fewseg.classic.model as model
     from fewseg.config import SegmentConfig
     from fewseg.evaluate import run_evaluation
 
@@ -106,9 +106,9 @@ def main() -> None:
 
     from fetch_stardist import fetch
 
-    from fewseg.annotations import read_annotations
-    from fewseg.examples import example_masks, learn_profile_and_signal
-    from fewseg.load import read_frame
+    from fewseg.io.annotations import read_annotations
+    from fewseg.classic.examples import example_masks, learn_profile_and_signal
+    from fewseg.io.frames import read_frame
     from fewseg.objects import labels_from_masks
 
     paths = fetch(HERE.parent / "data" / "stardist")

@@ -5,7 +5,7 @@ the same results bit for bit.
 
 For the busy demo frame, the demo frame, a 256 x 256 demo and stardist's img2d (when
 ``data/stardist`` holds it), with two sets of 10 examples each and the first set as clicks (the evaluation's click
-mode, outlined by :func:`fewseg.outline_points.outline_clicks`): a sha256 over the
+mode, outlined by :func:`fewseg.classic.clicks.outline_clicks` (``fewseg.outline_points`` before issue 17)): a sha256 over the
 candidates count, every outline, mask and score of ``predict`` (with and without the
 examples excluded), the selector's scores, what ``fit`` learned, the examples'
 descriptors and the object signal. Run it under each tree and compare the files.
@@ -24,8 +24,19 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
+def _module(name: str, before: str):
+    """``fewseg.<name>``, or ``fewseg.<before>`` in a tree from before the package layout
+    (issue 17), so the same script digests both trees."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"fewseg.{name}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"fewseg.{before}")
+
+
 def digest(frame, examples) -> str:
-    from fewseg.model import WeightFreeSegmenter
+    WeightFreeSegmenter = _module("classic.model", "model").WeightFreeSegmenter
 
     model = WeightFreeSegmenter().fit(frame, examples)
     h = hashlib.sha256()
@@ -40,7 +51,7 @@ def digest(frame, examples) -> str:
         h.update(np.asarray(result.selection.scores).tobytes())
     h.update(json.dumps(model.describe_fit(), sort_keys=True).encode())
     h.update(np.asarray(model.example_vectors).tobytes())
-    from fewseg.examples import object_signal
+    object_signal = _module("classic.examples", "examples").object_signal
 
     h.update(object_signal(frame, model.profile).tobytes())  # the object signal, as predict computes it
     return h.hexdigest()
@@ -52,9 +63,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import fewseg
-    from fewseg.annotations import read_annotations
+    read_annotations = _module("io.annotations", "annotations").read_annotations
     from fewseg.demo import make_demo
-    from fewseg.load import read_frame
+    read_frame = _module("io.frames", "load").read_frame
 
     cases = [("busy demo", *make_demo(seed=0, busy=True)), ("demo", *make_demo(seed=0)),
              ("demo 256 x 256", *make_demo(seed=1, shape=(256, 256), n_blobs=40))]
@@ -64,8 +75,8 @@ def main() -> None:
         cases.append(("stardist img2d", nuclei, read_annotations(stardist / "mask2d.tif", shape=nuclei.shape)))
     out = {"fewseg": str(Path(fewseg.__file__).parent)}
     from fewseg.evaluate import as_clicks
-    from fewseg.outline_points import outline_clicks
-    from fewseg.result import as_masks
+    outline_clicks = _module("classic.clicks", "outline_points").outline_clicks
+    as_masks = _module("classic.clicks", "result").as_masks
 
     for name, frame, truth in cases:
         for first in (0, 20):

@@ -80,9 +80,9 @@ def demo_files() -> dict[str, bytes]:
     """The base files every case starts from: frame, examples and truth in both JSON formats."""
     import tempfile
 
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.demo import make_demo
-    from fewseg.load import write_frame
+    from fewseg.io.frames import write_frame
 
     frame, truth = make_demo(seed=3, shape=SHAPE, n_blobs=N_BLOBS)
     with tempfile.TemporaryDirectory() as tmp:
@@ -810,9 +810,9 @@ def hang_cases() -> list[Case]:
     cases = []
     for n, shape in ((400, (512, 512)), (1024, (1022, 1024))):
         def setup(d: Path, n=n, shape=shape):
-            from fewseg.annotations import write_annotations
+            from fewseg.io.annotations import write_annotations
             from fewseg.demo import make_demo
-            from fewseg.load import write_frame
+            from fewseg.io.frames import write_frame
 
             frame, truth = make_demo(seed=5, shape=shape, n_blobs=n)
             write_frame(d / "big.ome.tif", frame)
@@ -833,7 +833,7 @@ def zarr_files(version: str) -> dict[str, bytes]:
     """The demo frame as an OME-Zarr image (NGFF ``version`` 0.4 on Zarr v2, 0.5 on v3): ``{path: bytes}``."""
     import tempfile
 
-    from fewseg.formats.omezarr import write_image
+    from fewseg.io.formats.omezarr import write_image
 
     pixels, names = _demo_pixels()
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Tests for fewseg.annotations: NimbusImage JSON, GeoJSON and label images, in and out."""
+"""Tests for fewseg.io.annotations: NimbusImage JSON, GeoJSON and label images, in and out."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from fewseg.annotations import available_tags, read_annotations, write_annotations
+from fewseg.io.annotations import available_tags, read_annotations, write_annotations
 from fewseg.errors import InputError
 from fewseg.objects import Annotation, Location, ObjectMask, labels_from_masks
 from fewseg.polygons import rasterize

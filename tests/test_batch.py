@@ -6,7 +6,7 @@ import pytest
 from fewseg.batch import parse_range, segment_batch, segment_frames
 from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo
-from fewseg.model import WeightFreeSegmenter
+from fewseg.classic.model import WeightFreeSegmenter
 from fewseg.objects import Frame, Location
 
 

@@ -1,4 +1,4 @@
-"""The learned boundary (fewseg.boundary): where it draws outlines, and its plumbing."""
+"""The learned boundary (fewseg.classic.boundary): where it draws outlines, and its plumbing."""
 
 import json
 import pickle
@@ -8,12 +8,12 @@ import pytest
 from scipy import ndimage as ndi
 from shapely.geometry import Polygon
 
-from fewseg.boundary import fit_boundary, object_levels, outline_geometry, proposed_outlines
+from fewseg.classic.boundary import fit_boundary, object_levels, outline_geometry, proposed_outlines
 from fewseg.cli import main
 from fewseg.config import SegmentConfig
 from fewseg.errors import InputError
-from fewseg.load import write_frame
-from fewseg.model import WeightFreeSegmenter
+from fewseg.io.frames import write_frame
+from fewseg.classic.model import WeightFreeSegmenter
 from fewseg.objects import Frame, ObjectMask
 
 CORE, OFFSET = 8.0, 4.0  # discs of radius 8 blurred; their outline drawn 4 px outside
@@ -129,7 +129,7 @@ def test_cli_boundary_option(tmp_path, capsys):
     frame, truth, _ = _offset_frame(n_side=4)
     image = tmp_path / "frame.tif"
     write_frame(image, frame)
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.objects import Annotation
     from fewseg.polygons import mask_to_polygon
 

@@ -130,7 +130,7 @@ def test_import_does_not_load_torch():
     import subprocess
     import sys
 
-    code = "import fewseg, fewseg.model, fewseg.cli, sys; fewseg.cli.build_parser(); print('torch' in sys.modules)"
+    code = "import fewseg, fewseg.classic.model, fewseg.cli, sys; fewseg.cli.build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -142,8 +142,8 @@ SEGMENT_NEVER_IMPORTS = (
     "torch", "dask", "distributed", "napari", "qtpy", "zarr", "ome_zarr", "bioio", "matplotlib", "PIL", "imageio",
     "tqdm", "asyncio", "pandas", "requests", "girder_client", "scipy.stats", "scipy.optimize", "scipy.signal",
     "scipy.interpolate", "skimage.feature", "skimage.io", "fewseg.render", "fewseg.figure", "fewseg.evaluate",
-    "fewseg.demo", "fewseg.weights", "fewseg.sam", "fewseg.nimbus", "fewseg.napari", "fewseg.scale.mosaic",
-    "fewseg.scale.frames", "fewseg.scale.store", "fewseg.formats.omezarr",
+    "fewseg.demo", "fewseg.sam.registry", "fewseg.sam", "fewseg.nimbus", "fewseg.napari", "fewseg.scale.mosaic",
+    "fewseg.scale.frames", "fewseg.scale.store", "fewseg.io.formats.omezarr",
 )
 
 
@@ -159,7 +159,7 @@ def test_segment_imports_only_what_it_uses(demo, tmp_path):
     run_ = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     status, modules = json.loads(run_.stdout.strip().splitlines()[-1])
     assert status == 0 and out.exists()
-    assert "fewseg.model" in modules and "tifffile" in modules and "shapely" in modules  # it did segment a TIFF
+    assert "fewseg.classic.model" in modules and "tifffile" in modules and "shapely" in modules  # it did segment a TIFF
     loaded = sorted(m for m in modules if m in SEGMENT_NEVER_IMPORTS or m.startswith(tuple(f"{n}." for n in SEGMENT_NEVER_IMPORTS)))
     assert loaded == []
 
@@ -167,7 +167,7 @@ def test_segment_imports_only_what_it_uses(demo, tmp_path):
 def test_segment_batch_over_z(tmp_path, capsys):
     """Fit on Z=1's examples, segment Z planes 0-2 of a ZCYX OME-TIFF; one output file."""
     from fewseg.demo import make_demo
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.objects import Location
 
     planes, examples = [], None
@@ -192,7 +192,7 @@ def test_segment_batch_over_z(tmp_path, capsys):
 def _stack_with_examples_on(tmp_path, counts: dict) -> tuple[Path, Path, list]:
     """A 3-plane stack of different demo frames and a NimbusImage JSON holding the first
     ``counts[z]`` truth blobs of plane ``z`` placed at Z ``z``."""
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.demo import make_demo
     from fewseg.objects import Location
 
@@ -226,7 +226,7 @@ def test_segment_learns_where_the_examples_are_drawn(tmp_path, capsys):
     found = json.loads(out.read_text())
     assert {a["location"]["Z"] for a in found} == {0, 1, 2}
     # No example is outlined again at its own plane, the 2 on Z 0 included.
-    from fewseg.annotations import read_annotations
+    from fewseg.io.annotations import read_annotations
     from fewseg.match import rediscovered
     from fewseg.objects import Location
     for z, n in ((0, 2), (2, 8)):

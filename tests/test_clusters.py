@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from fewseg.embed import DESCRIPTOR_NAMES, describe
-from fewseg.examples import learn_profile
+from fewseg.classic.describe import DESCRIPTOR_NAMES, describe
+from fewseg.classic.examples import learn_profile
 from fewseg.objects import Frame, ObjectMask, masks_from_labels
-from fewseg.propose import default_settings, example_clusters
-from fewseg.select import mixture_fit
+from fewseg.classic.propose import default_settings, example_clusters
+from fewseg.classic.select import mixture_fit
 
 
 def _discs(centres, shape=(120, 160), radius=6):
@@ -97,8 +97,8 @@ def test_touching_blobs_are_found_on_a_demo_frame(monkeypatch):
     from fewseg.config import SegmentConfig
     from fewseg.demo import make_demo
     from fewseg.evaluate import run_evaluation
-    from fewseg.model import WeightFreeSegmenter
-    from fewseg.select import select_by_mixture
+    from fewseg.classic.model import WeightFreeSegmenter
+    from fewseg.classic.select import select_by_mixture
 
     frame, truth = make_demo(seed=0, shape=(512, 512), n_blobs=150)
     fixed = run_evaluation(frame, truth, config=SegmentConfig(), num_train=10, seed=3).metrics

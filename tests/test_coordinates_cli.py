@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from fewseg.annotations import read_annotations, write_annotations
+from fewseg.io.annotations import read_annotations, write_annotations
 from fewseg.cli import main
 from fewseg.demo import write_demo
 

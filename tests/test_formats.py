@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fewseg.errors import InputError
-from fewseg.load import open_plane, plane_counts, read_frame
+from fewseg.io.frames import open_plane, plane_counts, read_frame
 from fewseg.objects import Location
 
 pytest.importorskip("ome_zarr")
@@ -18,7 +18,7 @@ NAMES = ["BF", "YFP", "DAPI"]
 
 @pytest.fixture(scope="module", params=["0.4", "0.5"])
 def zarr_image(request, tmp_path_factory):
-    from fewseg.formats.omezarr import write_image
+    from fewseg.io.formats.omezarr import write_image
 
     path = tmp_path_factory.mktemp("zarr") / f"stack_{request.param}.ome.zarr"
     write_image(path, STACK, axes="tczyx", channel_names=NAMES, version=request.param, chunks=(1, 1, 1, 16, 16))
@@ -57,7 +57,7 @@ def test_omezarr_region_reads_only_what_is_asked(zarr_image):
 
 
 def test_omezarr_2d_without_channel_axis(tmp_path):
-    from fewseg.formats.omezarr import write_image
+    from fewseg.io.formats.omezarr import write_image
 
     image = STACK[0, 0, 0]
     write_image(tmp_path / "yx.ome.zarr", image, axes="yx", version="0.5", scale_factors=())
@@ -77,7 +77,7 @@ def test_labels_written_into_the_image(zarr_image):
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Label, Reader
 
-    from fewseg.formats.omezarr import write_labels
+    from fewseg.io.formats.omezarr import write_labels
 
     labels = np.zeros((2, 2, 48, 56), np.uint32)
     labels[1, 0, 5:15, 5:15] = 7
@@ -95,7 +95,7 @@ def test_labels_of_someone_else_are_not_overwritten(tmp_path):
     from ome_zarr.format import FormatV05
     from ome_zarr.writer import write_labels as ome_write_labels
 
-    from fewseg.formats.omezarr import write_image, write_labels
+    from fewseg.io.formats.omezarr import write_image, write_labels
 
     path = tmp_path / "img.ome.zarr"
     write_image(path, STACK[0, :, 0], axes="cyx", version="0.5", scale_factors=())
@@ -139,12 +139,12 @@ def test_ome_tiff_through_bioio_matches_fewseg_reader(tmp_path):
     exactly as fewseg's own TIFF reader does."""
     import tifffile
 
-    from fewseg.formats.vendor import open_vendor
+    from fewseg.io.formats.vendor import open_vendor
 
     reader = pytest.importorskip("bioio_ome_tiff").Reader
     path = tmp_path / "stack.ome.tif"
     tifffile.imwrite(path, STACK, ome=True, metadata={"axes": "TCZYX", "Channel": {"Name": NAMES}})
-    from fewseg.load import PlaneSelection
+    from fewseg.io.frames import PlaneSelection
 
     plane = PlaneSelection(open_vendor(str(path), reader=reader), z=1, t=0, xy=0, channels="YFP,DAPI")
     ours = read_frame(path, z=1, t=0, channels="YFP,DAPI")
@@ -165,7 +165,7 @@ def test_missing_vendor_file_and_unknown_format(tmp_path):
 def test_tiff_regions(tmp_path):
     import tifffile
 
-    from fewseg.formats import open_source
+    from fewseg.io.formats import open_source
 
     path = tmp_path / "big.ome.tif"
     tifffile.imwrite(path, STACK[0, :2, 0], ome=True, tile=(16, 16), metadata={"axes": "CYX", "Channel": {"Name": NAMES[:2]}})

@@ -1,4 +1,4 @@
-"""Tests for fewseg.load: reading frames from TIFF / OME-TIFF / Pillow formats, writing OME-TIFF."""
+"""Tests for fewseg.io.frames: reading frames from TIFF / OME-TIFF / Pillow formats, writing OME-TIFF."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from fewseg.errors import InputError
-from fewseg.load import read_array, read_frame, write_frame
+from fewseg.io.frames import read_array, read_frame, write_frame
 from fewseg.objects import Frame, Location
 
 Y, X = 6, 7

@@ -6,16 +6,16 @@ from scipy import ndimage as ndi
 
 from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo
-from fewseg.embed import SHAPE_DESCRIPTORS, describe, descriptor_names
+from fewseg.classic.describe import SHAPE_DESCRIPTORS, describe, descriptor_names
 from fewseg.evaluate import run_evaluation, score
-from fewseg.examples import estimate_background, learn_profile, object_signal, percentile_filter, robust_noise
-from fewseg.model import WeightFreeSegmenter
+from fewseg.classic.examples import estimate_background, learn_profile, object_signal, percentile_filter, robust_noise
+from fewseg.classic.model import WeightFreeSegmenter
 from fewseg.objects import Frame, ObjectMask, masks_from_labels
 from dataclasses import replace
 
-from fewseg.propose import (default_settings, propose, propose_levels, segment_signal, smooth_signal, split_at_necks,
+from fewseg.classic.propose import (default_settings, propose, propose_levels, segment_signal, smooth_signal, split_at_necks,
                             FIT_EXAMPLES, fit_subset, hessian_eigenvalue, split_large, split_regions, valleys)
-from fewseg.select import (Selection, choose_outlines, fit_prototype_selector, mixture_fit, mixture_posterior,
+from fewseg.classic.select import (Selection, choose_outlines, fit_prototype_selector, mixture_fit, mixture_posterior,
                            select_by_mixture)
 
 
@@ -135,7 +135,7 @@ def test_tidying_near_a_region_equals_tidying_all_there(sigma):
     """example_fit tidies only the objects that can reach the example: for the objects
     overlapping it, the outlines are those tidying every object gives."""
     from fewseg.objects import labels_from_masks
-    from fewseg.propose import _tidy_near, tidy_mask
+    from fewseg.classic.propose import _tidy_near, tidy_mask
 
     rng = np.random.default_rng(0)
     rows, cols = np.indices((120, 120))
@@ -303,7 +303,7 @@ def test_ring_masks_match_grown_labels(width):
     """The ring is what skimage's expand_labels adds between distance 1 and width + 1."""
     from skimage.segmentation import expand_labels
 
-    from fewseg.examples import ring_masks
+    from fewseg.classic.examples import ring_masks
     from fewseg.objects import labels_from_masks
 
     frame, truth = make_demo(seed=2, shape=(160, 200), n_blobs=40)
@@ -318,7 +318,7 @@ def test_ring_masks_in_windows_equal_the_whole_frames():
     """A few objects: the rings from windows around them are those of one transform of
     the whole frame, also where a pixel is equally near two objects (points on a grid,
     mirrored pairs)."""
-    from fewseg.examples import _ring_in, _ring_windows, ring_masks
+    from fewseg.classic.examples import _ring_in, _ring_windows, ring_masks
 
     rng = np.random.default_rng(0)
     windowed = 0
@@ -349,7 +349,7 @@ def test_ring_masks_in_windows_equal_the_whole_frames():
 
 def test_label_means_are_scipys():
     """Means from each label's box: scipy's numbers to the bit, NaN for a label with no pixel."""
-    from fewseg.examples import _label_means
+    from fewseg.classic.examples import _label_means
 
     rng = np.random.default_rng(1)
     for _ in range(200):
@@ -428,7 +428,7 @@ def test_typicality_ranks_candidates_within_the_examples_cluster():
     assert t_off_known < t_unknown < t_central
     # An unknown descriptor counts as a typical member's value would: one standard
     # deviation off (the expected squared deviation), not as if the column did not exist.
-    from fewseg.select import _typicality
+    from fewseg.classic.select import _typicality
 
     mean, var = np.array([0.0, 0.0]), np.array([4.0, 0.25])
     assert _typicality(np.array([[np.nan, 0.0]]), mean, var)[0] == pytest.approx(
@@ -441,8 +441,8 @@ def test_examples_anchor_their_component(monkeypatch):
     same precision than with the plain mixture (examples weighted one each). Checked
     with one outline level, so the mixture is judged on its own (a second level adds
     blob-like candidates, which anchor the component too)."""
-    import fewseg.model as model
-    import fewseg.select as select
+    import fewseg.classic.model as model
+    import fewseg.classic.select as select
 
     fit_proposer = model.fit_proposer
 
@@ -517,7 +517,7 @@ def test_outputs_are_disjoint_valid_polygons():
 
 @pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0])
 def test_tidy_labels_equals_tidying_each_mask(sigma):
-    from fewseg.propose import tidy_labels, tidy_mask
+    from fewseg.classic.propose import tidy_labels, tidy_mask
 
     rng = np.random.default_rng(4)
     labels = ndi.label(ndi.gaussian_filter(rng.random((120, 140)), 2.5) > 0.52)[0]
@@ -554,7 +554,7 @@ def test_with_similarity_rethresholds_without_refitting():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fill_holes_is_scipys(seed):
-    from fewseg.propose import fill_holes
+    from fewseg.classic.propose import fill_holes
 
     rng = np.random.default_rng(seed)
     mask = ndi.gaussian_filter(rng.random((90, 110)), 1.5) > 0.5
@@ -567,7 +567,7 @@ def test_fill_holes_is_scipys(seed):
 
 @pytest.mark.parametrize("sigma", [0.0, 2.0])
 def test_tidy_labels_with_a_cache_is_the_same_and_shares_no_arrays(sigma):
-    from fewseg.propose import tidy_labels
+    from fewseg.classic.propose import tidy_labels
 
     rng = np.random.default_rng(4)
     labels = ndi.label(ndi.gaussian_filter(rng.random((120, 140)), 2.5) > 0.52)[0]
@@ -616,7 +616,7 @@ def test_propose_levels_gives_what_propose_gives_at_each_level():
 def test_sparse_split_and_trim_equal_the_whole_frame(monkeypatch, seed):
     """Piece by piece (little above the floor: the second pass) and over the whole frame,
     split_regions and trim_regions give the same regions."""
-    import fewseg.propose as propose_module
+    import fewseg.classic.propose as propose_module
 
     frame, truth = make_demo(seed=seed, shape=(256, 256), n_blobs=60)
     model = WeightFreeSegmenter().fit(frame, truth[:10])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from fewseg.demo import make_demo
-from fewseg.embed import channel_levels
-from fewseg.examples import estimate_background
-from fewseg.model import WeightFreeSegmenter
+from fewseg.classic.describe import channel_levels
+from fewseg.classic.examples import estimate_background
+from fewseg.classic.model import WeightFreeSegmenter
 from fewseg.objects import Frame
 from fewseg.scale import mosaic
 
@@ -78,9 +78,9 @@ def test_cli_block_writes_the_whole_frame_objects(tmp_path, fitted):
     import json
 
     pytest.importorskip("ome_zarr")
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.cli import main
-    from fewseg.formats.omezarr import write_image
+    from fewseg.io.formats.omezarr import write_image
     from fewseg.objects import Location
 
     frame, examples, _ = fitted

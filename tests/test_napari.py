@@ -21,7 +21,7 @@ except ImportError:
 
 import tifffile  # noqa: E402
 
-from fewseg.annotations import read_annotations, write_annotations  # noqa: E402
+from fewseg.io.annotations import read_annotations, write_annotations  # noqa: E402
 from fewseg.config import SegmentConfig  # noqa: E402
 from fewseg.demo import make_demo  # noqa: E402
 from fewseg.evaluate import run_evaluation, split_examples  # noqa: E402

@@ -106,7 +106,7 @@ def test_a_location_feature_that_is_no_number_is_refused():
 
 
 def test_points_are_saved_as_clicks_the_cli_reads_back(tmp_path):
-    from fewseg.annotations import read_annotations
+    from fewseg.io.annotations import read_annotations
     from fewseg.napari.writer import write_points
 
     clicks = np.array([[10.0, 12.5], [40.25, 3.0]])

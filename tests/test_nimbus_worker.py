@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from fewseg.annotations import from_nimbus
+from fewseg.io.annotations import from_nimbus
 from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo
 from fewseg.evaluate import run_evaluation, score, split_examples
@@ -138,7 +138,7 @@ def annotations_tagged(server, tag: str) -> list[dict]:
 
 
 def nimbus_items(annotations) -> list[dict]:
-    from fewseg.annotations import to_nimbus
+    from fewseg.io.annotations import to_nimbus
 
     return [to_nimbus(a) for a in annotations]
 

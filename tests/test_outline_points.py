@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from fewseg.annotations import read_annotations
+from fewseg.io.annotations import read_annotations
 from fewseg.cli import main
-from fewseg.outline_points import click_or_outline_masks, outline_clicks
+from fewseg.classic.clicks import click_or_outline_masks, outline_clicks
 from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo_scene, write_demo
 from fewseg.errors import InputError
 from fewseg.evaluate import as_clicks, run_evaluation
-from fewseg.examples import example_masks
-from fewseg.model import WeightFreeSegmenter
+from fewseg.classic.examples import example_masks
+from fewseg.classic.model import WeightFreeSegmenter
 from fewseg.objects import Annotation
 
 SHAPE = (40, 50)

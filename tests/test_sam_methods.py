@@ -255,8 +255,8 @@ def test_fast_method_windowed_refine_keeps_recall_and_fit():
     from pathlib import Path
 
     from fewseg.evaluate import score
-    from fewseg.examples import object_signal
-    from fewseg.propose import propose
+    from fewseg.classic.examples import object_signal
+    from fewseg.classic.propose import propose
     from fewseg.sam.fast_method import FastSegmenter
 
     trained = Path(__file__).parent / "data" / "tiny_sam1.pt"

@@ -100,7 +100,7 @@ def test_load_sam_reports_bad_files(tmp_path, tiny_sam1):
 def test_official_state_formats():
     """Official SAM1 files are bare state dicts, SAM2 files {"model": ...}, micro-sam files
     hold the state under a key with a prefix (the registry says which)."""
-    from fewseg.weights import get_checkpoint
+    from fewseg.sam.registry import get_checkpoint
 
     state = {"image_encoder.x": 1, "mask_decoder.y": 2}
     sam1, sam2, lm = (get_checkpoint(n) for n in ("sam1_vit_b", "sam2.1_tiny", "sam1_vit_b_lm"))

@@ -19,7 +19,7 @@ pytest.importorskip("ome_zarr")
 
 from fewseg.batch import segment_batch  # noqa: E402
 from fewseg.config import SegmentConfig  # noqa: E402
-from fewseg.dataset import FileFrames  # noqa: E402
+from fewseg.io.dataset import FileFrames  # noqa: E402
 from fewseg.methods import make_segmenter  # noqa: E402
 from fewseg.objects import Location  # noqa: E402
 from fewseg.result import as_masks  # noqa: E402
@@ -40,9 +40,9 @@ def client():
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.demo import make_demo
-    from fewseg.formats.omezarr import write_image
+    from fewseg.io.formats.omezarr import write_image
 
     root = tmp_path_factory.mktemp("dataset")
     frames, examples = [], None
@@ -58,7 +58,7 @@ def dataset(tmp_path_factory):
 
 
 def _fitted(dataset):
-    from fewseg.annotations import read_annotations
+    from fewseg.io.annotations import read_annotations
 
     frames = FileFrames.open(dataset / "movie.ome.zarr")
     frame = frames.read(Location())
@@ -155,7 +155,7 @@ def test_cli_on_a_scheduler_and_labels_into_the_zarr(client, dataset, tmp_path):
 def test_mosaic_blocks_as_tasks_read_their_own_region(client, dataset):
     """Blocks of one frame as dask tasks (each reads its region of the OME-Zarr through a
     FilePlane) give the same objects as the blocks run here and as whole-frame predict."""
-    from fewseg.dataset import FilePlane
+    from fewseg.io.dataset import FilePlane
     from fewseg.scale.mosaic import dask_map_blocks, predict_blockwise
 
     frames, frame, examples, _, segmenter, _ = _fitted(dataset)
@@ -187,10 +187,10 @@ def test_cli_a_glob_of_files_is_the_xy_positions(client, tmp_path):
     sequential run (no --workers / --scheduler) leaves no results directory."""
     import tifffile
 
-    from fewseg.annotations import write_annotations
+    from fewseg.io.annotations import write_annotations
     from fewseg.cli import main
     from fewseg.demo import make_demo
-    from fewseg.load import write_frame
+    from fewseg.io.frames import write_frame
 
     for seed in range(3):
         frame, truth = make_demo(seed=10 + seed, shape=(200, 220), n_blobs=30)

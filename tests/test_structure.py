@@ -58,9 +58,9 @@ def test_import_graph_has_no_cycles():
 def test_stages_sit_below_the_ways_in():
     graph = import_graph()
     # The method's stages never import a way in (CLI) or the batch loop above them.
-    for stage in ("fewseg.model", "fewseg.result", "fewseg.match", "fewseg.evaluate", "fewseg.propose"):
+    for stage in ("fewseg.classic.model", "fewseg.result", "fewseg.match", "fewseg.evaluate", "fewseg.classic.propose"):
         assert not {m for m in graph[stage] if m.startswith(("fewseg._cli", "fewseg.cli", "fewseg.batch"))}, stage
-    assert "fewseg.evaluate" not in graph["fewseg.model"] and "fewseg.model" not in graph["fewseg.result"]
+    assert "fewseg.evaluate" not in graph["fewseg.classic.model"] and "fewseg.classic.model" not in graph["fewseg.result"]
 
 
 def test_nothing_in_the_library_imports_the_napari_plugin():

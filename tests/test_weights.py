@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from fewseg import cli, weights
+from fewseg import cli
+from fewseg.sam import registry as weights
 from fewseg.errors import FewsegError, InputError, MissingDependencyError
-from fewseg.weights import CHECKPOINTS, Checkpoint
+from fewseg.sam.registry import CHECKPOINTS, Checkpoint
 
 OFFICIAL = {
     # name: (family, arch, filename, url, size, sha256)
@@ -452,7 +453,7 @@ def test_cli_download_failure_is_one_line_and_exit_2(cache, server, monkeypatch,
 def test_parsing_does_not_import_torch():
     code = (
         "import sys, fewseg.cli as c; p = c.build_parser(); p.parse_args(['models', 'list']); "
-        "import fewseg.weights; assert 'torch' not in sys.modules, 'torch imported'"
+        "import fewseg.sam.registry; assert 'torch' not in sys.modules, 'torch imported'"
     )
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = dict(os.environ, PYTHONPATH=src)

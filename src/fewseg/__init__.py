@@ -25,12 +25,12 @@ from .objects import Annotation, Frame, Location, ObjectMask
 __version__ = "0.1.0"
 
 _LAZY = {
-    "read_frame": "load",
-    "write_frame": "load",
-    "read_annotations": "annotations",
-    "write_annotations": "annotations",
+    "read_frame": "io.frames",
+    "write_frame": "io.frames",
+    "read_annotations": "io.annotations",
+    "write_annotations": "io.annotations",
     "SegmentConfig": "config",
-    "WeightFreeSegmenter": "model",
+    "WeightFreeSegmenter": "classic.model",
     "Segmentation": "result",
     "make_segmenter": "methods",
     "run_evaluation": "evaluate",

@@ -61,7 +61,7 @@ class SegmentConfig:
     boundary : str
         Classic method: where outlines lie. ``"level"``: at the fraction of each object's
         peak fitted to the examples (the proposer's outline). ``"learned"``: redrawn by a
-        per-pixel model fitted on the examples of the frame (:mod:`fewseg.boundary`).
+        per-pixel model fitted on the examples of the frame (:mod:`fewseg.classic.boundary`).
     """
 
     method: str = "classic"

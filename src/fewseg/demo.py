@@ -282,10 +282,10 @@ def write_demo(
     Files (each written atomically):
 
     * ``demo_frame.ome.tif``: the frame, axes CYX, channel names in the OME metadata
-      (:func:`fewseg.load.write_frame`; the counts fit uint16).
+      (:func:`fewseg.io.frames.write_frame`; the counts fit uint16).
     * ``demo_annotations.json``: the blobs in NimbusImage's list format, ``x = col``,
       ``y = row`` in NimbusImage's pixel-corner coordinates
-      (:func:`fewseg.annotations.write_annotations`).
+      (:func:`fewseg.io.annotations.write_annotations`).
 
     Returns
     -------
@@ -299,8 +299,8 @@ def write_demo(
     >>> sorted(p.name for p in paths.values())
     ['demo_annotations.json', 'demo_frame.ome.tif']
     """
-    from .annotations import write_annotations
-    from .load import write_frame
+    from .io.annotations import write_annotations
+    from .io.frames import write_frame
 
     directory = Path(directory)
     frame, annotations = make_demo(

@@ -151,7 +151,7 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
 
     ``clicks``: the examples are given as clicks (:func:`as_clicks` of their masks, the
     offsets seeded by ``seed``) and outlined from the frame
-    (:func:`fewseg.outline_points.outline_clicks`) before fitting; the rest is unchanged.
+    (:func:`fewseg.classic.clicks.outline_clicks`) before fitting; the rest is unchanged.
 
     Returns an :class:`Evaluation` whose ``metrics`` hold precision, recall, f1,
     mean_iou, n_train, n_truth, n_pred, n_candidates, seed, timings_s (fit, propose,
@@ -160,14 +160,14 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
     """
     import time
 
-    from .examples import example_masks
+    from .classic.examples import example_masks
     from .methods import make_segmenter
 
     train, truth_ann = split_examples(annotations, num_train=num_train, seed=seed, source=source)
     t0 = time.perf_counter()
     train_masks = example_masks(train, frame.shape, source=source)
     if clicks:
-        from .outline_points import outline_clicks
+        from .classic.clicks import outline_clicks
 
         train_masks = outline_clicks(frame, as_clicks(train_masks, seed=seed))
     truth = example_masks(truth_ann, frame.shape, source=source)

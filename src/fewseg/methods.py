@@ -20,7 +20,7 @@ def make_segmenter(config: SegmentConfig, *, render=None):
     channels directly and ignores it.
     """
     if config.method == "classic":
-        from .model import WeightFreeSegmenter
+        from .classic.model import WeightFreeSegmenter
 
         return WeightFreeSegmenter(config)
     if config.method == "seed":

@@ -200,7 +200,7 @@ class Annotation:
     Exactly one of ``polygon``, ``mask`` and ``point`` is usually set: polygon files give
     polygons, label images give masks, clicks (point annotations) give points.
     :meth:`to_mask` gives the mask of the first two; a click is outlined on its frame
-    (:func:`fewseg.outline_points.outline_clicks`, which example reading calls).
+    (:func:`fewseg.classic.clicks.outline_clicks`, which example reading calls).
 
     Attributes
     ----------
@@ -233,7 +233,7 @@ class Annotation:
             return self.mask
         if self.polygon is None and self.point is not None:
             raise ValueError(f"{self.origin or 'annotation'} is a click: outline it on its frame "
-                             "(fewseg.outline_points.outline_clicks)")
+                             "(fewseg.classic.clicks.outline_clicks)")
         if self.polygon is None:
             raise ValueError(f"{self.origin or 'annotation'} has neither polygon nor mask")
         return rasterize(self.polygon, shape)

@@ -8,15 +8,17 @@ methods all end here, and the batch loop, the evaluation and the ways in read it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import SegmentConfig
-from .outline_points import click_or_outline_masks
 from .match import rediscovered
 from .objects import Annotation, Frame, Location, ObjectMask
 from .polygons import mask_to_polygon, rasterize, remove_overlaps
-from .select import Selection
+
+if TYPE_CHECKING:  # the classic method's selection record; no method is imported here
+    from .classic.select import Selection
 
 
 @dataclass
@@ -92,7 +94,3 @@ def finish(
         out_s.append(scores[i])
     return out_p, out_m, np.asarray(out_s, dtype=np.float64), n_rediscovered
 
-
-def as_masks(items, frame: Frame) -> list[ObjectMask]:
-    """Examples (annotations or masks) as masks on ``frame``, validated; ``[]`` for none."""
-    return click_or_outline_masks(list(items), frame, source=frame.source) if items else []

@@ -5,7 +5,7 @@ Plain numpy: nothing here imports napari, so it is tested without a viewer.
 Coordinates need no conversion: napari, like fewseg inside, puts pixel ``(r, c)``'s
 centre at the point ``(r, c)``, and its Shapes vertices are ``(row, col)``. What the
 annotation files store (x / y, and where the pixel corner is) is the business of
-:mod:`fewseg.annotations`, which the reader and writers call.
+:mod:`fewseg.io.annotations`, which the reader and writers call.
 
 Stacks: an image layer is ``(*lead, Y, X)``, where the leading axes are a subset of
 ``("time", "z")`` in that order (the names travel in ``metadata["fewseg"]["axes"]``; a
@@ -217,7 +217,7 @@ def points_annotations(data: np.ndarray, features=None, *, source: str, axes: Se
     """Click annotations from a Points layer's data and features.
 
     Each point is a click (:attr:`~fewseg.objects.Annotation.point`) that the library
-    outlines on its frame when it fits (:mod:`fewseg.outline_points`). Its location
+    outlines on its frame when it fits (:mod:`fewseg.classic.clicks`). Its location
     follows the rules of :func:`shapes_annotations`.
 
     Examples

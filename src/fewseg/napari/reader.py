@@ -1,9 +1,9 @@
 """napari's File > Open for fewseg: frames and stacks, annotation files, the demo sample.
 
-Frames are read with :func:`fewseg.load.read_frame` plane by plane (so a stack is read
+Frames are read with :func:`fewseg.io.frames.read_frame` plane by plane (so a stack is read
 exactly as the CLI reads each of its frames) and each channel becomes an Image layer
 named after its OME channel; annotation files (NimbusImage JSON, GeoJSON, a ``.csv`` of clicks) are read with
-:func:`fewseg.annotations.read_annotations` and become a Shapes layer of the outlines and
+:func:`fewseg.io.annotations.read_annotations` and become a Shapes layer of the outlines and
 a Points layer of the clicks, whose features hold the tags
 (:func:`fewseg.napari.layers.annotation_shapes`, :func:`~fewseg.napari.layers.annotation_points`). Bad files raise fewseg's
 one-line :class:`~fewseg.errors.InputError`, which napari shows as a notification.
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
-from ..examples import is_click
-from ..load import TIFF_SUFFIXES, plane_counts, read_frame
+from ..io.annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
+from ..classic.examples import is_click
+from ..io.frames import TIFF_SUFFIXES, plane_counts, read_frame
 from .layers import varying_axes, annotation_points, annotation_shapes, image_layers
 
 IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")

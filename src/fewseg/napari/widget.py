@@ -3,9 +3,9 @@
 One :class:`FindObjects` container (magicgui widgets, so it needs no Qt binding of its
 own): channels (Image layers), examples (a Shapes layer of polygons / rectangles /
 ellipses, a painted Labels layer, or a Points layer of clicks, which the library
-outlines when it fits: :mod:`fewseg.outline_points`), "and clicks" (a Points layer added
+outlines when it fits: :mod:`fewseg.classic.clicks`), "and clicks" (a Points layer added
 to outlined examples), tag, method, boundary (classic: each object's own level or the
-learned boundary, :mod:`fewseg.boundary`), frames (the one shown, or all along Z / T),
+learned boundary, :mod:`fewseg.classic.boundary`), frames (the one shown, or all along Z / T),
 similarity, Find and Cancel, a progress bar and a status line; then a
 truth layer and Evaluate.
 
@@ -39,7 +39,7 @@ import numpy as np
 from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, ProgressBar,
                               PushButton, Select)
 
-from ..annotations import available_tags, check_inside
+from ..io.annotations import available_tags, check_inside
 from ..batch import FrameResult, fit_location, group_by_location, not_learned_from, segment_frames
 from ..config import BOUNDARIES, SegmentConfig
 from ..errors import FewsegError, InputError
@@ -47,7 +47,7 @@ from ..evaluate import score
 from ..match import rediscovered
 from ..methods import make_segmenter, with_similarity
 from ..objects import Annotation, Frame, Location, ObjectMask, masks_from_labels
-from ..result import as_masks
+from ..classic.clicks import as_masks
 from .layers import (
     OUTCOME_COLORS,
     index_of,
@@ -73,7 +73,7 @@ def sam_available() -> bool:
 
 def sam_models() -> list[str]:
     """SAM checkpoint names, those already in fewseg's cache first (the GUI downloads nothing)."""
-    from ..weights import CHECKPOINTS, cache_status
+    from ..sam.registry import CHECKPOINTS, cache_status
 
     return sorted(CHECKPOINTS, key=lambda name: cache_status(name) == "missing")
 

@@ -1,7 +1,7 @@
 """napari's File > Save Selected Layers for fewseg's formats, through fewseg's writers.
 
 Shapes go to NimbusImage JSON (``.json``) or GeoJSON (``.geojson``) with their tags,
-locations and numeric features (``score``...) as :func:`fewseg.annotations.write_annotations`
+locations and numeric features (``score``...) as :func:`fewseg.io.annotations.write_annotations`
 writes them; Points (clicks) go to the same two (NimbusImage ``"point"`` records, GeoJSON
 ``Point`` features) or to a ``.csv`` of ``x,y`` (one plane's clicks), each a file that
 ``fewseg segment --examples`` and the plugin's reader take back; Labels go to a label TIFF (one frame: fewseg's label writer, ids 1..n in
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
-from ..annotations import write_annotations
+from ..io.annotations import write_annotations
 from ..errors import InputError
 from .layers import labels_annotations, lead_axes, points_annotations, shapes_annotations
 

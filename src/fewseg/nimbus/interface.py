@@ -1,7 +1,7 @@
 """The worker's tool fields (what the platform shows) and their values as fewseg settings.
 
 Field values arrive in the compute parameters' ``workerInterface`` under the field names
-below. Defaults and ranges are the command line's (:mod:`fewseg._cli_segment`,
+below. Defaults and ranges are the command line's (:mod:`fewseg.cli.segment`,
 :class:`fewseg.config.SegmentConfig`).
 """
 

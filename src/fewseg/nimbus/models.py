@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import FewsegError, InputError
-from ..weights import CHECKPOINTS, cached_path, resolve_checkpoint
+from ..sam.registry import CHECKPOINTS, cached_path, resolve_checkpoint
 
 ENV_CHECKPOINTS = "FEWSEG_NIMBUS_CHECKPOINTS"
 

@@ -4,7 +4,7 @@ Frames come from the dataset's large image (``/item/{id}/tiles/region?frame=i&en
 the SDK's ``images.get``), one channel at a time, stacked to fewseg's ``(C, Y, X)``.
 Annotations are read with the SDK's ``afterId`` cursor (every page) and written with
 ``/upenn_annotation/multiple`` in chunks. Coordinates cross the boundary only through
-:func:`fewseg.annotations.from_nimbus` / :func:`~fewseg.annotations.to_nimbus` (the
+:func:`fewseg.io.annotations.from_nimbus` / :func:`~fewseg.io.annotations.to_nimbus` (the
 platform's pixel-corner origin). How the frame is shown (its display layers: colour,
 contrast, visibility, from ``dataset_view`` and ``upenn_collection``) becomes the
 :class:`~fewseg.render.RenderConfig` the SAM methods see.
@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..annotations import from_nimbus, to_nimbus
+from ..io.annotations import from_nimbus, to_nimbus
 from .._reading import LIBRARY_ERRORS, describe
 from ..errors import FewsegError, InputError, require
 from ..objects import Annotation, Frame, Location
@@ -136,7 +136,7 @@ class DatasetSource:
         """Every polygon and point carrying any of ``tags`` (all pages), and why any were skipped.
 
         Polygons are outlined examples; points are clicks, one near the centre of each
-        example object (fewseg outlines them when it learns: :mod:`fewseg.outline_points`).
+        example object (fewseg outlines them when it learns: :mod:`fewseg.classic.clicks`).
         Returns the annotations (fewseg coordinates) and one message per annotation that is
         degenerate (a polygon with fewer than 3 distinct vertices, zero area or crossing
         itself) or outside the frame.

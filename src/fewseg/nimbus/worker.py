@@ -42,7 +42,7 @@ def error(message: str, title: str = "Error", info: str | None = None) -> None:
 
 def interface(source, image: str) -> None:
     """Post the tool's fields for ``image``."""
-    from ..weights import CHECKPOINTS
+    from ..sam.registry import CHECKPOINTS
     from .interface import fields
     from .models import available
 

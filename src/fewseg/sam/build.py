@@ -402,14 +402,14 @@ def load_sam(name: str, *, checkpoint=None, device=None, download: bool = False)
     name : str
         ``"sam1_vit_h"``, ``"sam1_vit_l"``, ``"sam1_vit_b"``, ``"sam2.1_tiny"``,
         ``"sam2.1_small"``, ``"sam2.1_base_plus"``, ``"sam2.1_large"`` (or any name in
-        ``fewseg.weights.CHECKPOINTS``). The name fixes the family.
+        ``fewseg.sam.registry.CHECKPOINTS``). The name fixes the family.
     checkpoint : path-like, optional
         A local file to use instead of the cached download. A file written by
         :func:`save_tiny` carries its own (small) architecture, which wins.
     device : str or torch.device, optional
         ``None`` / ``"auto"`` picks CUDA, then MPS, then the CPU.
     download : bool
-        Passed to ``fewseg.weights.resolve_checkpoint``: fetch the file if not cached.
+        Passed to ``fewseg.sam.registry.resolve_checkpoint``: fetch the file if not cached.
 
     Returns
     -------
@@ -425,7 +425,7 @@ def load_sam(name: str, *, checkpoint=None, device=None, download: bool = False)
     from .device import pick_device
 
     require("torch", extra="sam", purpose="Segment Anything models")
-    from ..weights import get_checkpoint, resolve_checkpoint
+    from .registry import get_checkpoint, resolve_checkpoint
 
     entry = get_checkpoint(name)
     family = entry.family

@@ -1,6 +1,6 @@
 """Fast SAM path (``--method fast``): encode each frame once, prompt where objects are.
 
-1. **Detect** (weight-free, :mod:`fewseg.propose`): candidate objects, their scale
+1. **Detect** (weight-free, :mod:`fewseg.classic.propose`): candidate objects, their scale
    learned from the examples. Each plausible one (weight-free mixture posterior >= 0.1)
    becomes one point prompt at its most interior pixel, instead of a blind grid (a
    128 x 128 grid is 16,384 prompts; a frame of 500 objects needs ~500).
@@ -30,13 +30,14 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import SegmentConfig
-from ..embed import describe
-from ..examples import object_signal
-from ..model import WeightFreeSegmenter
+from ..classic.describe import describe
+from ..classic.examples import object_signal
+from ..classic.model import WeightFreeSegmenter
 from ..objects import Frame, ObjectMask
-from ..propose import propose
-from ..result import Segmentation, as_masks, finish
-from ..select import fit_prototype_selector, select_by_mixture
+from ..classic.propose import propose
+from ..result import Segmentation, finish
+from ..classic.clicks import as_masks
+from ..classic.select import fit_prototype_selector, select_by_mixture
 from .embedding import encode_frame, tile_side
 from .generate import low_res_pixel_area, upsample_mask
 from .runtime import features_side

@@ -32,8 +32,9 @@ import numpy as np
 
 from ..config import SegmentConfig
 from ..objects import Frame, ObjectMask
-from ..result import Segmentation, as_masks, finish
-from ..select import fit_prototype_selector
+from ..result import Segmentation, finish
+from ..classic.clicks import as_masks
+from ..classic.select import fit_prototype_selector
 
 
 def occupancy_crop(mask: ObjectMask, shape: tuple[int, int], occupancy: float) -> tuple[int, int, int, int]:

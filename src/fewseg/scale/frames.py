@@ -7,7 +7,7 @@
                                   examples={frame.location: examples}, signature=sig)
 
 The fitted segmenter is sent to every worker once (``client.scatter(...,
-broadcast=True)``); each task gets it, a :class:`~fewseg.dataset.FileFrames` (paths, no
+broadcast=True)``); each task gets it, a :class:`~fewseg.io.dataset.FileFrames` (paths, no
 pixels) and its location, reads its own frame, calls :func:`fewseg.batch.predict_frame`
 (the loop every way in shares) and writes its result atomically (:mod:`~fewseg.scale.store`).
 A task whose stored result has the same signature and frame digest returns without
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..batch import FrameResult, predict_frame
-from ..dataset import FileFrames, frame_digest
+from ..io.dataset import FileFrames, frame_digest
 from ..errors import InputError
 from ..objects import Location
 from .store import read_result, result_path, stored_signature, write_result

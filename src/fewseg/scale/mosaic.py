@@ -1,15 +1,15 @@
 """One frame larger than memory: predict block by block, frame-wide where it matters.
 
-The weight-free model's ``predict`` (:class:`fewseg.model.WeightFreeSegmenter`) is
+The weight-free model's ``predict`` (:class:`fewseg.classic.model.WeightFreeSegmenter`) is
 local except for three steps, which are done here frame-wide, from passes over the
 blocks that hold only small summaries in memory:
 
-1. **Background** (:func:`fewseg.examples.estimate_background`) works on a grid coarsened
+1. **Background** (:func:`fewseg.classic.examples.estimate_background`) works on a grid coarsened
    by the object radius: the blocks' coarse samples are put together (1 / step**2 of
    the frame), filtered there exactly as for a whole frame, and each block's background
    is interpolated from it at its own pixels, with the interpolation ``ndimage.zoom``
    uses (:func:`upsample_background`).
-2. **Channel levels** (:func:`fewseg.embed.channel_levels`, each channel's median): exact,
+2. **Channel levels** (:func:`fewseg.classic.describe.channel_levels`, each channel's median): exact,
    from a histogram of the float32 values' top 16 bits over all blocks and a second
    pass collecting the values in the median's bin (:func:`frame_medians`).
 3. **Selection**: every block proposes and describes candidates on the block plus a
@@ -37,12 +37,13 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..embed import describe
-from ..examples import background_step, coarse_background, object_signal
+from ..classic.describe import describe
+from ..classic.examples import background_step, coarse_background, object_signal
 from ..objects import Frame, ObjectMask
-from ..propose import propose_levels
-from ..result import Segmentation, as_masks, finish
-from ..select import choose_outlines
+from ..classic.propose import propose_levels
+from ..result import Segmentation, finish
+from ..classic.clicks import as_masks
+from ..classic.select import choose_outlines
 
 __all__ = ["predict_blockwise", "halo_for", "frame_medians", "upsample_background", "blocks"]
 
@@ -167,7 +168,7 @@ def _centre(mask: ObjectMask) -> tuple[int, int]:
 
 def _shape_only(shape, source="<mosaic>") -> Frame:
     """A Frame that has a shape and no pixels (a zero-stride view), for stages that
-    only need the frame's size (:func:`fewseg.result.finish`, :func:`as_masks`)."""
+    only need the frame's size (:func:`fewseg.result.finish`, :func:`~fewseg.classic.clicks.as_masks`)."""
     return Frame(np.broadcast_to(np.zeros((1, 1, 1), np.float32), (1, *shape)), source=source)
 
 
@@ -272,7 +273,7 @@ def dask_map_blocks(client):
     """A ``map_blocks`` for :func:`predict_blockwise` that runs each block as a task on
     ``client`` (the model and the coarse background sent to the workers once; each task
     reads its own block through ``read``, which must be picklable, e.g.
-    :class:`fewseg.dataset.FilePlane`). Yields the blocks' results in order."""
+    :class:`fewseg.io.dataset.FilePlane`). Yields the blocks' results in order."""
 
     def map_blocks(function, model, read, shape, cores, *, halo, base, coarse):
         model_f, coarse_f = client.scatter([model, coarse], broadcast=True, hash=False)

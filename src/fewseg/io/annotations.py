@@ -13,7 +13,7 @@ Three kinds of file, chosen by suffix (and, for JSON, by content):
 * **Clicks** (examples only): NimbusImage ``"point"`` annotations, GeoJSON ``Point`` and
   ``MultiPoint`` features, and ``.csv`` files of ``x,y`` (as the JSON formats place x
   and y) or ``row,col`` (napari's ``axis-0,axis-1`` too) per their header. They read as
-  annotations with a ``point``; :func:`fewseg.examples.example_masks` outlines them.
+  annotations with a ``point``; :func:`fewseg.classic.examples.example_masks` outlines them.
 
 Coordinates in both JSON formats follow NimbusImage and QuPath: ``x`` = column, ``y`` =
 row, origin at the top-left **corner** of pixel (0, 0), so pixel ``(r, c)`` covers
@@ -41,11 +41,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ._atomic import atomic_open, atomic_path
-from ._reading import check_input_file, describe, library_errors
-from .errors import InputError
-from .objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
-from .polygons import check_polygon, mask_to_polygon
+from .._atomic import atomic_open, atomic_path
+from .._reading import check_input_file, describe, library_errors
+from ..errors import InputError
+from ..objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
+from ..polygons import check_polygon, mask_to_polygon
 
 __all__ = ["COORDINATES", "available_tags", "check_inside", "from_nimbus", "read_annotations", "to_nimbus", "write_annotations"]
 
@@ -584,7 +584,7 @@ def _read_click_table(source: str, coordinates: str) -> list[Annotation]:
 
 
 def _read_label_image(source: str, *, shape: tuple[int, int] | None) -> list[Annotation]:
-    from .load import read_array
+    from .frames import read_array
 
     labels, axes = read_array(source)
     if labels.ndim != 2:

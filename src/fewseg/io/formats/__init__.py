@@ -4,13 +4,13 @@ A source is opened once (metadata only) and read plane by plane or region by reg
 no caller ever holds more than the plane or block it asked for:
 
 * OME-Zarr images (NGFF 0.4 on Zarr v2 and 0.5 on Zarr v3), through ``ome-zarr``
-  (:mod:`fewseg.formats.omezarr`), at a chosen resolution level.
+  (:mod:`fewseg.io.formats.omezarr`), at a chosen resolution level.
 * ND2, CZI, LIF and the other formats bioio's reader plugins know, through ``bioio``
-  (:mod:`fewseg.formats.vendor`): ``pip install 'fewseg[formats]'``. Scenes are the XY
+  (:mod:`fewseg.io.formats.vendor`): ``pip install 'fewseg[formats]'``. Scenes are the XY
   positions.
-* Plain TIFF, for reading regions of a large (mosaic) frame (:mod:`fewseg.formats.tiff`).
+* Plain TIFF, for reading regions of a large (mosaic) frame (:mod:`fewseg.io.formats.tiff`).
 
-:func:`fewseg.load.read_frame` dispatches here for the first two, so ``--z / --t / --xy
+:func:`fewseg.io.frames.read_frame` dispatches here for the first two, so ``--z / --t / --xy
 / --channels`` select the same way whatever the format (:func:`is_source_path`).
 """
 
@@ -34,7 +34,7 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
 
 
 def is_source_path(path: str | os.PathLike) -> bool:
-    """Whether :func:`fewseg.load.read_frame` should read ``path`` through this package
+    """Whether :func:`fewseg.io.frames.read_frame` should read ``path`` through this package
     (an OME-Zarr directory, or a vendor format by its suffix)."""
     p = Path(path)
     return is_zarr_path(p) or p.suffix.lower() == ".zarr" or p.suffix.lower() in VENDOR_SUFFIXES
@@ -55,7 +55,7 @@ def open_source(path: str | os.PathLike, *, level: int = 0) -> PlaneSource:
     InputError
         Missing or unreadable file, no such level, a reader plugin not installed.
     """
-    from ..errors import InputError
+    from ...errors import InputError
 
     source = os.fspath(path)
     p = Path(source)

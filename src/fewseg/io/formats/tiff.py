@@ -1,6 +1,6 @@
 """Regions of a large TIFF frame, read tile by tile (``tifffile``'s Zarr view).
 
-:func:`fewseg.load.read_frame` reads TIFF planes whole; a mosaic too large for memory
+:func:`fewseg.io.frames.read_frame` reads TIFF planes whole; a mosaic too large for memory
 is read here a block at a time (:mod:`fewseg.scale.mosaic`). Pyramidal TIFFs give their
 levels.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
+from ...errors import InputError
 from ._source import PlaneSource
 
 __all__ = ["open_tiff"]

@@ -12,15 +12,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import InputError
-from .objects import Annotation, Frame, ObjectMask, labels_from_masks
+from ..errors import InputError
+from ..objects import Annotation, Frame, ObjectMask, labels_from_masks
 
 
 def example_masks(annotations: list[Annotation] | list[ObjectMask], shape: tuple[int, int], *,
                   source: str = "examples") -> list[ObjectMask]:
     """Rasterise example annotations into masks (masks pass through), rejecting any that
     leave no pixels. Clicks (annotations with only a ``point``) need their frame:
-    :func:`fewseg.outline_points.click_or_outline_masks` takes both.
+    :func:`fewseg.classic.clicks.click_or_outline_masks` takes both.
 
     Raises
     ------

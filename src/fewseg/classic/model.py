@@ -17,12 +17,13 @@ import time
 import numpy as np
 
 from .boundary import BoundaryModel, fit_boundary, proposed_outlines
-from .config import SegmentConfig
-from .embed import DESCRIPTOR_NAMES, channel_levels, describe
+from ..config import SegmentConfig
+from .describe import DESCRIPTOR_NAMES, channel_levels, describe
 from .examples import ExampleProfile, learn_profile_and_signal, object_signal
-from .objects import Annotation, Frame, ObjectMask
+from ..objects import Annotation, Frame, ObjectMask
 from .propose import ProposerSettings, example_clusters, fit_proposer, propose_levels
-from .result import Segmentation, as_masks, finish
+from ..result import Segmentation, finish
+from .clicks import as_masks
 from .select import Selection, choose_outlines, select_by_mixture
 
 
@@ -36,12 +37,12 @@ class WeightFreeSegmenter:
     """Few-shot segmentation with no model weights.
 
     ``fit`` learns from the examples which channels show the objects and how
-    (:func:`~fewseg.examples.learn_profile`), where their boundary lies and how to split
-    touching ones (:func:`~fewseg.propose.fit_proposer`) and what they look like
-    (:func:`~fewseg.embed.describe`). ``predict`` proposes candidates at two levels
-    (:func:`~fewseg.propose.propose_levels`), describes them, keeps those in the
-    examples' cluster (:func:`~fewseg.select.select_by_mixture`) and, per object, the
-    outline most like the examples (:func:`~fewseg.select.choose_outlines`).
+    (:func:`~fewseg.classic.examples.learn_profile`), where their boundary lies and how to split
+    touching ones (:func:`~fewseg.classic.propose.fit_proposer`) and what they look like
+    (:func:`~fewseg.classic.describe.describe`). ``predict`` proposes candidates at two levels
+    (:func:`~fewseg.classic.propose.propose_levels`), describes them, keeps those in the
+    examples' cluster (:func:`~fewseg.classic.select.select_by_mixture`) and, per object, the
+    outline most like the examples (:func:`~fewseg.classic.select.choose_outlines`).
 
     Examples
     --------
@@ -87,7 +88,7 @@ class WeightFreeSegmenter:
         if self.profile is None:
             raise RuntimeError("call fit(frame, examples) before predict(frame)")
         if frame.data.shape[0] != len(self.profile.weights):
-            from .errors import InputError
+            from ..errors import InputError
 
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         cfg = self.config
@@ -135,7 +136,7 @@ class WeightFreeSegmenter:
 
     def select(self, vectors: np.ndarray) -> Selection:
         """Which of the candidates described by ``vectors`` are like the examples
-        (:func:`~fewseg.select.select_by_mixture`, the cluster size's spread fixed:
+        (:func:`~fewseg.classic.select.select_by_mixture`, the cluster size's spread fixed:
         :data:`CLUSTER_SPREAD`); ``predict`` and the block-by-block path share it."""
         return select_by_mixture(self.example_vectors, vectors, threshold=self.config.similarity,
                                  spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD})
@@ -153,14 +154,14 @@ class WeightFreeSegmenter:
 
     def _exclude_masks(self, exclude, frame: Frame) -> list[ObjectMask]:
         """Masks of ``exclude``: those ``fit`` made when they are its examples (the same
-        objects), else :func:`~fewseg.result.as_masks`."""
+        objects), else :func:`~fewseg.classic.clicks.as_masks`."""
         fitted, masks = getattr(self, "_example_masks", ((), []))
         if len(exclude) == len(fitted) and all(a is b for a, b in zip(exclude, fitted)):
             return masks
         return as_masks(exclude, frame)
 
     def _signal(self, frame: Frame, digest: bytes) -> tuple[np.ndarray, tuple[float, ...]]:
-        """The frame's object signal and channel levels (:func:`~fewseg.embed.channel_levels`);
+        """The frame's object signal and channel levels (:func:`~fewseg.classic.describe.channel_levels`);
         those ``fit`` computed when this is its frame, unchanged (same array, same bytes:
         ``digest`` is the frame's :func:`_fingerprint`)."""
         data, print_, signal, base = getattr(self, "_fitted_signal", (None, None, None, None))

@@ -1,7 +1,7 @@
 """Redraw outlines with a per-pixel model learned from the examples of this frame.
 
 The proposer cuts every object at one fraction of its own peak
-(:func:`~fewseg.propose.trim_regions`). Where the examples' outlines lie is learned here
+(:func:`~fewseg.classic.propose.trim_regions`). Where the examples' outlines lie is learned here
 instead, pixel by pixel, from the frame itself: no weights are shipped.
 
 ``fit_boundary`` outlines each example as the proposer would (its "current" outline),
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from .objects import ObjectMask, labels_from_masks
+from ..objects import ObjectMask, labels_from_masks
 from .propose import ProposerSettings, segment_signal, smooth_signal, tidy_labels
 
 
@@ -245,7 +245,7 @@ def fit_boundary(signal: np.ndarray, examples: list[ObjectMask], current: list[O
 def proposed_outlines(signal: np.ndarray, examples: list[ObjectMask], settings: ProposerSettings, *, min_iou: float = 0.3
                       ) -> list[ObjectMask | None]:
     """The proposer's outline of each example (``settings``: fitted
-    :class:`~fewseg.propose.ProposerSettings`): in a window around the example, the
+    :class:`~fewseg.classic.propose.ProposerSettings`): in a window around the example, the
     tidied proposal that overlaps it most (IoU), or None below ``min_iou``."""
     margin = int(3 * settings.peak_radius) + 4
     out: list[ObjectMask | None] = []

@@ -100,7 +100,7 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     ``spread`` (``{column: sd}``, in the descriptor's own units) fixes component 0's
     standard deviation in those columns at the larger of ``sd`` and the examples' own,
     instead of learning it from the candidates too. For the cluster size
-    (:func:`fewseg.embed.describe`) this keeps the pieces of a large structure (a fibre,
+    (:func:`fewseg.classic.describe.describe`) this keeps the pieces of a large structure (a fibre,
     an aggregate) from widening the examples' component until it takes them in, and
     keeps it wide enough for touching objects where the examples sit among them.
 
@@ -177,7 +177,7 @@ def choose_outlines(masks: list, level: np.ndarray, selection: Selection, shape:
                     margin: float = 1.0, max_overlap: float = 0.2) -> np.ndarray:
     """One outline per object among alternative outlines (cut at different levels).
 
-    The proposer may outline an object more than once (:func:`fewseg.propose.propose_levels`):
+    The proposer may outline an object more than once (:func:`fewseg.classic.propose.propose_levels`):
     at the level fitted to the examples (``level`` 0) and at another one. Among the kept
     candidates, the most typical of the examples' cluster (``selection.typicality``)
     are taken first, an outline at the fitted level counting ``margin`` more (a

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import FewsegError, InputError, MissingDependencyError
+from ..errors import FewsegError, InputError, MissingDependencyError
 
 __all__ = [
     "CHECKPOINTS",
@@ -439,7 +439,7 @@ def _read_record(record: Path, path: Path, algorithm: str) -> str | None:
 
 def _write_record(record: Path, path: Path, algorithm: str, digest: str) -> None:
     """Remember ``digest`` for ``path``; a cache that cannot be written is only slower."""
-    from ._atomic import atomic_open
+    from .._atomic import atomic_open
 
     try:
         stat = path.stat()
@@ -689,7 +689,7 @@ def _content_length(response) -> int | None:
 
 
 def _user_agent() -> str:
-    from . import __version__
+    from .. import __version__
 
     return f"fewseg/{__version__} Python-urllib/{sys.version_info[0]}.{sys.version_info[1]}"
 

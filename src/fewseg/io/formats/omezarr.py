@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._reading import library_errors
-from ..errors import InputError, require
+from ..._reading import library_errors
+from ...errors import InputError, require
 from ._source import PlaneSource
 
 __all__ = ["open_omezarr", "write_labels", "write_image"]

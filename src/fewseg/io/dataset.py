@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
-from .objects import Frame, Location
+from ..errors import InputError
+from ..objects import Frame, Location
 
 __all__ = ["FileFrames", "expand_inputs"]
 
@@ -46,7 +46,7 @@ class FileFrames:
     ----------
     paths : tuple of str
     channels : str or None
-        As :func:`fewseg.load.read_frame` takes them (``"0,1"``, ``"YFP,BF"``).
+        As :func:`fewseg.io.frames.read_frame` takes them (``"0,1"``, ``"YFP,BF"``).
     level : int
         Resolution level (OME-Zarr, vendor files).
     planes : tuple of dict
@@ -60,7 +60,7 @@ class FileFrames:
 
     @classmethod
     def open(cls, paths, *, channels=None, level: int = 0) -> "FileFrames":
-        from .load import plane_counts
+        from .frames import plane_counts
 
         paths = expand_inputs(paths)
         return cls(paths, channels, level, tuple(plane_counts(p) for p in paths))
@@ -80,7 +80,7 @@ class FileFrames:
 
     def read(self, location: Location) -> Frame:
         """The frame at ``location`` (only its plane and channels are read)."""
-        from .load import read_frame
+        from .frames import read_frame
 
         path = self.path_of(location)
         counts = self.planes[self.paths.index(path)]
@@ -125,7 +125,7 @@ class FilePlane:
     level: int = 0
 
     def _opened(self):
-        from .load import open_plane
+        from .frames import open_plane
 
         cache = self.__dict__.get("_plane")
         if cache is None:

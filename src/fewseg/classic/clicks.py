@@ -5,15 +5,15 @@ an outline would say (the object's size and its boundary) is read from the frame
 
 1. **Which channels show the objects, and how.** Per channel, the smoothed level at the
    clicks against the median of a wide window around each, in noise units
-   (:func:`~fewseg.examples.robust_noise`): the signed contrast, as
-   :func:`~fewseg.examples.learn_profile` learns it from outlines.
+   (:func:`~fewseg.classic.examples.robust_noise`): the signed contrast, as
+   :func:`~fewseg.classic.examples.learn_profile` learns it from outlines.
 2. **Size.** Per click, on that signed combination of the channels: move to the
    brightest point within the current radius of the click, and take the radius at which
    the radial profile around it (a low percentile per ring, so a touching neighbour
    does not hold it up) falls below half the centre's level; twice, starting from 3 px.
-3. **Outlines.** Discs of those radii teach a first :class:`~fewseg.examples.ExampleProfile`
+3. **Outlines.** Discs of those radii teach a first :class:`~fewseg.classic.examples.ExampleProfile`
    and object signal; in a window around each click the proposer with its default
-   settings for the median radius (:func:`~fewseg.propose.default_settings`) cuts the
+   settings for the median radius (:func:`~fewseg.classic.propose.default_settings`) cuts the
    objects, and of those within half the radius of the click the one whose centre is
    nearest it is the example (else the nearest within the radius).
 4. **Checks.** A click lands within about a quarter radius of its object's centroid. When
@@ -30,7 +30,7 @@ an outline would say (the object's size and its boundary) is read from the frame
 
 When some examples are outlines (outline and click examples may be mixed), the outlines
 give the profile, the size and the proposer's settings (fitted to them,
-:func:`~fewseg.propose.fit_proposer`), and only steps 3 and 4 run. (Tried: a second
+:func:`~fewseg.classic.propose.fit_proposer`), and only steps 3 and 4 run. (Tried: a second
 round that fits the proposer to the click outlines and outlines again: stardist F1
 unchanged, demo 0.928 -> 0.921.)
 """
@@ -43,7 +43,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .examples import example_masks, is_click
-from .objects import Annotation, Frame, ObjectMask
+from ..objects import Annotation, Frame, ObjectMask
 
 _WINDOW = 48  # px each side of a click for the background level and the radial profile
 _MIN_RADIUS, _MAX_RADIUS = 1.5, 40.0
@@ -62,7 +62,7 @@ _TRIALS = ({}, {"seeds": "distance"})
 def click_or_outline_masks(examples: list[Annotation] | list[ObjectMask], frame: Frame, *,
                            source: str = "examples") -> list[ObjectMask]:
     """Masks of examples that may be outlines (polygons, masks) or clicks, in their order:
-    outlines rasterised (:func:`~fewseg.examples.example_masks`), clicks outlined on
+    outlines rasterised (:func:`~fewseg.classic.examples.example_masks`), clicks outlined on
     ``frame`` (:func:`outline_clicks`, taught by the outlines when there are any)."""
     examples = list(examples)
     clicks = [k for k, e in enumerate(examples) if is_click(e)]
@@ -211,7 +211,7 @@ def _offset(mask: ObjectMask, point: np.ndarray) -> float:
 
 
 def _part_at(mask: ObjectMask, pixel: np.ndarray, depth: float) -> ObjectMask:
-    """The part of ``mask``, cut at maxima of its distance map (:mod:`fewseg.propose`),
+    """The part of ``mask``, cut at maxima of its distance map (:mod:`fewseg.classic.propose`),
     whose centroid is nearest ``pixel``; ``mask`` itself when it has one part."""
     from .propose import _parts_at_distance_maxima
 
@@ -228,7 +228,7 @@ def _part_at(mask: ObjectMask, pixel: np.ndarray, depth: float) -> ObjectMask:
 def _signed_combination(frame: Frame, pixels: np.ndarray) -> np.ndarray:
     """The channels combined with the sign and weight of their contrast at the clicks
     (noise units, each channel's median removed); channels that barely show the clicked
-    objects are left out, as :func:`~fewseg.examples.learn_profile` leaves them."""
+    objects are left out, as :func:`~fewseg.classic.examples.learn_profile` leaves them."""
     from .examples import robust_noise
 
     contrast, scaled = [], []
@@ -331,3 +331,8 @@ def _object_at(labels: np.ndarray, point: np.ndarray, radius: float) -> int | No
             return None
         value = int(labels[rows[k], cols[k]])
     return value
+
+
+def as_masks(items, frame: Frame) -> list[ObjectMask]:
+    """Examples (annotations or masks) as masks on ``frame``, validated; ``[]`` for none."""
+    return click_or_outline_masks(list(items), frame, source=frame.source) if items else []

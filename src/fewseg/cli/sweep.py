@@ -6,14 +6,14 @@ import csv
 import io
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 COLUMNS = ("model", "pts/side", "candidates", "precision", "recall", "F1", "mean IoU",
            "mask gen s", "encoding s", "total s")
 
 
 def add_parser(sub) -> None:
-    from ._cli_segment import _frame_options, _method_options
+    from .options import frame_options, method_options
 
     p = sub.add_parser("sweep", help="the seed report's table: models x points per side",
                        description="Run the seed method (or --method fast) for every model and grid size, "
@@ -30,8 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--num-train", type=int, default=10)
     p.add_argument("--seed", default="42")
     p.add_argument("--out", default="sweep", help="writes OUT.md and OUT.csv (default ./sweep)")
-    _frame_options(p)
-    _method_options(p)
+    frame_options(p)
+    method_options(p)
     p.set_defaults(func=run_sweep, method="seed")
 
 
@@ -59,8 +59,8 @@ def sweep_rows(frame, annotations, *, base_config, models, pts, checkpoints, num
     """One evaluated row per (model, points per side); each model is loaded once."""
     from dataclasses import replace
 
-    from .evaluate import run_evaluation
-    from .methods import make_segmenter
+    from ..evaluate import run_evaluation
+    from ..methods import make_segmenter
 
     rows = []
     for name in models:
@@ -103,22 +103,22 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def run_sweep(args) -> int:
-    from ._atomic import atomic_open, committed_together
-    from ._cli_segment import _check_outputs, _config, _read, _render_config, _seeds
+    from .._atomic import atomic_open, committed_together
+    from .options import check_outputs, make_config, parse_seeds, read_input, render_config
 
     out = Path(args.out)
-    _check_outputs({"--out (.md)": out.with_suffix(".md"), "--out (.csv)": out.with_suffix(".csv")},
+    check_outputs({"--out (.md)": out.with_suffix(".md"), "--out (.csv)": out.with_suffix(".csv")},
                    inputs=(args.image, args.truth))
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise InputError("--models", f"expected checkpoint names separated by commas, got {args.models!r}")
     pts = _ints(args.pts, "--pts")
-    seeds = _seeds(args.seed)
-    base = _config(args)
-    frame, annotations = _read(args, args.truth)
+    seeds = parse_seeds(args.seed)
+    base = make_config(args)
+    frame, annotations = read_input(args, args.truth)
     rows = sweep_rows(frame, annotations, base_config=base, models=models, pts=pts,
                       checkpoints=_checkpoints(args.checkpoints), num_train=args.num_train,
-                      seeds=seeds, source=args.truth or args.image, render=_render_config(args))
+                      seeds=seeds, source=args.truth or args.image, render=render_config(args))
     table = to_markdown(rows)
     print(table)
     with committed_together():

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-from .objects import ObjectMask, label_shapes, labels_from_masks, masks_from_labels
+from ..objects import ObjectMask, label_shapes, labels_from_masks, masks_from_labels
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class ProposerSettings:
     alternative : float
         :func:`propose_levels` also outlines everything at ``fraction + alternative``
         (0 = not), for the selector to choose per object
-        (:func:`~fewseg.select.choose_outlines`).
+        (:func:`~fewseg.classic.select.choose_outlines`).
     """
 
     smooth: float = 1.0
@@ -419,7 +419,7 @@ def propose_levels(signal: np.ndarray, settings: ProposerSettings, *, min_area: 
     One level cannot suit every object: where the fitted fraction keeps only the
     brightest part of an object (a dim nucleus beside a bright one, say), the other
     level may outline it as the examples are outlined. The selector chooses between
-    them (:func:`~fewseg.select.choose_outlines`).
+    them (:func:`~fewseg.classic.select.choose_outlines`).
     """
     smooth = smooth_signal(signal, settings)
     fractions = [settings.fraction]
@@ -674,7 +674,7 @@ def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: Prop
 
     Examples are outlined one by one, so on their own they never touch anything, while
     candidates do (touching nuclei, pieces of a fibre or an aggregate). The descriptors
-    (:func:`fewseg.embed.describe`) judge a candidate by the cluster it sits in, so the
+    (:func:`fewseg.classic.describe.describe`) judge a candidate by the cluster it sits in, so the
     examples' clusters are seen the same way: the signal is proposed with ``settings``
     in a window of three peak radii around each example (or, when those windows would
     cover a quarter of the frame or more, over the whole frame once), the proposals

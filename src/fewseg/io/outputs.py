@@ -1,12 +1,12 @@
 """Writing a batch's results: one annotation file, a label stack, or OME-Zarr labels.
 
 * ``.json`` / ``.geojson``: every object of every frame, each carrying its frame's
-  location (:func:`fewseg.annotations.write_annotations`).
+  location (:func:`fewseg.io.annotations.write_annotations`).
 * ``.tif`` / ``.png`` for one frame: its label image, as before. ``.tif`` for several
   frames: a ``(frame, Y, X)`` label stack in the batch's order (the order is recorded
   in the run's ``.fewseg.json``).
 * ``IMAGE.ome.zarr/labels/NAME``: a label image with the OME-Zarr image's axes (less
-  ``c``) written into its ``labels/`` group (:func:`fewseg.formats.omezarr.write_labels`);
+  ``c``) written into its ``labels/`` group (:func:`fewseg.io.formats.omezarr.write_labels`);
   frames not in the batch stay 0. Planes are rasterised one at a time as they are
   written.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
-from .errors import InputError
-from .objects import labels_from_masks
+from .._atomic import atomic_path
+from ..errors import InputError
+from ..objects import labels_from_masks
 
 __all__ = ["zarr_labels_target", "write_batch_output"]
 
@@ -43,7 +43,7 @@ def write_batch_output(path: str | os.PathLike, results, *, shape: tuple[int, in
                        properties: dict | None = None, coordinates: str = "pixel-corner") -> None:
     """Write the frames' results (``FrameResult`` list) to ``path`` (see the module's text).
 
-    ``coordinates``: how JSON outputs place x / y (:data:`fewseg.annotations.COORDINATES`).
+    ``coordinates``: how JSON outputs place x / y (:data:`fewseg.io.annotations.COORDINATES`).
     """
     from .annotations import write_annotations
 

@@ -1,6 +1,6 @@
 """``fewseg models``: list, download and verify Segment Anything checkpoints.
 
-Parsing imports nothing heavy; :mod:`fewseg.weights` (no torch) is imported when a
+Parsing imports nothing heavy; :mod:`fewseg.sam.registry` (no torch) is imported when a
 sub-command runs.
 """
 
@@ -60,7 +60,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _names(requested: list[str]) -> list[str]:
-    from . import weights
+    from ..sam import registry as weights
 
     if "all" in requested:
         return list(weights.CHECKPOINTS)
@@ -70,7 +70,7 @@ def _names(requested: list[str]) -> list[str]:
 
 
 def _cmd_list(args) -> int:
-    from . import weights
+    from ..sam import registry as weights
 
     rows = []
     for entry in weights.CHECKPOINTS.values():
@@ -115,8 +115,8 @@ _CACHED_WORDS = {
 
 
 def _cmd_download(args) -> int:
-    from . import weights
-    from .errors import FewsegError
+    from ..sam import registry as weights
+    from ..errors import FewsegError
 
     failed = 0
     for name in _names(args.names):
@@ -132,7 +132,7 @@ def _cmd_download(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from . import weights
+    from ..sam import registry as weights
 
     if args.names:
         results = []

@@ -19,14 +19,16 @@ import traceback
 import warnings
 from typing import Iterator
 
-from .errors import FewsegError
+from ..errors import FewsegError
 
 # Each command module exposes ``add_parser(subparsers)``; the parser it adds sets
 # ``func(args) -> int``. Modules are imported lazily by name so ``fewseg --help`` stays fast.
 COMMAND_MODULES = (
-    "fewseg._cli_segment",
-    "fewseg._cli_sweep",
-    "fewseg._cli_models",
+    "fewseg.cli.segment",
+    "fewseg.cli.evaluate",
+    "fewseg.cli.demo",
+    "fewseg.cli.sweep",
+    "fewseg.cli.models",
 )
 
 VERBOSE_HELP = "also print the warnings, log lines and tracebacks of the libraries underneath"

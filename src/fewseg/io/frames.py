@@ -27,11 +27,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ._atomic import atomic_path
-from ._reading import check_input_file, check_memory, describe, library_errors
-from .errors import InputError
+from .._atomic import atomic_path
+from .._reading import check_input_file, check_memory, describe, library_errors
+from ..errors import InputError
 from .formats import is_source_path
-from .objects import Frame, Location
+from ..objects import Frame, Location
 
 __all__ = ["read_frame", "write_frame", "read_array", "open_plane"]
 
@@ -68,7 +68,7 @@ def read_frame(
         like a number. ``None`` keeps all channels.
     location : Location, optional
         The frame's position in the dataset; defaults to ``Location(z=z or 0,
-        time=t or 0)``. For OME-Zarr and vendor files (:mod:`fewseg.formats`) its
+        time=t or 0)``. For OME-Zarr and vendor files (:mod:`fewseg.io.formats`) its
         ``xy`` picks the scene (XY position).
     level : int
         Resolution level (0 = full) of an OME-Zarr or multi-resolution vendor file.
@@ -98,7 +98,7 @@ def read_frame(
     """
     if location is None:
         location = Location(z=z or 0, time=t or 0)
-    if is_source_path(path):  # OME-Zarr, ND2, CZI, LIF...: fewseg.formats
+    if is_source_path(path):  # OME-Zarr, ND2, CZI, LIF...: fewseg.io.formats
         return open_plane(path, z=z, t=t, xy=location.xy, channels=channels, level=level).read(location=location)
     source = _check_file(path)
     if level:
@@ -478,7 +478,7 @@ def plane_counts(path: str | os.PathLike) -> dict[str, int]:
 
 
 class PlaneSelection:
-    """One plane of a :mod:`fewseg.formats` source, chosen and checked like
+    """One plane of a :mod:`fewseg.io.formats` source, chosen and checked like
     :func:`read_frame` chooses (``z`` / ``t`` / ``xy`` / ``channels``); read whole or a
     region at a time (:meth:`read`)."""
 

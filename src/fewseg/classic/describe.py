@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .examples import ExampleProfile, ring_masks
-from .objects import Frame, ObjectMask, label_shapes, labels_from_masks
+from ..objects import Frame, ObjectMask, label_shapes, labels_from_masks
 
 DESCRIPTOR_NAMES = (
     "log_area",
@@ -56,12 +56,12 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
 
     For an object that touches the frame's edge (so is likely cut by it) the size and
     shape columns (:data:`SHAPE_DESCRIPTORS`) are NaN: unknown, not zero. The selector
-    (:func:`fewseg.select.mixture_posterior`) leaves unknown columns out.
+    (:func:`fewseg.classic.select.mixture_posterior`) leaves unknown columns out.
 
     The cluster size (``log_cluster``: log of the area of the touching objects an object
     is part of over its own) comes from ``masks`` themselves, or, given ``clusters`` (one
     mask per object: the examples' clusters in their frame,
-    :func:`fewseg.propose.example_clusters`), from those.
+    :func:`fewseg.classic.propose.example_clusters`), from those.
     """
     n = len(masks)
     names = descriptor_names(frame.data.shape[0])

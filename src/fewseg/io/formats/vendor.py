@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError, require
+from ...errors import InputError, MissingDependencyError, require
 from ._source import PlaneSource
 
 __all__ = ["open_vendor"]

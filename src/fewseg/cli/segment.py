@@ -1,0 +1,301 @@
+"""``fewseg segment``: outline every object like the examples, in one frame, a batch of
+frames (``--batch-xy/-z/-t``, ``--workers``) or one large frame block by block (``--block``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .options import check_outputs, check_suffix, frame_options, make_config, method_options, read_input, render_config, write_json
+
+
+def add_segment(sub) -> None:
+    p = sub.add_parser("segment", help="outline every object like the examples",
+                       description="Learn from example outlines on IMAGE and outline every other object like them.")
+    p.add_argument("image", nargs="+",
+                   help="TIFF / OME-TIFF / PNG / JPEG frame, OME-Zarr image, ND2 / CZI / LIF (fewseg[formats]); "
+                        "several files or a quoted glob ('plate/*.nd2') are XY positions 0, 1, ...")
+    p.add_argument("--examples", required=True,
+                   help="examples: NimbusImage JSON, GeoJSON or a label image (outlines), or clicks: NimbusImage "
+                        "points, GeoJSON Point/MultiPoint, a CSV of x,y or row,col; outlines and clicks may be mixed")
+    p.add_argument("-o", "--output", default=None,
+                   help="result file: .geojson, .json (NimbusImage), .tif/.png (label image; .tif: a stack for "
+                        "several frames), IMAGE.ome.zarr/labels/NAME (OME-Zarr labels); "
+                        "default IMAGE_STEM.fewseg.geojson beside the image")
+    p.add_argument("--overlay", default=None, help="also write a PNG of the frame with the found outlines")
+    p.add_argument("--output-tag", action="append", default=None,
+                   help="tag(s) for the results (default: --tag, else 'fewseg')")
+    p.add_argument("--batch-z", default=None,
+                   help="also segment these Z planes with the same examples: '1-3, 5-8', 'all' (default: --z only)")
+    p.add_argument("--batch-t", default=None, help="also segment these time points: '0-9', 'all' (default: --t only)")
+    p.add_argument("--batch-xy", default=None,
+                   help="also segment these XY positions (scenes, or files of a list): '0-3', 'all' (default: --xy only)")
+    frame_options(p)
+    method_options(p)
+    d = p.add_argument_group("whole datasets (dask.distributed; pip install 'fewseg[scale]')")
+    d.add_argument("--workers", type=int, default=None,
+                   help="predict the frames as tasks on a local dask cluster of this many processes")
+    d.add_argument("--scheduler", default=None,
+                   help="address of an existing dask scheduler (default: $DASK_SCHEDULER_ADDRESS when set)")
+    d.add_argument("--block", type=int, default=None,
+                   help="one frame larger than memory: predict it in blocks of this many pixels a side (plus a halo), "
+                        "fitting on the region around the examples (method classic)")
+    d.add_argument("--no-resume", action="store_true",
+                   help="redo every frame (default: keep each frame whose stored result matches input, examples and "
+                        "settings, in OUTPUT.fewseg-frames/)")
+    p.set_defaults(func=run_segment)
+
+
+def _output_base(out: Path) -> Path:
+    """Where the run's record and per-frame results go: beside the output (beside the
+    OME-Zarr image for labels written into it)."""
+    from ..io.outputs import zarr_labels_target
+
+    target = zarr_labels_target(out)
+    return target[0].with_name(f"{target[0].name}.{target[1]}") if target else out
+
+
+def _side_file(out: Path) -> Path:
+    """The run's record: ``OUT.fewseg.json`` (beside the image for OME-Zarr labels)."""
+    base = _output_base(out)
+    return base.with_name(base.name + ".fewseg.json")
+
+
+def _output_tags(args) -> tuple[str, ...]:
+    """Tags of the results: ``--output-tag``, else ``--tag``, else ``fewseg``."""
+    return tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
+
+
+def run_segment(args) -> int:
+    """Fit on the examples' frame, then predict on it and on every frame of the batch."""
+    import time
+
+    from .._atomic import committed_together
+    from ..batch import parse_range, segment_batch
+    from ..io.dataset import FileFrames
+    from ..objects import Location
+    from ..io.outputs import write_batch_output, zarr_labels_target
+    from ..scale.cluster import scheduler_address
+
+    if any(str(i).startswith("nimbus:") for i in args.image) or args.api_url:
+        raise InputError("segment", "reads frames from files; to outline objects in a NimbusImage dataset use the "
+                                    "fewseg worker there ('fewseg evaluate' and 'fewseg sweep' read datasets)")
+    frames = FileFrames.open(args.image, channels=args.channels, level=args.level)
+    args.image = frames.path_of(Location(xy=args.xy or 0))
+    image = Path(args.image)
+    out = Path(args.output) if args.output is not None else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
+    if not zarr_labels_target(out):  # IMAGE.ome.zarr/labels/NAME has no suffix of its own
+        check_suffix(out, "--output")
+    if args.overlay:
+        check_suffix(Path(args.overlay), "--overlay", (".png",))
+    side = _side_file(out)
+    # OME-Zarr labels go into a group inside the image (fewseg.io.outputs checks that group).
+    check_outputs({"--output": None if zarr_labels_target(out) else out, "--output side file": side,
+                    "--overlay": args.overlay}, inputs=(*frames.paths, args.examples))
+    config = make_config(args)
+    if args.block is not None:
+        return _segment_mosaic(args, config, frames, out)
+    t0 = time.perf_counter()
+    frame, examples, by_location = _examples_frame(args, frames)
+    counts = frames.counts(frame.location)
+    xys = parse_range(args.batch_xy, size=counts["XY"], option="--batch-xy", current=frame.location.xy)
+    zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=frame.location.z)
+    ts = parse_range(args.batch_t, size=counts["T"], option="--batch-t", current=frame.location.time)
+    locations = [Location(xy=xy, z=z, time=t) for xy in xys for t in ts for z in zs]
+    address = scheduler_address(args.scheduler)
+    extra = {}
+    if args.workers or address:
+        batch, extra = _segment_distributed(args, config, frames, frame, examples, locations, out, address,
+                                            by_location=by_location)
+    else:
+        batch = segment_batch(config, frame, examples, frames.read, locations, render=render_config(args),
+                              exclude=by_location)
+    tags = _output_tags(args)
+    found = batch.annotations(tags=tags)
+    here = batch.at(frame.location)
+    summary = batch.summary()
+    record = {
+        "image": str(image),
+        **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
+        "examples": args.examples,
+        "n_examples": len(examples),
+        **({"fit_location": frame.location.as_nimbus(),
+            "n_examples_not_learned_from": sum(map(len, by_location.values())) - len(examples)}
+           if len(by_location) > 1 else {}),
+        **{k: summary[k] for k in ("n_candidates", "n_objects", "n_pred_on_examples", "fit_s", "frames")},
+        "total_s": round(time.perf_counter() - t0, 4),
+        **extra,
+        "config": config.to_dict(),
+        "learned": summary["learned"],
+    }
+    with committed_together():  # the result, its side file and the overlay appear together or not at all
+        write_batch_output(out, batch.frames, shape=frame.shape, tags=tags, level=args.level,
+                           properties={"examples": args.examples}, coordinates=args.coordinates)
+        write_json(side, record)
+        if here is not None and args.overlay:
+            from ..figure import overlay_png
+            from ..render import to_rgb
+
+            overlay_png(args.overlay, to_rgb(frame, render_config(args)), here.segmentation.masks)
+    where = f" in {len(locations)} frames" if len(locations) > 1 else ""
+    print(f"{len(found)} objects{where} from {len(examples)} examples ({summary['n_candidates']} candidates) -> {out}")
+    return 0
+
+
+def _segment_mosaic(args, config, frames, out) -> int:
+    """One large frame, block by block (:func:`fewseg.scale.mosaic.predict_blockwise`):
+    fit on the region around the examples, predict every block (as dask tasks with
+    ``--workers`` / ``--scheduler``), select frame-wide, write."""
+    import time
+    from dataclasses import replace
+
+    import numpy as np
+
+    from .._atomic import committed_together
+    from ..io.annotations import read_annotations
+    from ..batch import FrameResult
+    from ..io.dataset import FilePlane
+    from ..methods import make_segmenter
+    from ..objects import Location, ObjectMask
+    from ..io.outputs import write_batch_output
+    from ..progress import progress
+    from ..scale.cluster import connect, scheduler_address
+    from ..scale.mosaic import dask_map_blocks, predict_blockwise
+
+    if config.method != "classic":
+        raise InputError("--block", f"blockwise prediction is for --method classic, not {config.method}")
+    if config.boundary != "level":
+        raise InputError("--block", "the learned boundary is not drawn block by block yet; leave out --block "
+                                    "or --boundary learned")
+    if args.block < 64:
+        raise InputError("--block", f"expected at least 64 pixels, got {args.block}")
+    if any(getattr(args, f"batch_{a}") for a in ("xy", "z", "t")) or len(frames.paths) > 1:
+        raise InputError("--block", "segments one frame; leave out --batch-xy/-z/-t and give one file")
+    if args.overlay:
+        raise InputError("--overlay", "is not drawn for a frame segmented in blocks")
+    t0 = time.perf_counter()
+    location = Location(xy=args.xy or 0, z=args.z or 0, time=args.t or 0)
+    plane = FilePlane(args.image, z=args.z, t=args.t, xy=args.xy or 0, channels=args.channels, level=args.level)
+    shape = plane.shape
+    where = location if any(v is not None for v in (args.xy, args.z, args.t)) else None
+    examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates)
+    if not examples:
+        raise InputError(args.examples, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
+    # Fit on the examples' region plus a margin (the model never sees the whole frame).
+    boxes = np.array([a.to_mask(shape).bbox for a in examples])
+    margin = 512
+    r0, c0 = max(int(boxes[:, 0].min()) - margin, 0), max(int(boxes[:, 1].min()) - margin, 0)
+    r1, c1 = min(int(boxes[:, 2].max()) + margin, shape[0]), min(int(boxes[:, 3].max()) + margin, shape[1])
+    crop = plane(slice(r0, r1), slice(c0, c1))
+
+    def shifted(a):
+        if a.polygon is not None:
+            return replace(a, polygon=np.asarray(a.polygon, float) - (r0, c0))
+        return replace(a, mask=ObjectMask(a.mask.row - r0, a.mask.col - c0, a.mask.mask))
+
+    model = make_segmenter(config).fit(crop, [shifted(a) for a in examples])
+    fit_s = time.perf_counter() - t0
+    address = scheduler_address(args.scheduler)
+    kwargs = dict(block=args.block, exclude=examples, source=args.image,
+                  progress=lambda items, total, desc: progress(items, total=total, desc=desc))
+    t1 = time.perf_counter()
+    if args.workers or address:
+        with connect(workers=args.workers if not address else None, scheduler=address,
+                     verbose=getattr(args, "verbose", False)) as client:
+            segmentation = predict_blockwise(model, plane, shape, map_blocks=dask_map_blocks(client), **kwargs)
+    else:
+        segmentation = predict_blockwise(model, plane, shape, **kwargs)
+    result = FrameResult(location, segmentation, time.perf_counter() - t1)
+    tags = _output_tags(args)
+    record = {"image": args.image, "examples": args.examples, "n_examples": len(examples),
+              "fit_region": [r0, c0, r1, c1], "fit_s": round(fit_s, 4), **result.summary(),
+              "blocks": segmentation.extra["blocks"], "total_s": round(time.perf_counter() - t0, 4),
+              "config": config.to_dict(), "learned": model.describe_fit()}
+    with committed_together():  # the result and its side file appear together or not at all
+        write_batch_output(out, [result], shape=shape, tags=tags, level=args.level,
+                           properties={"examples": args.examples}, coordinates=args.coordinates)
+        write_json(_side_file(out), record)
+    print(f"{len(segmentation.polygons)} objects from {len(examples)} examples ({segmentation.n_candidates} candidates, "
+          f"{segmentation.extra['blocks']['count']} blocks) -> {out}")
+    return 0
+
+
+def _examples_frame(args, frames):
+    """Read the frame to learn on, its examples, and every example by its location.
+
+    When the user placed the frame (``--xy/--z/--t``), or the file holds one frame, or
+    the annotation file places no example anywhere but the first frame, this is
+    :func:`read_input` (a stack then needs ``--z``/``--t``, as before). Otherwise the
+    examples' own locations count: fewseg learns on the location holding the most
+    (:func:`fewseg.batch.fit_location`, as the NimbusImage worker and the napari plugin
+    do), warns which examples it does not learn from, and never outlines an example
+    again at its own location.
+    """
+    import sys
+
+    from ..io.annotations import check_inside, read_annotations
+    from ..batch import fit_location, group_by_location, not_learned_from
+    from ..objects import Location
+
+    counts = frames.counts()
+    placed = any(v is not None for v in (args.xy, args.z, args.t))
+    if not placed and counts["XY"] * counts["Z"] * counts["T"] > 1:
+        found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates)
+        if any(a.location != Location() for a in found):
+            by_location = group_by_location(found)
+            for loc in sorted(by_location, key=lambda loc: (loc.time, loc.z, loc.xy)):
+                n = frames.counts(loc) if loc.xy < counts["XY"] else None
+                if n is None or loc.z >= n["Z"] or loc.time >= n["T"]:
+                    sizes = f"XY {counts['XY']}" + (f", Z {n['Z']}, Time {n['T']}" if n else "")
+                    raise InputError(args.examples, f"an example lies at XY {loc.xy}, Z {loc.z}, Time {loc.time} "
+                                                    f"(0-based), outside {args.image} ({sizes})", field="location")
+            where = fit_location(by_location, current=Location())
+            frame = frames.read(where)
+            for a in found:  # as read_annotations(..., shape=) checks them
+                check_inside(args.examples, a, frame.shape, coordinates=args.coordinates)
+            left_out = not_learned_from(by_location, where)
+            if left_out:
+                print(f"fewseg: warning: {left_out}", file=sys.stderr)
+            return frame, by_location[where], by_location
+    frame, examples = read_input(args, args.examples, frames)
+    return frame, examples, {frame.location: examples}
+
+
+def _segment_distributed(args, config, frames, frame, examples, locations, out, address, *, by_location=None):
+    """Fit here, predict every frame as a task on dask (:mod:`fewseg.scale.frames`)."""
+    import time
+
+    from .. import __version__
+    from ..batch import BatchResult
+    from ..methods import make_segmenter
+    from ..classic.clicks import as_masks
+    from ..scale.cluster import connect
+    from ..scale.frames import segment_distributed
+    from ..scale.store import masks_digest, run_signature
+
+    t0 = time.perf_counter()
+    segmenter = make_segmenter(config, render=render_config(args)).fit(frame, examples)
+    fit_s = time.perf_counter() - t0
+    signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(),
+                              examples_digest=masks_digest(as_masks(examples, frame)), version=__version__)
+    base = _output_base(out)
+    results_dir = base.with_name(base.name + ".fewseg-frames")
+    with connect(workers=args.workers if not address else None, scheduler=address,
+                     verbose=getattr(args, "verbose", False)) as client:
+        run = segment_distributed(client, segmenter, frames, locations, results_dir=results_dir, signature=signature,
+                                  examples=by_location or {frame.location: examples}, resume=not args.no_resume)
+        n_workers = len(client.scheduler_info().get("workers", {}))
+    batch = BatchResult(segmenter, run.frames, fit_seconds=fit_s)
+    extra = {"distributed": {"scheduler": address or f"local, {args.workers} processes", "workers": n_workers,
+                             "results_dir": str(results_dir), "signature": signature, "frames_predicted": run.n_done,
+                             "frames_kept": run.n_kept, "frames_sent_again": run.n_retried,
+                             "seconds": round(run.seconds, 4)}}
+    print(f"dask: {run.n_done} frame(s) predicted, {run.n_kept} kept from an earlier run ({results_dir})")
+    return batch, extra
+
+
+
+
+def add_parser(sub) -> None:
+    add_segment(sub)
