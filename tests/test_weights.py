@@ -270,6 +270,23 @@ def test_url_base_override_for_a_mirror(cache, server, monkeypatch):
     assert leftovers(cache) == []
 
 
+def test_file_url_base_for_a_mirror_on_a_shared_drive(cache, registered, monkeypatch, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "fake.bin").write_bytes(PAYLOAD)
+    monkeypatch.setenv("FEWSEG_CHECKPOINT_URL_BASE", mirror.as_uri())
+    path = weights.download(registered.name, progress=False)
+    assert path.read_bytes() == PAYLOAD and weights.cache_status(registered.name) == "verified"
+    assert _Handler.requests == []
+
+    (mirror / "fake.bin").write_bytes(PAYLOAD[:-1])  # another file: refused before copying
+    other = tmp_path / "other_cache"
+    with pytest.raises(FewsegError, match="the mirror offers 255,999 bytes") as info:
+        weights.download(registered.name, progress=False, cache_dir=other)
+    assert mirror.as_uri() + "/fake.bin" in str(info.value)
+    assert leftovers(other) == []
+
+
 def test_damaged_cached_file_is_reported_and_replaced_on_download(cache, registered):
     cache.mkdir()
     (cache / "fake.bin").write_bytes(PAYLOAD[:-1] + b"x")

@@ -2,7 +2,8 @@
 
 Every model fewseg can run is a :class:`Checkpoint` in :data:`CHECKPOINTS`, with the file's
 URL, size and hash. Files are downloaded once into :func:`cache_dir` (``$FEWSEG_CACHE``, or
-``pooch.os_cache("fewseg") / "checkpoints"``), checked against the registry, and reused.
+``pooch.os_cache("fewseg") / "checkpoints"``) by :func:`pooch.retrieve`, which checks the
+registry's hash before the file takes its name, and reused.
 
 Three ways to get a checkpoint, in order of precedence in :func:`resolve_checkpoint`:
 
@@ -37,17 +38,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
-import http.client
 import json
 import os
+import re
 import shutil
 import sys
-import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from ..errors import FewsegError, InputError, MissingDependencyError
 
@@ -71,7 +73,7 @@ __all__ = [
 ENV_CACHE = "FEWSEG_CACHE"
 ENV_URL_BASE = "FEWSEG_CHECKPOINT_URL_BASE"
 
-#: Seconds a connection attempt or one read may stall before the download fails.
+#: Seconds a connection attempt or one read may stall before the download fails (pooch's ``timeout``).
 TIMEOUT_S = 60.0
 _CHUNK = 1 << 20  # 1 MiB
 _HASH_LENGTHS = {"sha256": 64, "xxh128": 32}
@@ -590,10 +592,10 @@ def download(
     """Download the checkpoint ``name`` into the cache (once) and return its path.
 
     A cached file whose hash matches is not downloaded again; a damaged one is replaced.
-    The data stream into ``<cache>/<filename>.part`` and are hashed on the way; only when
-    the size and hash match is the file moved into place, so a file with the final name
-    is always complete. On any failure (network, HTTP status, size, hash, interruption)
-    the ``.part`` file is removed.
+    The download itself is :func:`pooch.retrieve`'s: the data go to a temporary file in
+    the cache folder, which is moved into place only when its hash matches the registry,
+    so a file with the final name is always complete; on any failure (network, HTTP
+    status, size, hash, interruption) the temporary file is removed.
 
     Raises
     ------
@@ -607,10 +609,12 @@ def download(
 
 
 def _download(entry: Checkpoint, root: Path, *, progress: bool) -> Path:
+    _new_hasher(entry)  # fail on a missing xxhash before any byte is fetched
+    import pooch  # ~70 ms, and requests with it: only when downloading
+    import requests
+
     dest = root / entry.filename
-    part = dest.with_name(dest.name + ".part")
     url = checkpoint_url(entry)
-    hasher = _new_hasher(entry)  # fail on a missing xxhash before any byte is fetched
 
     def failure(reason: str) -> FewsegError:
         return FewsegError(
@@ -618,80 +622,93 @@ def _download(entry: Checkpoint, root: Path, *, progress: bool) -> Path:
             + _guidance(entry, root)
         )
 
+    def check_offered(size: int | None, *, who: str = "the server") -> None:
+        if entry.size is not None and size is not None and size != entry.size:
+            raise failure(f"{who} offers {size:,} bytes, the registry expects {entry.size:,} (a different file)")
+
     try:
         root.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)  # known to be damaged if there: pooch would hash it again
     except OSError as exc:
-        raise failure(f"cannot create the cache folder ({exc})") from exc
+        raise failure(f"cannot create the cache folder or remove the damaged file ({exc})") from exc
     if entry.size is not None:
         free = shutil.disk_usage(root).free
         if free < entry.size:
             raise failure(f"only {format_size(free)} free in {root}, the file needs {format_size(entry.size)}")
 
-    request = urllib.request.Request(url, headers={"User-Agent": _user_agent()})
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # pooch says "Downloading data from ..." on stderr otherwise
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            total = _content_length(response)
-            if entry.size is not None and total is not None and total != entry.size:
-                raise failure(
-                    f"the server offers {total:,} bytes, the registry expects {entry.size:,} "
-                    "(a different file)"
-                )
-            received = 0
-            with open(part, "wb") as out, _progress_bar(total or entry.size, entry.filename, progress) as bar:
-                for chunk in _chunks(response):
-                    received += len(chunk)
-                    if entry.size is not None and received > entry.size:
-                        raise failure(f"the server sent more than the expected {entry.size:,} bytes")
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if total is not None and received != total:
-            raise failure(f"the transfer stopped after {received:,} of {total:,} bytes")
-        if entry.size is not None and received != entry.size:
-            raise failure(f"received {received:,} bytes, expected {entry.size:,}")
-        digest = hasher.hexdigest()
-        if digest != entry.expected_hash:
-            raise failure(
-                f"the downloaded file's {entry.hash_algorithm} is {digest}, expected "
-                f"{entry.expected_hash}; nothing was kept"
-            )
-        os.replace(part, dest)
-    except FewsegError:
-        raise
-    except urllib.error.HTTPError as exc:
-        exc.close()  # it holds the open response
-        raise failure(f"HTTP {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        raise failure(f"{exc.reason}") from exc
-    except (http.client.HTTPException, OSError) as exc:  # incl. timeouts, resets, disk full
-        raise failure(f"{type(exc).__name__}: {exc}") from exc
+        pooch.retrieve(
+            url, known_hash=f"{entry.hash_algorithm}:{entry.expected_hash}", fname=entry.filename,
+            path=root, downloader=_downloader(url, check_offered, progress=progress),
+        )
+    except requests.HTTPError as exc:
+        raise failure(f"HTTP {exc.response.status_code} {exc.response.reason}") from exc
+    except ValueError as exc:  # pooch's hash mismatch (the file is already deleted)
+        found = re.search(r"but got (\w+)", str(exc))
+        if found is None:
+            raise failure(str(exc)) from exc
+        raise failure(
+            f"the downloaded file's {entry.hash_algorithm} is {found[1]}, expected "
+            f"{entry.expected_hash}; nothing was kept"
+        ) from exc
+    except OSError as exc:  # requests' errors are OSErrors too: connection, timeout, broken transfer
+        raise failure(_reason(exc)) from exc
     finally:
-        if part.exists():
-            try:
-                part.unlink()
-            except OSError:
-                pass
-    _write_record(_sidecar(dest, entry.hash_algorithm), dest, entry.hash_algorithm, digest)
+        logger.setLevel(level)
+    _write_record(_sidecar(dest, entry.hash_algorithm), dest, entry.hash_algorithm, entry.expected_hash)
     return dest
 
 
-def _chunks(response) -> Iterator[bytes]:
-    while chunk := response.read(_CHUNK):
-        yield chunk
+def _downloader(url: str, check_offered, *, progress: bool):
+    """A pooch downloader for ``url`` that refuses a file of another size before reading it."""
+    if urllib.parse.urlsplit(url).scheme == "file":  # pooch has no file:// downloader
+        return functools.partial(_copy_file_url, check_offered=check_offered)
 
+    def on_response(response, *args, **kwargs):  # a requests hook: headers read, body not yet
+        if not response.ok:
+            response.close()  # raise_for_status reports it; nothing to read
+        elif response.status_code == 200:
+            length = response.headers.get("Content-Length")
+            try:
+                check_offered(int(length) if length is not None else None)
+            except FewsegError:
+                response.close()
+                raise
 
-def _content_length(response) -> int | None:
-    value = response.headers.get("Content-Length")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+    import pooch
 
-
-def _user_agent() -> str:
     from .. import __version__
 
-    return f"fewseg/{__version__} Python-urllib/{sys.version_info[0]}.{sys.version_info[1]}"
+    return pooch.HTTPDownloader(
+        progressbar=progress and sys.stderr is not None and sys.stderr.isatty(),
+        chunk_size=_CHUNK, timeout=TIMEOUT_S,
+        headers={"User-Agent": f"fewseg/{__version__} pooch/{pooch.__version__}"},
+        hooks={"response": on_response},
+    )
+
+
+def _copy_file_url(url: str, output_file: str, _pooch, *, check_offered) -> None:
+    source = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
+    check_offered(os.path.getsize(source), who="the mirror")
+    shutil.copyfile(source, output_file)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a requests / urllib3 error, in a few words."""
+    for _ in range(8):  # requests -> urllib3 (.reason, a cause, the last argument) -> the socket's error
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = exc.__cause__ or exc.__context__ or (exc.args[-1] if exc.args else None)
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    partial, expected = getattr(exc, "partial", None), getattr(exc, "expected", None)
+    if isinstance(partial, int) and isinstance(expected, int):  # urllib3's IncompleteRead
+        return f"the transfer stopped after {partial:,} of {partial + expected:,} bytes"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _progress_bar(total: int | None, desc: str, enabled: bool):
