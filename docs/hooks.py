@@ -8,6 +8,7 @@ nothing heavy.
 
 import contextlib
 import io
+import os
 import re
 import sys
 from pathlib import Path
@@ -22,8 +23,16 @@ def _help(words: list[str]) -> str:
     from fewseg.cli.main import build_parser
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-        build_parser().parse_args([*words, "--help"])
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "90"  # argparse wraps at the terminal's width: the same page on every machine
+    try:
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            build_parser().parse_args([*words, "--help"])
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
     return out.getvalue()
 
 
