@@ -2,7 +2,7 @@
 
     python benchmarks/boundary_study.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
 
-A diagnostic, not a method (README, "Learned boundary"):
+A diagnostic, not a method (docs/performance.md, "Learned boundary"):
 
 * **Profile**: the object signal (learned from split seed 0's 10 examples) smoothed at 1 px,
   divided by each nucleus's peak, on the nucleus's outermost pixels (distance 0) and on

@@ -24,7 +24,7 @@ whether more examples for the fit would raise mean IoU.
 
 Prints Markdown tables and writes them with the raw numbers to OUT/oracle_boundary.md
 and OUT/oracle_boundary.json. This is what limits the weight-free method's mean IoU on
-this frame (README, "How well it does").
+this frame (docs/performance.md, "What bounds mean IoU on stardist").
 """
 
 from __future__ import annotations

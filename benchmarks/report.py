@@ -1,5 +1,5 @@
 """How every benchmark publishes its figures: printed, and written to OUT/NAME.md (the
-Markdown the README copies) and OUT/NAME.json (the raw numbers)."""
+Markdown the README and docs/performance.md copy) and OUT/NAME.json (the raw numbers)."""
 
 from __future__ import annotations
 
