@@ -8,7 +8,7 @@ from fewseg.classic.describe import channel_levels
 from fewseg.classic.examples import estimate_background
 from fewseg.classic.model import WeightFreeSegmenter
 from fewseg.objects import Frame
-from fewseg.scale import mosaic
+from fewseg.classic import blockwise as mosaic
 
 
 def _tiled(n=2, tile=256):
