@@ -143,6 +143,7 @@ SEGMENT_NEVER_IMPORTS = (
     "tqdm", "asyncio", "pandas", "requests", "girder_client", "scipy.stats", "scipy.optimize", "scipy.signal",
     "scipy.interpolate", "skimage.feature", "skimage.io", "fewseg.render", "fewseg.figure", "fewseg.evaluate",
     "fewseg.demo", "fewseg.sam.registry", "fewseg.sam", "fewseg.nimbus", "fewseg.napari", "fewseg.scale.mosaic",
+    "fewseg.classic.blockwise",
     "fewseg.scale.frames", "fewseg.scale.store", "fewseg.io.formats.omezarr",
 )
 

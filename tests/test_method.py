@@ -235,10 +235,9 @@ def test_rethresholding_the_same_frame_reuses_its_candidates_and_equals_a_fresh_
     frame, truth = make_demo(seed=3, shape=(256, 256), n_blobs=40)
     model = WeightFreeSegmenter().fit(frame, truth[:10])
     first = model.predict(frame, exclude=truth[:10])
-    cached = model._last_candidates["value"]
-    strict = with_similarity(model, 1e-6)
-    again = strict.predict(frame, exclude=truth[:10])
-    assert strict._last_candidates is model._last_candidates and model._last_candidates["value"] is cached  # once
+    cached = first.candidates
+    again = model.rethreshold(first, similarity=1e-6)
+    assert again.candidates is cached and first.candidates is cached  # proposed and described once
     fresh = with_similarity(WeightFreeSegmenter().fit(frame, truth[:10]), 1e-6).predict(frame, exclude=truth[:10])
     assert len(again.polygons) == len(fresh.polygons) > len(first.polygons)  # looser: more kept
     np.testing.assert_array_equal(again.scores, fresh.scores)
@@ -248,14 +247,56 @@ def test_rethresholding_the_same_frame_reuses_its_candidates_and_equals_a_fresh_
     moved_data = frame.data.copy()
     moved_data[:, :, :128] = np.flip(moved_data[:, :, :128], axis=2)
     other = Frame(moved_data, frame.channel_names)
-    moved = strict.predict(other)
-    assert model._last_candidates["value"] is not cached
+    moved = model.predict(other, similarity=1e-6)
+    assert moved.candidates is not cached
     expected = with_similarity(WeightFreeSegmenter().fit(frame, truth[:10]), 1e-6).predict(other)
     np.testing.assert_array_equal(moved.scores, expected.scores)
-    # A pickled model (sent to a dask worker) carries no candidates.
+    # A pickled result (sent back by a dask worker) carries no candidates.
     import pickle
 
-    assert "_last_candidates" not in pickle.loads(pickle.dumps(model)).__dict__
+    assert pickle.loads(pickle.dumps(first)).candidates is None
+
+
+def test_rethreshold_is_a_fresh_predict_at_that_threshold():
+    """Every threshold, both boundaries, with and without exclusions: rethreshold equals
+    predict(similarity=...), and the default (the config's) gives the first result back."""
+    import pickle
+
+    frame, truth = make_demo(seed=1, shape=(256, 256), n_blobs=40)
+    for boundary in ("level", "learned"):
+        model = WeightFreeSegmenter(SegmentConfig(boundary=boundary)).fit(frame, truth[:10])
+        for exclude in (truth[:10], None):
+            first = model.predict(frame, exclude=exclude)
+            for similarity in (1e-6, 0.3, 0.99, None):
+                again = model.rethreshold(first, similarity=similarity)
+                fresh = model.predict(frame, exclude=exclude, similarity=similarity)
+                assert (again.n_candidates, again.n_rediscovered) == (fresh.n_candidates, fresh.n_rediscovered)
+                assert again.selection.to_dict() == fresh.selection.to_dict()
+                np.testing.assert_array_equal(again.scores, fresh.scores)
+                assert len(again.polygons) == len(fresh.polygons)
+                for a, b in zip(again.masks, fresh.masks):
+                    assert a.bbox == b.bbox and np.array_equal(a.mask, b.mask)
+            back = model.rethreshold(model.rethreshold(first, similarity=0.99))
+            np.testing.assert_array_equal(back.scores, first.scores)
+    with pytest.raises(ValueError, match="keeps no candidates"):
+        model.rethreshold(pickle.loads(pickle.dumps(first)))
+    with pytest.raises(ValueError, match="finite"):
+        model.rethreshold(first, similarity=float("inf"))
+
+
+def test_predict_takes_the_threshold_as_an_argument():
+    from fewseg.config import similarity_of
+
+    frame, truth = make_demo(seed=1, shape=(200, 200), n_blobs=25)
+    config = SegmentConfig(similarity=0.99)
+    model = WeightFreeSegmenter(config).fit(frame, truth[:8])
+    assert model.predict(frame).selection.threshold == 0.99  # the config's
+    own = model.predict(frame, similarity=None).selection  # the method's own
+    assert (own.threshold, own.threshold_source) == (0.5, "mixture posterior (Bayes decision)")
+    assert model.predict(frame, similarity=0.2).selection.threshold == 0.2
+    assert (similarity_of(config), similarity_of(config, None), similarity_of(config, "config")) == (0.99, None, 0.99)
+    with pytest.raises(ValueError, match="'config'"):
+        similarity_of(config, "auto")
 
 
 @pytest.mark.parametrize("sigma", [0.8, 2.0, 3.5])

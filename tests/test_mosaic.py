@@ -8,7 +8,7 @@ from fewseg.classic.describe import channel_levels
 from fewseg.classic.examples import estimate_background
 from fewseg.classic.model import WeightFreeSegmenter
 from fewseg.objects import Frame
-from fewseg.scale import mosaic
+from fewseg.classic import blockwise as mosaic
 
 
 def _tiled(n=2, tile=256):
@@ -96,3 +96,31 @@ def test_cli_block_writes_the_whole_frame_objects(tmp_path, fitted):
     record = json.loads((tmp_path / "blocks.geojson.fewseg.json").read_text())
     assert record["blocks"]["count"] == 16 and record["n_objects"] == len(blocks)
     assert main(["segment", *common, "-o", str(tmp_path / "x.geojson"), "--block", "128", "--method", "fast"]) == 2
+
+
+def test_fit_region_fits_on_the_examples_box_plus_margin(fitted):
+    frame, examples, _ = fitted
+    model, (r0, c0, r1, c1) = mosaic.fit_region(WeightFreeSegmenter().config, _reader(frame), frame.shape, examples,
+                                                margin=20)
+    boxes = np.array([a.to_mask(frame.shape).bbox for a in examples])
+    assert (r0, c0) == (max(boxes[:, 0].min() - 20, 0), max(boxes[:, 1].min() - 20, 0))
+    assert (r1, c1) == (min(boxes[:, 2].max() + 20, frame.shape[0]), min(boxes[:, 3].max() + 20, frame.shape[1]))
+    crop = Frame(frame.data[:, r0:r1, c0:c1], channel_names=frame.channel_names)
+    shifted = [a.to_mask(frame.shape) for a in examples]
+    from fewseg.objects import ObjectMask
+
+    direct = WeightFreeSegmenter().fit(crop, [ObjectMask(m.row - r0, m.col - c0, m.mask) for m in shifted])
+    assert model.profile == direct.profile and model.settings == direct.settings
+
+
+def test_rediscoveries_dropped_near_the_examples_as_on_the_whole_frame(fitted):
+    from fewseg.match import rediscovered
+
+    frame, examples, model = fitted
+    found = model.predict(frame)  # the examples not excluded: some objects re-discover them
+    masks = [e.to_mask(frame.shape) for e in examples]
+    kept, scores, n = mosaic.drop_rediscovered_near(found.masks, found.scores, masks, iou=0.3)
+    hit = rediscovered(found.masks, masks, frame.shape, iou=0.3)  # found.masks are best score first already
+    assert n == hit.sum() > 0 and len(kept) == len(found.masks) - n
+    assert [m.bbox for m in kept] == [m.bbox for m, h in zip(found.masks, hit) if not h]
+    np.testing.assert_array_equal(scores, found.scores[~hit])

@@ -138,6 +138,28 @@ def test_fast_method_end_to_end(tiny_file, small_demo):
     assert ev.metrics["learned"]["method"] == "fast"
 
 
+@pytest.mark.parametrize("method", ["seed", "fast"])
+def test_sam_methods_rethreshold_as_a_fresh_predict(tiny_file, small_demo, method):
+    from fewseg.methods import make_segmenter
+
+    frame, truth = small_demo
+    cfg = SegmentConfig(method=method, model="sam1_vit_b", checkpoint=str(tiny_file), device="cpu", points_per_side=4,
+                        pred_iou_thresh=0.0, stability_score_thresh=0.0, min_area=5)
+    model = make_segmenter(cfg).fit(frame, truth[:10])
+    first = model.predict(frame, exclude=truth[:10])
+    assert first.candidates is not None and len(first.candidates.masks) == first.n_candidates
+    for similarity in (0.0, 0.9, None):
+        again = model.rethreshold(first, similarity=similarity)
+        fresh = model.predict(frame, exclude=truth[:10], similarity=similarity)
+        assert again.candidates is first.candidates and again.extra == first.extra
+        assert again.selection.to_dict() == fresh.selection.to_dict()
+        assert (again.n_candidates, again.n_rediscovered) == (fresh.n_candidates, fresh.n_rediscovered)
+        np.testing.assert_array_equal(again.scores, fresh.scores)
+        for a, b in zip(again.polygons, fresh.polygons):
+            np.testing.assert_array_equal(a, b)
+    assert model.rethreshold(first, similarity=0.0).selection.keep.all()
+
+
 def test_cli_evaluate_seed_method(tiny_file, tmp_path, capsys):
     from fewseg.cli import main
     from fewseg.demo import write_demo

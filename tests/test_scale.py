@@ -156,7 +156,8 @@ def test_mosaic_blocks_as_tasks_read_their_own_region(client, dataset):
     """Blocks of one frame as dask tasks (each reads its region of the OME-Zarr through a
     FilePlane) give the same objects as the blocks run here and as whole-frame predict."""
     from fewseg.io.dataset import FilePlane
-    from fewseg.scale.mosaic import dask_map_blocks, predict_blockwise
+    from fewseg.classic.blockwise import predict_blockwise
+    from fewseg.scale.mosaic import dask_map_blocks
 
     frames, frame, examples, _, segmenter, _ = _fitted(dataset)
     plane = FilePlane(str(dataset / "movie.ome.zarr"), t=0)

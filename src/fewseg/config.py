@@ -120,3 +120,31 @@ class SegmentConfig:
         if unknown:
             raise InputError(source, f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**data)
+
+
+#: ``similarity="config"`` (the default of ``predict`` and ``rethreshold``): the config's threshold.
+FROM_CONFIG = "config"
+
+
+def similarity_of(config: SegmentConfig, similarity: float | None | str = FROM_CONFIG) -> float | None:
+    """The keep threshold a ``predict`` or ``rethreshold`` call asks for.
+
+    ``"config"`` means ``config.similarity``; None means the method's own threshold
+    (derived from the data, as ``SegmentConfig(similarity=None)``); a finite number is
+    that threshold.
+
+    Examples
+    --------
+    >>> config = SegmentConfig(similarity=0.9)
+    >>> similarity_of(config), similarity_of(config, None), similarity_of(config, 0.25)
+    (0.9, None, 0.25)
+    """
+    if isinstance(similarity, str):
+        if similarity != FROM_CONFIG:
+            raise ValueError(f"similarity must be a number, None or {FROM_CONFIG!r}, got {similarity!r}")
+        return config.similarity
+    if similarity is None:
+        return None
+    if not _finite(similarity):
+        raise ValueError(f"similarity must be a finite number or None, got {similarity!r}")
+    return float(similarity)

@@ -35,14 +35,15 @@ def make_segmenter(config: SegmentConfig, *, render=None):
 
 
 def with_similarity(segmenter, similarity: float | None):
-    """A fitted segmenter that predicts with another keep threshold, without refitting.
+    """A fitted segmenter whose ``predict`` keeps objects at another threshold by default,
+    without refitting: for a loop that calls ``predict(frame, exclude=...)`` and passes
+    no threshold (:func:`fewseg.batch.segment_frames`, the napari plugin's "reuse").
 
     What ``fit`` learned is shared, not copied or redone; only ``config.similarity``
-    (the selector's keep threshold, :class:`~fewseg.config.SegmentConfig`) differs, so
-    re-thresholding costs one ``predict``, and on the frame the classic method predicted
-    last, less: its candidates and their descriptors are reused (only selecting and
-    outlining are redone). ``segmenter`` itself is unchanged. Works for every method:
-    each reads ``config.similarity`` when it predicts.
+    differs, and ``segmenter`` itself is unchanged. To keep another share of a frame
+    already predicted, call the method's ``rethreshold(segmentation, similarity=...)``
+    instead (it proposes and describes nothing again); to predict one frame at a
+    threshold, ``predict(frame, similarity=...)``.
 
     Parameters
     ----------
@@ -60,12 +61,12 @@ def with_similarity(segmenter, similarity: float | None):
     >>> strict.profile is model.profile, model.config.similarity, strict.config.similarity
     (True, None, 0.99)
     """
-    import copy
-    import math
     from dataclasses import replace
 
-    if similarity is not None and not math.isfinite(float(similarity)):
-        raise ValueError(f"similarity must be a finite number or None, got {similarity!r}")
-    out = copy.copy(segmenter)
-    out.config = replace(segmenter.config, similarity=None if similarity is None else float(similarity))
+    from .config import similarity_of
+
+    config = replace(segmenter.config, similarity=similarity_of(segmenter.config, similarity))
+    out = object.__new__(type(segmenter))  # a shallow copy: what was learned is shared
+    out.__dict__.update(segmenter.__dict__)
+    out.config = config
     return out

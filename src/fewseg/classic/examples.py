@@ -78,7 +78,7 @@ def background_step(radius: float) -> int:
 def coarse_background(small: np.ndarray, *, radius: float) -> np.ndarray:
     """:func:`estimate_background` on its coarse grid: ``small`` is the image sampled
     every :func:`background_step` pixels (``image[::step, ::step]``). Split out so a
-    frame read block by block (:mod:`fewseg.scale.mosaic`) gets the same background."""
+    frame read block by block (:mod:`fewseg.classic.blockwise`) gets the same background."""
     step = background_step(radius)
     size = max(3, int(round(16 * radius / step)) | 1)
     bg = percentile_filter(small, 30, size=size)

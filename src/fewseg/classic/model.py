@@ -17,14 +17,14 @@ import time
 import numpy as np
 
 from .boundary import BoundaryModel, fit_boundary, proposed_outlines
-from ..config import SegmentConfig
+from ..config import FROM_CONFIG, SegmentConfig, similarity_of
 from .describe import DESCRIPTOR_NAMES, channel_levels, describe
 from .examples import ExampleProfile, learn_profile_and_signal, object_signal
 from ..objects import Annotation, Frame, ObjectMask
 from .propose import ProposerSettings, example_clusters, fit_proposer, propose_levels
-from ..result import Segmentation, finish
+from ..result import Candidates, Segmentation, finish
 from .clicks import as_masks
-from .select import Selection, choose_outlines, select_by_mixture
+from .select import Selection, choose_outlines, mixture_selection, select_by_mixture
 
 
 #: The examples' component's standard deviation of the cluster size (log of the area of
@@ -79,12 +79,17 @@ class WeightFreeSegmenter:
         if self.config.boundary == "learned":
             self.boundary = fit_boundary(signal, masks, proposed_outlines(signal, masks, self.settings),
                                          radius=self.profile.radius)
-        # The last frame's candidates: shared (not copied) by with_similarity's copies, so
-        # predicting a frame again with another threshold skips proposing and describing.
-        self._last_candidates = {}
         return self
 
-    def predict(self, frame: Frame, *, exclude: list[Annotation] | list[ObjectMask] | None = None) -> Segmentation:
+    def predict(self, frame: Frame, *, exclude: list[Annotation] | list[ObjectMask] | None = None,
+                similarity: float | None | str = FROM_CONFIG) -> Segmentation:
+        """Outline every object like the examples in ``frame`` (``(C, Y, X)``, the channels fitted on).
+
+        ``exclude``: examples on this frame (their re-discoveries are dropped);
+        ``similarity``: the keep threshold (``"config"``: ``config.similarity``; None: the
+        Bayes decision, 0.5; :func:`~fewseg.config.similarity_of`). The result keeps its
+        candidates, so :meth:`rethreshold` can keep more or fewer of them cheaply.
+        """
         if self.profile is None:
             raise RuntimeError("call fit(frame, examples) before predict(frame)")
         if frame.data.shape[0] != len(self.profile.weights):
@@ -93,64 +98,91 @@ class WeightFreeSegmenter:
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         cfg = self.config
         t0 = time.perf_counter()
-        digest = _fingerprint(frame.data)
-        key = (frame.data.shape, frame.data.dtype.str, digest, cfg.min_area, cfg.max_area)
-        last = getattr(self, "_last_candidates", {})
-        if last.get("key") == key:
-            signal, candidates, level_of, vectors = last["value"]
-            t1 = t2 = time.perf_counter()
-        else:
-            signal, base = self._signal(frame, digest)
-            levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
-            candidates = [c for level in levels for c in level]
-            level_of = np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)])
-            t1 = time.perf_counter()
-            # Each level is described on its own: descriptors assume non-overlapping masks.
-            vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
-            t2 = time.perf_counter()
-            last.clear()
-            last.update(key=key, value=(signal, candidates, level_of, vectors))
-        selection = self.select(vectors)
-        chosen = choose_outlines(candidates, level_of, selection, frame.shape)
-        kept = [candidates[i] for i in chosen]
-        if getattr(self, "boundary", None) is not None:
+        signal, base = self._signal(frame, _fingerprint(frame.data))
+        levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
+        candidates = Candidates([c for level in levels for c in level], frame.shape,
+                                exclude=self._exclude_masks(exclude, frame) if exclude else None,
+                                level=np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)]),
+                                signal=signal if getattr(self, "boundary", None) is not None else None,
+                                source=frame.source)
+        t1 = time.perf_counter()
+        # Each level is described on its own: descriptors assume non-overlapping masks.
+        vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
+        t2 = time.perf_counter()
+        out = self.keep(candidates, self.select(vectors, similarity=similarity))
+        polygons = out.timings["polygons"]
+        out.timings = {"propose": t1 - t0, "embed": t2 - t1, "select": time.perf_counter() - t2 - polygons,
+                       "polygons": polygons}
+        return out
+
+    def rethreshold(self, segmentation: Segmentation, *, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
+        """``segmentation`` (what :meth:`predict` returned) kept at another ``similarity``
+        (as in :meth:`predict`): equal to a fresh ``predict`` of that frame at that
+        threshold, redoing only the keep decision, the choice of outlines and
+        :func:`~fewseg.result.finish` (the candidates' scores do not depend on the threshold).
+
+        Examples
+        --------
+        >>> from fewseg.demo import make_demo
+        >>> frame, truth = make_demo(seed=2, shape=(200, 200), n_blobs=30)
+        >>> model = WeightFreeSegmenter().fit(frame, truth[:8])
+        >>> found = model.predict(frame)
+        >>> strict = model.rethreshold(found, similarity=0.99)
+        >>> len(strict.polygons) < len(found.polygons), strict.selection.threshold, strict.candidates is found.candidates
+        (True, 0.99, True)
+        """
+        candidates = segmentation.require_candidates()
+        t0 = time.perf_counter()
+        prior = segmentation.selection
+        selection = mixture_selection(prior.scores, prior.typicality, threshold=similarity_of(self.config, similarity))
+        out = self.keep(candidates, selection)
+        polygons = out.timings["polygons"]
+        out.timings = {"select": time.perf_counter() - t0 - polygons, "polygons": polygons}
+        return out
+
+    def keep(self, candidates: Candidates, selection: Selection) -> Segmentation:
+        """What :meth:`predict` returns once the candidates are scored: one outline per kept
+        object (:meth:`outlines`), then :func:`~fewseg.result.finish` (re-discoveries of
+        ``candidates.exclude`` dropped, polygons traced and made disjoint)."""
+        t0 = time.perf_counter()
+        kept, scores = self.outlines(candidates.masks, candidates.level, selection, candidates.shape,
+                                     signal=candidates.signal)
+        t1 = time.perf_counter()
+        polys, masks, scores, n_re = finish(candidates.frame(), kept, scores, config=self.config,
+                                            exclude=candidates.exclude)
+        t2 = time.perf_counter()
+        return Segmentation(polygons=polys, masks=masks, scores=scores, n_candidates=len(candidates.masks),
+                            n_rediscovered=n_re, timings={"select": t1 - t0, "polygons": t2 - t1},
+                            selection=selection, candidates=candidates)
+
+    def outlines(self, masks: list[ObjectMask], level: np.ndarray, selection: Selection, shape: tuple[int, int], *,
+                 signal: np.ndarray | None = None) -> tuple[list[ObjectMask], np.ndarray]:
+        """The kept candidates, one outline per object
+        (:func:`~fewseg.classic.select.choose_outlines`), redrawn by the learned boundary
+        on ``signal`` when the model has one and ``signal`` is given; and their scores.
+        ``predict`` and the block-by-block path share it."""
+        chosen = choose_outlines(masks, level, selection, shape)
+        kept = [masks[i] for i in chosen]
+        if getattr(self, "boundary", None) is not None and signal is not None:
             # Best score first: where redrawn outlines would overlap, the better object keeps the pixels.
             order = np.argsort(-selection.scores[chosen], kind="stable")
             redrawn = self.boundary.redraw(signal, [kept[i] for i in order])
             for k, i in enumerate(order):
                 kept[i] = redrawn[k]
-        t3 = time.perf_counter()
-        exclude_masks = self._exclude_masks(exclude, frame) if exclude else None
-        polys, masks, scores, n_re = finish(frame, kept, selection.scores[chosen], config=cfg,
-                                            exclude=exclude_masks)
-        t4 = time.perf_counter()
-        return Segmentation(
-            polygons=polys,
-            masks=masks,
-            scores=scores,
-            n_candidates=len(candidates),
-            n_rediscovered=n_re,
-            timings={"propose": t1 - t0, "embed": t2 - t1, "select": t3 - t2, "polygons": t4 - t3},
-            selection=selection,
-        )
+        return kept, selection.scores[chosen]
 
-    def select(self, vectors: np.ndarray) -> Selection:
+    def select(self, vectors: np.ndarray, *, similarity: float | None | str = FROM_CONFIG) -> Selection:
         """Which of the candidates described by ``vectors`` are like the examples
         (:func:`~fewseg.classic.select.select_by_mixture`, the cluster size's spread fixed:
-        :data:`CLUSTER_SPREAD`); ``predict`` and the block-by-block path share it."""
-        return select_by_mixture(self.example_vectors, vectors, threshold=self.config.similarity,
+        :data:`CLUSTER_SPREAD`), kept at ``similarity`` (as in :meth:`predict`);
+        ``predict`` and the block-by-block path share it."""
+        return select_by_mixture(self.example_vectors, vectors, threshold=similarity_of(self.config, similarity),
                                  spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD})
-
-    def __copy__(self) -> "WeightFreeSegmenter":
-        # A copy in this process (methods.with_similarity) shares the caches too.
-        out = object.__new__(type(self))
-        out.__dict__.update(self.__dict__)
-        return out
 
     def __getstate__(self) -> dict:
         # The cached signal, masks and candidates stay with this process (a pickled model is for other frames).
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_fitted_signal", "_example_masks", "_last_candidates")}
+                if k not in ("_fitted_signal", "_example_masks")}
 
     def _exclude_masks(self, exclude, frame: Frame) -> list[ObjectMask]:
         """Masks of ``exclude``: those ``fit`` made when they are its examples (the same

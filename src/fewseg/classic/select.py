@@ -167,7 +167,23 @@ def select_by_mixture(examples: np.ndarray, candidates: np.ndarray, *, threshold
     it needs no tuning; ``threshold`` overrides it (``--similarity``). ``spread``: see
     :func:`mixture_fit`.
     """
-    scores, typicality = mixture_fit(examples, candidates, spread=spread)
+    return mixture_selection(*mixture_fit(examples, candidates, spread=spread), threshold=threshold)
+
+
+def mixture_selection(scores: np.ndarray, typicality: np.ndarray | None, *, threshold: float | None = None) -> Selection:
+    """Keep the candidates whose mixture posterior ``scores`` are >= ``threshold`` (None:
+    0.5, the Bayes decision). The scores do not depend on the threshold, so a selection
+    is re-thresholded by calling this on its own ``scores`` and ``typicality``.
+
+    Examples
+    --------
+    >>> selection = mixture_selection(np.array([0.2, 0.6, 0.95]), None)
+    >>> selection.keep.tolist(), selection.threshold_source
+    ([False, True, True], 'mixture posterior (Bayes decision)')
+    >>> mixture_selection(selection.scores, None, threshold=0.9).keep.tolist()
+    [False, False, True]
+    """
+    scores = np.asarray(scores)
     thr = 0.5 if threshold is None else float(threshold)
     source = "mixture posterior (Bayes decision)" if threshold is None else "user"
     return Selection(scores, scores >= thr, thr, source, typicality)
@@ -219,7 +235,11 @@ class PrototypeSelector:
         return (v / np.maximum(norms, 1e-12)) @ self.prototype
 
     def select(self, vectors: np.ndarray) -> Selection:
-        scores = self.similarity(vectors)
+        return self.decide(self.similarity(vectors))
+
+    def decide(self, scores: np.ndarray) -> Selection:
+        """Keep the ``scores`` (cosine similarities) >= this selector's threshold."""
+        scores = np.asarray(scores)
         return Selection(scores, scores >= self.threshold, self.threshold, "seed: cosine to prototype")
 
 

@@ -144,24 +144,21 @@ def run_segment(args) -> int:
 
 
 def _segment_mosaic(args, config, frames, out) -> int:
-    """One large frame, block by block (:func:`fewseg.scale.mosaic.predict_blockwise`):
-    fit on the region around the examples, predict every block (as dask tasks with
-    ``--workers`` / ``--scheduler``), select frame-wide, write."""
+    """One large frame, block by block: check the options, fit on the region around the
+    examples and predict every block (:mod:`fewseg.classic.blockwise`; the blocks as dask
+    tasks with ``--workers`` / ``--scheduler``), write."""
     import time
-    from dataclasses import replace
-
-    import numpy as np
 
     from .._atomic import committed_together
-    from ..io.annotations import read_annotations
     from ..batch import FrameResult
+    from ..classic.blockwise import fit_region, predict_blockwise
+    from ..io.annotations import read_annotations
     from ..io.dataset import FilePlane
-    from ..methods import make_segmenter
-    from ..objects import Location, ObjectMask
     from ..io.outputs import write_batch_output
+    from ..objects import Location
     from ..progress import progress
     from ..scale.cluster import connect, scheduler_address
-    from ..scale.mosaic import dask_map_blocks, predict_blockwise
+    from ..scale.mosaic import dask_map_blocks
 
     if config.method != "classic":
         raise InputError("--block", f"blockwise prediction is for --method classic, not {config.method}")
@@ -182,19 +179,7 @@ def _segment_mosaic(args, config, frames, out) -> int:
     examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates)
     if not examples:
         raise InputError(args.examples, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
-    # Fit on the examples' region plus a margin (the model never sees the whole frame).
-    boxes = np.array([a.to_mask(shape).bbox for a in examples])
-    margin = 512
-    r0, c0 = max(int(boxes[:, 0].min()) - margin, 0), max(int(boxes[:, 1].min()) - margin, 0)
-    r1, c1 = min(int(boxes[:, 2].max()) + margin, shape[0]), min(int(boxes[:, 3].max()) + margin, shape[1])
-    crop = plane(slice(r0, r1), slice(c0, c1))
-
-    def shifted(a):
-        if a.polygon is not None:
-            return replace(a, polygon=np.asarray(a.polygon, float) - (r0, c0))
-        return replace(a, mask=ObjectMask(a.mask.row - r0, a.mask.col - c0, a.mask.mask))
-
-    model = make_segmenter(config).fit(crop, [shifted(a) for a in examples])
+    model, region = fit_region(config, plane, shape, examples)
     fit_s = time.perf_counter() - t0
     address = scheduler_address(args.scheduler)
     kwargs = dict(block=args.block, exclude=examples, source=args.image,
@@ -207,13 +192,12 @@ def _segment_mosaic(args, config, frames, out) -> int:
     else:
         segmentation = predict_blockwise(model, plane, shape, **kwargs)
     result = FrameResult(location, segmentation, time.perf_counter() - t1)
-    tags = _output_tags(args)
     record = {"image": args.image, "examples": args.examples, "n_examples": len(examples),
-              "fit_region": [r0, c0, r1, c1], "fit_s": round(fit_s, 4), **result.summary(),
+              "fit_region": list(region), "fit_s": round(fit_s, 4), **result.summary(),
               "blocks": segmentation.extra["blocks"], "total_s": round(time.perf_counter() - t0, 4),
               "config": config.to_dict(), "learned": model.describe_fit()}
     with committed_together():  # the result and its side file appear together or not at all
-        write_batch_output(out, [result], shape=shape, tags=tags, level=args.level,
+        write_batch_output(out, [result], shape=shape, tags=_output_tags(args), level=args.level,
                            properties={"examples": args.examples}, coordinates=args.coordinates)
         write_json(_side_file(out), record)
     print(f"{len(segmentation.polygons)} objects from {len(examples)} examples ({segmentation.n_candidates} candidates, "

@@ -10,8 +10,9 @@ similarity, Find and Cancel, a progress bar and a status line; then a
 truth layer and Evaluate.
 
 ``similarity`` is the keep threshold on each object's score ("auto": the method's own);
-changed after a run, it predicts again with what was learned, without refitting
-(:func:`fewseg.methods.with_similarity`).
+changed after a run, it keeps more or fewer of that run's objects: each frame's result
+is re-thresholded by the method (``rethreshold``: nothing refitted, proposed or scored
+again; :func:`rethreshold_outcome`).
 
 Examples may lie on several frames of a stack: the run learns from the frame holding the
 most (:func:`fewseg.batch.fit_location`, as the NimbusImage worker does), a warning
@@ -150,6 +151,24 @@ def run_plan(plan: Plan):
                    example_masks=masks)
 
 
+def rethreshold_outcome(segmenter, outcome: Outcome, similarity: float | None):
+    """The worker of a similarity change: each frame of ``outcome`` re-thresholded
+    (``segmenter.rethreshold``), yielded as it is done, in an :class:`Outcome` like
+    :func:`run_plan`'s (its fit seconds 0: nothing is learned)."""
+    t0 = time.perf_counter()
+    results: list[FrameResult] = []
+    try:
+        yield None
+        for result in outcome.results:
+            t = time.perf_counter()
+            segmentation = segmenter.rethreshold(result.segmentation, similarity=similarity)
+            results.append(replace(result, segmentation=segmentation, seconds=time.perf_counter() - t))
+            yield results[-1]
+    except Exception as exc:  # the GUI's boundary: any failure becomes a notification
+        return Outcome(results=results, error=exc)
+    return Outcome(segmenter, results, 0.0, time.perf_counter() - t0, example_masks=outcome.example_masks)
+
+
 class FindObjects(Container):
     """Find objects like the examples (the plugin's dock widget).
 
@@ -208,6 +227,7 @@ class FindObjects(Container):
             event.connect(self._refresh)
         self.worker = None
         self.segmenter = None  # the last fitted segmenter (for "reuse")
+        self.last_run: tuple[Plan, Outcome] | None = None  # the last completed run (for the similarity box)
         self.last_examples: dict[Location, list[ObjectMask]] = {}
         self.last_config: SegmentConfig | None = None
         self._refresh()
@@ -377,22 +397,27 @@ class FindObjects(Container):
         """Start a run (the Find button; ``reuse``: predict only, as :meth:`plan` says)."""
         if self.running:
             return
-        from napari.qt.threading import create_worker
-
         try:
             plan = self.plan(reuse=reuse)
         except Exception as exc:  # the GUI's boundary: bad input (or a bug) is one notification, no traceback
             self._report(exc)
             return
-        self._plan = plan
         if plan.left_out and plan.segmenter is None:
             from napari.utils.notifications import show_warning
 
             show_warning(plan.left_out)
+        self.status.value = "learning from the examples..." if plan.segmenter is None else "predicting..."
+        self._start(plan, run_plan, plan)
+
+    def _start(self, plan: Plan, function, *args):
+        """Run ``function(*args)`` (a generator yielding each frame's result, returning an
+        :class:`Outcome`) in a napari worker; :meth:`_on_done` shows what it returns."""
+        from napari.qt.threading import create_worker
+
+        self._plan = plan
         self.progress.max = len(plan.locations) + 1
         self.progress.value = 0
-        self.status.value = "learning from the examples..." if plan.segmenter is None else "predicting..."
-        worker = create_worker(run_plan, plan, _start_thread=False)
+        worker = create_worker(function, *args, _start_thread=False)
         worker.yielded.connect(self._on_frame)
         worker.returned.connect(self._on_done)
         worker.finished.connect(self._on_finished)
@@ -418,12 +443,20 @@ class FindObjects(Container):
             self.rethreshold()
 
     def rethreshold(self, _value=None):
-        """Predict again with what was learned and the similarity box's threshold, without
-        refitting (the box's ``changed``); after a running run ends if one is running."""
+        """Keep more or fewer of the last run's objects at the similarity box's threshold
+        (the box's ``changed``): each frame's result re-thresholded by the method, nothing
+        refitted or predicted again (:func:`rethreshold_outcome`); after a running run ends
+        if one is running."""
         self._rethreshold_pending = self.running
-        if self.segmenter is None or self.running:
+        if self.running or self.last_run is None:
             return
-        self.find(reuse=True)
+        last_plan, last_outcome = self.last_run
+        similarity = self.similarity_value
+        plan = replace(last_plan, config=replace(last_plan.config, similarity=similarity),
+                       locations=[r.location for r in last_outcome.results], segmenter=last_outcome.segmenter,
+                       cancel=threading.Event())
+        self.status.value = "re-thresholding..."
+        self._start(plan, rethreshold_outcome, last_outcome.segmenter, last_outcome, similarity)
 
     def _report(self, exc: BaseException):
         from napari.utils.notifications import show_error
@@ -448,6 +481,7 @@ class FindObjects(Container):
         except Exception as exc:  # the GUI's boundary: a notification, and the layers as they were
             self._report(exc)
             return
+        self.last_run = (plan, outcome)
         n = sum(len(r.segmentation.polygons) for r in outcome.results)
         frames = f" on {len(outcome.results)} frames" if len(outcome.results) > 1 else ""
         how = ""

@@ -29,15 +29,15 @@ import time
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..config import SegmentConfig
+from ..config import FROM_CONFIG, SegmentConfig, similarity_of
 from ..classic.describe import describe
 from ..classic.examples import object_signal
 from ..classic.model import WeightFreeSegmenter
 from ..objects import Frame, ObjectMask
 from ..classic.propose import propose
-from ..result import Segmentation, finish
+from ..result import Candidates, Segmentation, keep_selected
 from ..classic.clicks import as_masks
-from ..classic.select import fit_prototype_selector, select_by_mixture
+from ..classic.select import fit_prototype_selector, mixture_selection, select_by_mixture
 from .embedding import encode_frame, tile_side
 from .generate import low_res_pixel_area, upsample_mask
 from .runtime import features_side
@@ -178,7 +178,9 @@ class FastSegmenter:
                     out[k] = m
         return out, len(detections), n_decoded
 
-    def predict(self, frame: Frame, *, exclude=None) -> Segmentation:
+    def predict(self, frame: Frame, *, exclude=None, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
+        """The frame's objects like the examples; ``similarity`` as in
+        :meth:`fewseg.classic.model.WeightFreeSegmenter.predict` (None: the Bayes decision, 0.5)."""
         if self.classic is None:
             raise RuntimeError("call fit(frame, examples) before predict(frame)")
         cfg = self.config
@@ -202,16 +204,25 @@ class FastSegmenter:
         vectors = np.column_stack([describe(frame, signal, candidates, self.classic.profile),
                                    self._cosine(candidates, features_fe)])
         t3 = time.perf_counter()
-        selection = select_by_mixture(self.example_descriptors, vectors, threshold=cfg.similarity)
-        kept = [c for c, k in zip(candidates, selection.keep) if k]
-        t4 = time.perf_counter()
-        polys, masks, scores, n_re = finish(frame, kept, selection.scores[selection.keep], config=cfg,
-                                            exclude=as_masks(exclude, frame) if exclude else None)
-        t5 = time.perf_counter()
-        timings = {"propose": t2 - t1, "embed": (t1 - t0) + (t3 - t2), "select": t4 - t3, "polygons": t5 - t4,
-                   "encoding": t1 - t0}
-        return Segmentation(polys, masks, scores, len(candidates), n_re, timings, selection,
-                            extra={"n_prompts": n_prompts, "n_decoded": n_decoded, "n_tiles": len(masks_fe.tiles)})
+        selection = select_by_mixture(self.example_descriptors, vectors, threshold=similarity_of(cfg, similarity))
+        found = Candidates(candidates, frame.shape, exclude=as_masks(exclude, frame) if exclude else None,
+                           source=frame.source)
+        out = keep_selected(found, selection, config=cfg)
+        polygons = out.timings["polygons"]
+        out.timings = {"propose": t2 - t1, "embed": (t1 - t0) + (t3 - t2), "select": time.perf_counter() - t3 - polygons,
+                       "polygons": polygons, "encoding": t1 - t0}
+        out.extra = {"n_prompts": n_prompts, "n_decoded": n_decoded, "n_tiles": len(masks_fe.tiles)}
+        return out
+
+    def rethreshold(self, segmentation: Segmentation, *, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
+        """``segmentation`` (from :meth:`predict`) kept at another ``similarity``: the mixture's
+        posteriors are kept, only the keep decision and :func:`~fewseg.result.finish` are redone."""
+        candidates = segmentation.require_candidates()
+        prior = segmentation.selection
+        selection = mixture_selection(prior.scores, prior.typicality, threshold=similarity_of(self.config, similarity))
+        out = keep_selected(candidates, selection, config=self.config)
+        out.extra = dict(segmentation.extra)
+        return out
 
     def describe_fit(self) -> dict:
         return {

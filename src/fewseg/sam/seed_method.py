@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 
-from ..config import SegmentConfig
+from ..config import FROM_CONFIG, SegmentConfig, similarity_of
 from ..objects import Frame, ObjectMask
-from ..result import Segmentation, finish
+from ..result import Candidates, Segmentation, keep_selected
 from ..classic.clicks import as_masks
 from ..classic.select import fit_prototype_selector
 
@@ -181,7 +182,9 @@ class SeedSegmenter:
         self.selector = fit_prototype_selector(self.example_vectors, threshold=threshold)
         return self
 
-    def predict(self, frame: Frame, *, exclude=None) -> Segmentation:
+    def predict(self, frame: Frame, *, exclude=None, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
+        """The frame's objects like the examples; ``similarity`` as in
+        :meth:`fewseg.classic.model.WeightFreeSegmenter.predict` (None: the seed's 0.5)."""
         if self.selector is None:
             raise RuntimeError("call fit(frame, examples) before predict(frame)")
         cfg = self.config
@@ -191,16 +194,28 @@ class SeedSegmenter:
         t1 = time.perf_counter()
         vectors = crop_vectors(self.model, rgb, candidates, cfg.target_occupancy, batch_size=self.batch_size)
         t2 = time.perf_counter()
-        selection = self.selector.select(vectors)
-        kept = [c for c, k in zip(candidates, selection.keep) if k]
-        t3 = time.perf_counter()
-        polys, masks, scores, n_re = finish(frame, kept, selection.scores[selection.keep], config=cfg,
-                                            exclude=as_masks(exclude, frame) if exclude else None)
-        t4 = time.perf_counter()
-        timings = {"propose": t1 - t0, "embed": t2 - t1, "select": t3 - t2, "polygons": t4 - t3,
-                   "mask_generation": t1 - t0, "encoding": t2 - t1}
-        return Segmentation(polys, masks, scores, len(candidates), n_re, timings, selection,
-                            extra={"mean_similarity": float(np.mean(selection.scores)) if len(vectors) else None})
+        found = Candidates(candidates, frame.shape, exclude=as_masks(exclude, frame) if exclude else None,
+                           source=frame.source)
+        out = keep_selected(found, self._selector(similarity).select(vectors), config=cfg)
+        t3 = time.perf_counter() - out.timings["polygons"]
+        out.timings = {"propose": t1 - t0, "embed": t2 - t1, "select": t3 - t2, "polygons": out.timings["polygons"],
+                       "mask_generation": t1 - t0, "encoding": t2 - t1}
+        out.extra = {"mean_similarity": float(np.mean(out.selection.scores)) if len(vectors) else None}
+        return out
+
+    def rethreshold(self, segmentation: Segmentation, *, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
+        """``segmentation`` (from :meth:`predict`) kept at another ``similarity``: the cosine
+        similarities are kept, only the keep decision and :func:`~fewseg.result.finish` are redone."""
+        candidates = segmentation.require_candidates()
+        out = keep_selected(candidates, self._selector(similarity).decide(segmentation.selection.scores),
+                            config=self.config)
+        out.extra = dict(segmentation.extra)
+        return out
+
+    def _selector(self, similarity: float | None | str):
+        """The fitted selector at the threshold asked for (None: the seed's 0.5)."""
+        threshold = similarity_of(self.config, similarity)
+        return replace(self.selector, threshold=0.5 if threshold is None else threshold)
 
     def describe_fit(self) -> dict:
         m = self._model

@@ -7,8 +7,9 @@
   :func:`fewseg.batch.predict_frame`), each frame's result written atomically to a
   results directory with a signature, so a re-run redoes only what is missing or stale
   (:mod:`~fewseg.scale.store`).
-* :mod:`~fewseg.scale.mosaic`: one frame block by block with a halo, each object kept by
-  the block holding its centre, the frame-wide steps done frame-wide.
+* :mod:`~fewseg.scale.mosaic`: the blocks of one frame as dask tasks, for the engine's
+  block-by-block prediction (:mod:`fewseg.classic.blockwise`: each object kept by the
+  block holding its centre, the frame-wide steps done frame-wide).
 
 ``pip install 'fewseg[scale]'``.
 """

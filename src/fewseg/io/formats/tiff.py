@@ -1,7 +1,7 @@
 """Regions of a large TIFF frame, read tile by tile (``tifffile``'s Zarr view).
 
 :func:`fewseg.io.frames.read_frame` reads TIFF planes whole; a mosaic too large for memory
-is read here a block at a time (:mod:`fewseg.scale.mosaic`). Pyramidal TIFFs give their
+is read here a block at a time (:mod:`fewseg.classic.blockwise`). Pyramidal TIFFs give their
 levels.
 """
 
