@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..config import METHODS
 from ..errors import InputError
 
 OUTPUT_SUFFIXES = (".geojson", ".json", ".tif", ".tiff", ".png")
@@ -33,7 +34,7 @@ def frame_options(p: argparse.ArgumentParser) -> None:
 
 def method_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("method")
-    g.add_argument("--method", default="classic", choices=("classic", "seed", "fast"),
+    g.add_argument("--method", default="classic", choices=METHODS,
                    help="classic: weight-free (default); seed: the seed report's SAM pipeline; fast: SAM, encode once")
     g.add_argument("--min-area", type=int, default=30, help="smallest object area in pixels (default 30)")
     g.add_argument("--max-area", type=int, default=0, help="largest object area in pixels, 0 = none (default 0)")
