@@ -29,7 +29,7 @@ def main() -> None:
 
     from fewseg.demo import make_demo
     from fewseg.classic.model import WeightFreeSegmenter
-    from fewseg.result import as_masks
+    from fewseg.classic.clicks import as_masks
 
     frame, truth = make_demo(seed=0, busy=True)
     rows = []

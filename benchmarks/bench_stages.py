@@ -63,7 +63,7 @@ def main() -> None:
     from fewseg.classic import describe as embed, examples, propose
     from fewseg.demo import make_demo
     from fewseg.classic.model import WeightFreeSegmenter
-    from fewseg.result import as_masks
+    from fewseg.classic.clicks import as_masks
 
     frame, truth = make_demo(seed=0, busy=True)
     chosen = truth[:10]

@@ -22,7 +22,7 @@ from fewseg.config import SegmentConfig  # noqa: E402
 from fewseg.io.dataset import FileFrames  # noqa: E402
 from fewseg.methods import make_segmenter  # noqa: E402
 from fewseg.objects import Location  # noqa: E402
-from fewseg.result import as_masks  # noqa: E402
+from fewseg.classic.clicks import as_masks  # noqa: E402
 from fewseg.scale.frames import segment_distributed  # noqa: E402
 from fewseg.scale.store import masks_digest, result_path, run_signature  # noqa: E402
 
