@@ -135,7 +135,3 @@ def _run(argv: list[str]) -> tuple[int, str | None, BaseException | None]:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
