@@ -24,8 +24,9 @@ at a time, cancellable between frames. Results land in two layers, written only 
 run completes (a cancelled or failed run leaves every layer as it was) and reused on the
 next run: a Labels layer (``(*lead, Y, X)``, editable) and a Shapes layer whose features
 hold each object's ``score``, ``tag`` and ``label``. Both carry the run's record
-(:func:`fewseg.batch.run_record`: config, what was learned, ...) in ``metadata["fewseg"]``. Bad input and failed runs become a napari
-notification with the one-line message the CLI prints.
+(:func:`fewseg.batch.run_record`: config, what was learned, where, counts, timings) and
+the layers and axes used in ``metadata["fewseg"]``. Bad input and failed runs become a
+napari notification with the one-line message the CLI prints.
 """
 
 from __future__ import annotations
