@@ -1,13 +1,16 @@
 """The batch loop every way in shares: fit once, predict each frame lazily, collect."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from fewseg.batch import parse_range, segment_batch, segment_frames
+from fewseg.batch import parse_range, plan_fit, run_record, segment_batch, segment_frames
 from fewseg.config import SegmentConfig
 from fewseg.demo import make_demo
 from fewseg.classic.model import WeightFreeSegmenter
-from fewseg.objects import Frame, Location
+from fewseg.match import drop_rediscovered, rediscovered
+from fewseg.objects import Annotation, Frame, Location, ObjectMask
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +74,80 @@ def test_parse_range_is_zero_based_and_checked():
     assert parse_range("0-2, 4", size=5, option="--batch-z") == [0, 1, 2, 4]
     with pytest.raises(Exception, match="outside 0-4"):
         parse_range("3-5", size=5, option="--batch-z")
+
+
+def _at(z: int, n: int, *, xy: int = 0) -> list[Annotation]:
+    return [Annotation(point=(float(i), 0.0), location=Location(xy=xy, z=z)) for i in range(n)]
+
+
+def test_plan_fit_learns_where_most_examples_lie_and_excludes_each_where_it_lies():
+    on_z2, on_z0 = _at(2, 8), _at(0, 2)
+    plan = plan_fit(on_z0 + on_z2, current=Location())
+    assert plan.fit_location == Location(z=2) and plan.examples == on_z2
+    assert plan.exclude == {Location(z=0): on_z0, Location(z=2): on_z2}
+    assert plan.examples_at == plan.exclude and plan.n_not_learned_from == 2
+    assert plan.locations == [Location(z=0), Location(z=2)]
+    assert plan.warning == ("learning from the 8 examples at XY 1, Z 3, Time 1; 2 example(s) at other locations "
+                            "(XY 1, Z 1, Time 1) are not learned from (but are not outlined again)")
+    # A tie: where the user is wins, else the first in time, Z, XY order.
+    assert plan_fit(_at(3, 2) + _at(1, 2), current=Location(z=3)).fit_location == Location(z=3)
+    assert plan_fit(_at(3, 2) + _at(1, 2), current=Location(z=5)).fit_location == Location(z=1)
+    # All on one frame: learned from, no warning.
+    alone = plan_fit(on_z2)
+    assert (alone.examples, alone.warning, alone.n_not_learned_from) == (on_z2, None, 0)
+    with pytest.raises(ValueError):
+        plan_fit([])
+
+
+def test_plan_fit_on_one_frame_and_negatives_carried():
+    drawn = _at(0, 3) + _at(4, 1)  # locations the file gave; the frame is another one
+    plan = plan_fit(drawn, at=Location(z=7))
+    assert plan.fit_location == Location(z=7) and plan.examples == drawn and plan.warning is None
+    assert plan.exclude == {Location(z=7): drawn}
+    on_z2, negatives = _at(2, 3), _at(2, 1) + _at(5, 2)
+    plan = plan_fit(on_z2, negatives=negatives)
+    assert plan.negatives == tuple(negatives) and plan.examples == on_z2 and plan.warning is None
+    assert plan.exclude == {Location(z=2): on_z2 + negatives[:1], Location(z=5): negatives[1:]}
+    assert plan.n_not_learned_from == 0 and plan.locations == [Location(z=2), Location(z=5)]
+
+
+def test_run_record_keys_are_the_same_for_every_way_in(stack):
+    frames, examples = stack
+    plan = plan_fit([replace(a, location=Location(z=1 if i < 8 else 0)) for i, a in enumerate(examples)])
+    batch = segment_batch(SegmentConfig(), frames[Location(z=1)], plan.examples, frames.__getitem__, list(frames),
+                          exclude=plan.exclude)
+    summaries = [r.summary() for r in batch.frames]
+    record = run_record(plan, batch.segmenter, summaries, config=SegmentConfig(), fit_seconds=1.23456,
+                        total_seconds=2.5)
+    assert list(record) == ["config", "learned", "fit_location", "n_examples", "n_examples_not_learned_from",
+                            "n_frames", "n_objects", "n_candidates", "n_pred_on_examples", "fit_s", "total_s", "frames"]
+    assert record["fit_location"] == {"XY": 0, "Z": 1, "Time": 0}
+    assert (record["n_examples"], record["n_examples_not_learned_from"], record["n_frames"]) == (8, 2, 3)
+    assert record["n_objects"] == len(batch.annotations()) and record["frames"] == summaries
+    assert record["n_pred_on_examples"] == sum(r.segmentation.n_rediscovered for r in batch.frames)
+    assert batch.at(Location(z=1)).segmentation.n_rediscovered > 0
+    assert (record["fit_s"], record["total_s"], record["config"]) == (1.2346, 2.5, SegmentConfig().to_dict())
+    assert "total_s" not in run_record(plan, batch.segmenter, summaries, config=SegmentConfig(), fit_seconds=0)
+    totals = batch.summary()
+    assert {k: totals[k] for k in ("n_frames", "n_objects", "n_candidates", "n_pred_on_examples")} == {
+        k: record[k] for k in ("n_frames", "n_objects", "n_candidates", "n_pred_on_examples")}
+
+
+def test_drop_rediscovered_on_a_window_equals_the_frame_wide_matching():
+    rng = np.random.default_rng(0)
+
+    def blob(r, c, h, w):
+        return ObjectMask(int(r), int(c), rng.random((int(h), int(w))) < 0.8)
+
+    shape = (300, 300)
+    examples = [blob(r, c, 12, 14) for r, c in rng.integers(0, 280, (15, 2))]
+    pred = [blob(r, c, h, w) for (r, c), (h, w) in zip(rng.integers(0, 280, (200, 2)), rng.integers(5, 20, (200, 2)))]
+    pred += [ObjectMask(e.row + 1, e.col, e.mask) for e in examples]  # near copies
+    scores = rng.random(len(pred))
+    kept, kept_scores, n = drop_rediscovered(pred, examples, shape, iou=0.3, scores=scores)
+    order = np.argsort(-scores, kind="stable")
+    hit = rediscovered([pred[i] for i in order], examples, shape, iou=0.3)
+    assert n == int(hit.sum()) >= 15
+    assert kept == [pred[i] for i, h in zip(order, hit) if not h]
+    np.testing.assert_array_equal(kept_scores, scores[order][~hit])
+    assert drop_rediscovered(pred, [], shape) == (pred, 0)

@@ -230,15 +230,13 @@ def test_predict_on_the_fitted_frame_reuses_its_signal_unless_it_changed():
 
 
 def test_rethresholding_the_same_frame_reuses_its_candidates_and_equals_a_fresh_run():
-    from fewseg.methods import with_similarity
-
     frame, truth = make_demo(seed=3, shape=(256, 256), n_blobs=40)
     model = WeightFreeSegmenter().fit(frame, truth[:10])
     first = model.predict(frame, exclude=truth[:10])
     cached = first.candidates
     again = model.rethreshold(first, similarity=1e-6)
     assert again.candidates is cached and first.candidates is cached  # proposed and described once
-    fresh = with_similarity(WeightFreeSegmenter().fit(frame, truth[:10]), 1e-6).predict(frame, exclude=truth[:10])
+    fresh = WeightFreeSegmenter().fit(frame, truth[:10]).predict(frame, exclude=truth[:10], similarity=1e-6)
     assert len(again.polygons) == len(fresh.polygons) > len(first.polygons)  # looser: more kept
     np.testing.assert_array_equal(again.scores, fresh.scores)
     for a, b in zip(again.polygons, fresh.polygons):
@@ -249,7 +247,7 @@ def test_rethresholding_the_same_frame_reuses_its_candidates_and_equals_a_fresh_
     other = Frame(moved_data, frame.channel_names)
     moved = model.predict(other, similarity=1e-6)
     assert moved.candidates is not cached
-    expected = with_similarity(WeightFreeSegmenter().fit(frame, truth[:10]), 1e-6).predict(other)
+    expected = WeightFreeSegmenter().fit(frame, truth[:10]).predict(other, similarity=1e-6)
     np.testing.assert_array_equal(moved.scores, expected.scores)
     # A pickled result (sent back by a dask worker) carries no candidates.
     import pickle
@@ -571,26 +569,25 @@ def test_tidy_labels_equals_tidying_each_mask(sigma):
         assert (a.row, a.col) == (b.row, b.col) and np.array_equal(a.mask, b.mask)
 
 
-def test_with_similarity_rethresholds_without_refitting():
-    from fewseg.methods import with_similarity
-
+def test_predict_takes_the_threshold_as_an_argument_without_refitting():
     frame, truth = make_demo(seed=1, shape=(256, 256), n_blobs=40)
     model = WeightFreeSegmenter().fit(frame, truth[:10])
     default = model.predict(frame, exclude=truth[:10])
-    strict, loose = with_similarity(model, 0.99), with_similarity(model, 1e-6)  # posteriors crowd near 0 and 1
-    assert strict.profile is model.profile and strict.example_vectors is model.example_vectors  # nothing refitted
-    kept_strict = strict.predict(frame, exclude=truth[:10])
+    profile, vectors = model.profile, model.example_vectors
+    kept_strict = model.predict(frame, exclude=truth[:10], similarity=0.99)  # posteriors crowd near 0 and 1
+    kept_loose = model.predict(frame, exclude=truth[:10], similarity=1e-6)
+    assert model.profile is profile and model.example_vectors is vectors  # nothing refitted
     # The same as a model fitted with that threshold from the start.
     fresh = WeightFreeSegmenter(SegmentConfig(similarity=0.99)).fit(frame, truth[:10]).predict(frame, exclude=truth[:10])
     np.testing.assert_array_equal(kept_strict.scores, fresh.scores)
     assert kept_strict.selection.threshold == 0.99 and kept_strict.selection.threshold_source == "user"
-    assert len(kept_strict.polygons) < len(default.polygons) < len(loose.predict(frame, exclude=truth[:10]).polygons)
+    assert len(kept_strict.polygons) < len(default.polygons) < len(kept_loose.polygons)
     assert (kept_strict.scores >= 0.99).all()
     # The model itself is unchanged, and None goes back to the method's own threshold.
     assert model.config.similarity is None
-    np.testing.assert_array_equal(with_similarity(strict, None).predict(frame, exclude=truth[:10]).scores, default.scores)
+    np.testing.assert_array_equal(model.predict(frame, exclude=truth[:10], similarity=None).scores, default.scores)
     with pytest.raises(ValueError, match="finite"):
-        with_similarity(model, float("nan"))
+        model.predict(frame, similarity=float("nan"))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

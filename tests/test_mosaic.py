@@ -114,12 +114,12 @@ def test_fit_region_fits_on_the_examples_box_plus_margin(fitted):
 
 
 def test_rediscoveries_dropped_near_the_examples_as_on_the_whole_frame(fitted):
-    from fewseg.match import rediscovered
+    from fewseg.match import drop_rediscovered, rediscovered
 
     frame, examples, model = fitted
     found = model.predict(frame)  # the examples not excluded: some objects re-discover them
     masks = [e.to_mask(frame.shape) for e in examples]
-    kept, scores, n = mosaic.drop_rediscovered_near(found.masks, found.scores, masks, iou=0.3)
+    kept, scores, n = drop_rediscovered(found.masks, masks, iou=0.3, scores=found.scores)  # as the mosaic calls it
     hit = rediscovered(found.masks, masks, frame.shape, iou=0.3)  # found.masks are best score first already
     assert n == hit.sum() > 0 and len(kept) == len(found.masks) - n
     assert [m.bbox for m in kept] == [m.bbox for m, h in zip(found.masks, hit) if not h]

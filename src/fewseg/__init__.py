@@ -1,8 +1,9 @@
 """fewseg: few-shot object segmentation for microscopy.
 
-The method, stage by stage (each a module)::
+The weight-free method, stage by stage (each a module of :mod:`fewseg.classic`, between
+reading and writing in :mod:`fewseg.io`)::
 
-    load -> examples -> propose -> embed -> select -> polygons -> write / evaluate
+    io.frames -> examples -> propose -> describe -> select -> result.finish -> io.annotations / evaluate
 
 The public API is listed here; the modules behind it load on first use, so importing
 fewseg (or running ``fewseg --help``) stays fast and never imports torch.

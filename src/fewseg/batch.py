@@ -3,9 +3,11 @@
 The loop every way in shares (the CLI, the NimbusImage worker, the napari plugin, the
 scale-out code)::
 
-    segmenter = make_segmenter(config).fit(frame, examples)      # once
-    for result in segment_frames(segmenter, read, locations):    # one frame in memory at a time
+    plan = plan_fit(annotations, current=here)                   # what is learned from where (fewseg.plan)
+    segmenter = make_segmenter(config).fit(read(plan.fit_location), plan.examples)   # once
+    for result in segment_frames(segmenter, read, locations, examples=plan.exclude):  # one frame at a time
         ...                                                      # write / upload / show it
+    record = run_record(plan, segmenter, summaries, config=config, fit_seconds=...)  # what the run did
 
 :func:`segment_batch` is that loop with the results collected. Which frames: the seed's
 Batch XY / Z / Time ranges (:func:`parse_range`): ``"1-3, 5-8"`` (inclusive, 0-based
@@ -20,6 +22,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import InputError
 from .objects import Annotation, Frame, Location
+from .plan import FitPlan, fit_location, group_by_location, not_learned_from, plan_fit  # noqa: F401 (public here too)
 from .result import Segmentation
 
 #: Reads the frame at a location (lazily: called once per frame, when it is its turn).
@@ -68,69 +71,6 @@ def parse_range(text: str | None, *, size: int, option: str, current: int = 0, f
     return out
 
 
-def group_by_location(annotations: Iterable) -> dict[Location, list]:
-    """``annotations`` by their ``location``, each list in the given order: what
-    :func:`fit_location`, :func:`not_learned_from` and :func:`segment_frames`'
-    ``examples`` take.
-
-    Examples
-    --------
-    >>> from fewseg.objects import Annotation
-    >>> groups = group_by_location([Annotation(location=Location(z=1)), Annotation(), Annotation(location=Location(z=1))])
-    >>> {loc.z: len(items) for loc, items in groups.items()}
-    {1: 2, 0: 1}
-    """
-    out: dict[Location, list] = {}
-    for a in annotations:
-        out.setdefault(a.location, []).append(a)
-    return out
-
-
-def fit_location(examples_by_location: Mapping[Location, Sequence], *, current: Location | None = None) -> Location:
-    """Where to fit when examples lie on several frames: the location holding the most.
-
-    fewseg's methods learn from one frame. Every way in that accepts examples on
-    several frames (the NimbusImage worker, the napari plugin) fits on this one, warns
-    that the others are not learned from, and still excludes every example at its own
-    location (:func:`segment_frames`' ``examples``). Ties: ``current`` (the frame the
-    user is on) when it is among them, else the first in time, Z, XY order.
-
-    Examples
-    --------
-    >>> a, b, c = Location(z=0), Location(z=1), Location(z=2)
-    >>> fit_location({a: [1, 2, 3], b: [1, 2, 3, 4, 5]})
-    Location(xy=0, z=1, time=0)
-    >>> fit_location({a: [1, 2], b: [1, 2]}, current=b), fit_location({b: [1, 2], a: [1, 2]}, current=c)
-    (Location(xy=0, z=1, time=0), Location(xy=0, z=0, time=0))
-    """
-    counts = {loc: len(items) for loc, items in examples_by_location.items() if len(items)}
-    if not counts:
-        raise ValueError("no examples at any location")
-    best = max(counts.values())
-    tied = sorted((loc for loc, n in counts.items() if n == best), key=lambda loc: (loc.time, loc.z, loc.xy))
-    return current if current in tied else tied[0]
-
-
-def not_learned_from(examples_by_location: Mapping[Location, Sequence], where: Location) -> str | None:
-    """One line saying which examples a fit on ``where`` does not learn from (None: all
-    are learned from), positions 1-based as NimbusImage shows them.
-
-    Examples
-    --------
-    >>> not_learned_from({Location(z=1): [1, 2, 3], Location(z=4): [1]}, Location(z=1))
-    'learning from the 3 examples at XY 1, Z 2, Time 1; 1 example(s) at other locations (XY 1, Z 5, Time 1) are not learned from (but are not outlined again)'
-    """
-    others = {loc: items for loc, items in examples_by_location.items() if loc != where and len(items)}
-    if not others:
-        return None
-    n = sum(len(v) for v in others.values())
-    places = "; ".join(f"XY {loc.xy + 1}, Z {loc.z + 1}, Time {loc.time + 1}"
-                       for loc in sorted(others, key=lambda loc: (loc.time, loc.z, loc.xy)))
-    return (f"learning from the {len(examples_by_location[where])} examples at XY {where.xy + 1}, Z {where.z + 1}, "
-            f"Time {where.time + 1}; {n} example(s) at other locations ({places}) are not learned from "
-            "(but are not outlined again)")
-
-
 @dataclass
 class FrameResult:
     """What one frame of a batch gave: where it is, what was found, how long it took."""
@@ -151,16 +91,18 @@ class FrameResult:
                 "seconds": round(self.seconds, 4), "timings_s": {k: round(v, 4) for k, v in s.timings.items()}}
 
 
-def predict_frame(segmenter, frame: Frame, *, exclude=None) -> FrameResult:
-    """``segmenter.predict(frame)`` as a :class:`FrameResult` (``exclude``: that frame's examples)."""
+def predict_frame(segmenter, frame: Frame, *, exclude=None, similarity="config") -> FrameResult:
+    """``segmenter.predict(frame)`` as a :class:`FrameResult` (``exclude``: that frame's
+    examples; ``similarity``: the keep threshold, ``"config"`` = the segmenter's own
+    config, None = the method's own, a number = that threshold)."""
     t0 = time.perf_counter()
-    segmentation = segmenter.predict(frame, exclude=exclude or None)
+    segmentation = segmenter.predict(frame, exclude=exclude or None, similarity=similarity)
     return FrameResult(frame.location, segmentation, time.perf_counter() - t0)
 
 
 def segment_frames(segmenter, read: FrameReader, locations: Sequence[Location], *,
                    examples: Mapping[Location, list] | None = None, frames: Mapping[Location, Frame] | None = None,
-                   cancelled: Callable[[], bool] | None = None) -> Iterator[FrameResult]:
+                   cancelled: Callable[[], bool] | None = None, similarity="config") -> Iterator[FrameResult]:
     """Predict every location in order with a fitted ``segmenter``, one frame at a time.
 
     Parameters
@@ -178,6 +120,9 @@ def segment_frames(segmenter, read: FrameReader, locations: Sequence[Location], 
         Frames already in memory (e.g. the examples' frame), used instead of reading.
     cancelled : callable, optional
         Checked before each frame; when it returns True the generator stops.
+    similarity : float, None or "config"
+        The keep threshold every frame is predicted with (:func:`predict_frame`): a
+        fitted segmenter predicts at another threshold without being refitted.
 
     Yields
     ------
@@ -190,7 +135,7 @@ def segment_frames(segmenter, read: FrameReader, locations: Sequence[Location], 
         if cancelled is not None and cancelled():
             return
         frame = frames[location] if location in frames else read(location)
-        yield predict_frame(segmenter, frame, exclude=examples.get(location))
+        yield predict_frame(segmenter, frame, exclude=examples.get(location), similarity=similarity)
 
 
 @dataclass
@@ -211,15 +156,71 @@ class BatchResult:
 
     def summary(self) -> dict:
         """JSON-ready totals, the per-frame records and what the fit learned."""
-        return {
-            "n_frames": len(self.frames),
-            "n_objects": sum(len(r.segmentation.polygons) for r in self.frames),
-            "n_candidates": sum(r.segmentation.n_candidates for r in self.frames),
-            "n_pred_on_examples": sum(r.segmentation.n_rediscovered for r in self.frames),
-            "fit_s": round(self.fit_seconds, 4),
-            "frames": [r.summary() for r in self.frames],
-            "learned": self.segmenter.describe_fit(),
-        }
+        frames = [r.summary() for r in self.frames]
+        return {**_totals(frames), "fit_s": round(self.fit_seconds, 4), "frames": frames,
+                "learned": self.segmenter.describe_fit()}
+
+
+def _totals(frames: Sequence[dict]) -> dict:
+    """The number of frames and the sums of the per-frame counts (:meth:`FrameResult.summary`)."""
+    return {"n_frames": len(frames),
+            **{key: sum(f[key] for f in frames) for key in ("n_objects", "n_candidates", "n_pred_on_examples")}}
+
+
+def run_record(plan: FitPlan, segmenter, frames: Sequence[dict], *, config, fit_seconds: float,
+               total_seconds: float | None = None) -> dict:
+    """The record of one run, with the same keys for every way in.
+
+    The CLI writes it as ``OUTPUT.fewseg.json``, the napari plugin keeps it in its
+    result layers' ``metadata["fewseg"]``, the NimbusImage worker's last line is made
+    from it; each adds only its own keys (the files, the layers, the uploads).
+
+    Parameters
+    ----------
+    plan : FitPlan
+        What was learned from where (:func:`plan_fit`).
+    segmenter
+        The fitted segmenter (its ``describe_fit()`` is what it learned).
+    frames : sequence of dict
+        Each frame's :meth:`FrameResult.summary`, in the order predicted.
+    config : SegmentConfig
+    fit_seconds : float
+    total_seconds : float, optional
+        The whole run, when the way in measures it.
+
+    Returns
+    -------
+    dict
+        ``config``, ``learned``, ``fit_location`` (``{"XY", "Z", "Time"}``, 0-based),
+        ``n_examples`` (learned from), ``n_examples_not_learned_from``, ``n_frames``,
+        ``n_objects``, ``n_candidates``, ``n_pred_on_examples`` (summed over the
+        frames), ``fit_s``, ``total_s`` (when given) and ``frames``.
+
+    Examples
+    --------
+    >>> from fewseg.config import SegmentConfig
+    >>> from fewseg.demo import make_demo
+    >>> frame, truth = make_demo(seed=1, shape=(200, 200), n_blobs=25)
+    >>> plan = plan_fit(truth[:10], at=frame.location)
+    >>> batch = segment_batch(SegmentConfig(), frame, plan.examples, read=None, locations=[frame.location])
+    >>> record = run_record(plan, batch.segmenter, [r.summary() for r in batch.frames], config=SegmentConfig(),
+    ...                     fit_seconds=batch.fit_seconds)
+    >>> record["n_examples"], record["n_frames"], record["fit_location"] == frame.location.as_nimbus()
+    (10, 1, True)
+    >>> record["learned"]["method"], record["n_objects"] == len(batch.frames[0].segmentation.polygons)
+    ('classic', True)
+    """
+    return {
+        "config": config.to_dict(),
+        "learned": segmenter.describe_fit(),
+        "fit_location": plan.fit_location.as_nimbus(),
+        "n_examples": len(plan.examples),
+        "n_examples_not_learned_from": plan.n_not_learned_from,
+        **_totals(frames),
+        "fit_s": round(fit_seconds, 4),
+        **({"total_s": round(total_seconds, 4)} if total_seconds is not None else {}),
+        "frames": list(frames),
+    }
 
 
 def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locations: Sequence[Location], *,
@@ -231,8 +232,10 @@ def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locat
     The examples' own frame is not read again, and objects re-discovering its examples
     are dropped there. ``segmenter`` (unfitted) replaces the one ``config`` would make
     (e.g. to reuse a loaded SAM model). ``show_progress``: a bar on stderr (default: when
-    stderr is a terminal). ``exclude``: examples drawn at other locations (not learned
-    from, see :func:`fit_location`), which are not outlined again there either.
+    stderr is a terminal). ``exclude``: what is not outlined again at each location
+    (a :class:`FitPlan`'s ``exclude``: examples drawn at other locations, not learned
+    from, are not outlined again there either); it replaces the examples at their own
+    frame when it names that frame.
 
     Examples
     --------
@@ -249,7 +252,7 @@ def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locat
     t0 = time.perf_counter()
     segmenter = (segmenter or make_segmenter(config, render=render)).fit(frame, examples)
     out = BatchResult(segmenter, fit_seconds=time.perf_counter() - t0)
-    results = segment_frames(segmenter, read, locations, examples={**(exclude or {}), frame.location: examples},
+    results = segment_frames(segmenter, read, locations, examples={frame.location: examples, **(exclude or {})},
                              frames={frame.location: frame}, cancelled=cancelled)
     out.frames.extend(progress(results, total=len(locations), desc="frames", enabled=show_progress))
     return out

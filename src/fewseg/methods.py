@@ -7,9 +7,7 @@ the weight-free path never imports torch.
 
 from __future__ import annotations
 
-from .config import SegmentConfig
-
-METHODS = ("classic", "seed", "fast")
+from .config import METHODS, SegmentConfig  # noqa: F401 (METHODS: the one list, public here too)
 
 
 def make_segmenter(config: SegmentConfig, *, render=None):
@@ -32,41 +30,3 @@ def make_segmenter(config: SegmentConfig, *, render=None):
 
         return FastSegmenter(config, render=render)
     raise ValueError(f"unknown method {config.method!r}; expected one of {', '.join(METHODS)}")
-
-
-def with_similarity(segmenter, similarity: float | None):
-    """A fitted segmenter whose ``predict`` keeps objects at another threshold by default,
-    without refitting: for a loop that calls ``predict(frame, exclude=...)`` and passes
-    no threshold (:func:`fewseg.batch.segment_frames`, the napari plugin's "reuse").
-
-    What ``fit`` learned is shared, not copied or redone; only ``config.similarity``
-    differs, and ``segmenter`` itself is unchanged. To keep another share of a frame
-    already predicted, call the method's ``rethreshold(segmentation, similarity=...)``
-    instead (it proposes and describes nothing again); to predict one frame at a
-    threshold, ``predict(frame, similarity=...)``.
-
-    Parameters
-    ----------
-    segmenter
-        A segmenter from :func:`make_segmenter`, fitted or not.
-    similarity : float or None
-        The new threshold; None = the method's own (derived from the data).
-
-    Examples
-    --------
-    >>> from fewseg.demo import make_demo
-    >>> frame, truth = make_demo(seed=1, shape=(200, 200), n_blobs=25)
-    >>> model = make_segmenter(SegmentConfig()).fit(frame, truth[:8])
-    >>> strict = with_similarity(model, 0.99)
-    >>> strict.profile is model.profile, model.config.similarity, strict.config.similarity
-    (True, None, 0.99)
-    """
-    from dataclasses import replace
-
-    from .config import similarity_of
-
-    config = replace(segmenter.config, similarity=similarity_of(segmenter.config, similarity))
-    out = object.__new__(type(segmenter))  # a shallow copy: what was learned is shared
-    out.__dict__.update(segmenter.__dict__)
-    out.config = config
-    return out

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import SegmentConfig
-from .match import rediscovered
+from .match import drop_rediscovered
 from .objects import Annotation, Frame, Location, ObjectMask
 from .polygons import mask_to_polygon, rasterize, remove_overlaps
 
@@ -138,13 +138,9 @@ def finish(
     Objects are processed best score first, so where two overlap the better keeps the
     shared pixels. Returns ``(polygons, rasterised masks, scores, n_rediscovered)``.
     """
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    masks = [masks[i] for i in order]
-    scores = np.asarray(scores)[order]
-    n_rediscovered = 0
-    if exclude and config.exclude_examples:
-        hit = rediscovered(masks, exclude, frame.shape, iou=config.iou)
-        masks, scores, n_rediscovered = [m for m, h in zip(masks, hit) if not h], scores[~hit], int(hit.sum())
+    # Best score first (stable), dropping what re-discovers an example.
+    masks, scores, n_rediscovered = drop_rediscovered(masks, exclude if config.exclude_examples else [], frame.shape,
+                                                      iou=config.iou, scores=scores)
     polys = [mask_to_polygon(m, smoothing=config.smoothing) for m in masks]
     valid = [i for i, p in enumerate(polys) if p is not None]
     disjoint = remove_overlaps([polys[i] for i in valid])

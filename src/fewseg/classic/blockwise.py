@@ -27,8 +27,8 @@ Blocks run one after another here; ``map_blocks`` runs them elsewhere (as dask t
 size, the coarse background grid and the candidates' small masks (every candidate's,
 until the frame-wide selection: a few KB each); the one frame-sized array left is
 ``choose_outlines``' boolean image (1 byte per pixel). Re-discovered examples are
-dropped on the examples' window (:func:`drop_rediscovered_near`, with
-:func:`fewseg.match.rediscovered`), not on a frame-sized label image.
+dropped on the examples' window (:func:`fewseg.match.drop_rediscovered`, the one
+implementation every method uses), not on a frame-sized label image.
 Compared with whole-frame ``predict`` the output is the same objects; where it can
 differ (objects larger than the halo, a watershed region spanning blocks) is listed by
 the benchmark (``benchmarks/bench_scale.py``).
@@ -45,7 +45,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..config import FROM_CONFIG, SegmentConfig
-from ..match import rediscovered
+from ..match import drop_rediscovered
 from ..objects import Annotation, Frame, ObjectMask
 from ..result import Segmentation, finish, shape_only
 from .clicks import as_masks
@@ -55,7 +55,7 @@ from .model import WeightFreeSegmenter
 from .propose import propose_levels
 
 __all__ = ["fit_region", "predict_blockwise", "block_candidates", "halo_for", "frame_medians", "upsample_background",
-           "blocks", "drop_rediscovered_near"]
+           "blocks"]
 
 #: Pixels around the examples' bounding box that :func:`fit_region` fits on.
 FIT_MARGIN = 512
@@ -146,40 +146,6 @@ def _coarse_backgrounds(read: RegionReader, shape, cores, profile) -> list[np.nd
                 small[c] = np.zeros((n_rows, n_cols), dtype=sample.dtype)
             small[c][r0:r0 + sample.shape[0], c0:c0 + sample.shape[1]] = sample
     return [None if s is None else coarse_background(s, radius=profile.radius) for s in small]
-
-
-def _boxes_meet(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def drop_rediscovered_near(masks: list[ObjectMask], scores, examples: list[ObjectMask], *, iou: float):
-    """What :func:`fewseg.result.finish` does with ``exclude`` (best score first, then
-    :func:`fewseg.match.rediscovered`), on the window around the examples instead of a
-    frame-sized label image: only masks whose box meets an example's can match one.
-    Returns ``(masks, scores, n_dropped)`` with the masks in ``finish``'s order (best
-    score first).
-
-    Examples
-    --------
-    >>> example = ObjectMask(5000, 5000, np.ones((4, 4), bool))
-    >>> found = [ObjectMask(5000, 5001, np.ones((4, 4), bool)), ObjectMask(10, 10, np.ones((3, 3), bool))]
-    >>> kept, scores, n = drop_rediscovered_near(found, [0.9, 0.8], [example], iou=0.3)
-    >>> [(m.row, m.col) for m in kept], scores.tolist(), n
-    ([(10, 10)], [0.8], 1)
-    """
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    masks, scores = [masks[i] for i in order], np.asarray(scores)[order]
-    boxes = [e.bbox for e in examples]
-    near = [i for i, m in enumerate(masks) if any(_boxes_meet(m.bbox, b) for b in boxes)]
-    hit = np.zeros(len(masks), dtype=bool)
-    if near:
-        all_boxes = np.array(boxes + [masks[i].bbox for i in near])
-        r0, c0 = all_boxes[:, :2].min(axis=0)
-        r1, c1 = all_boxes[:, 2:].max(axis=0)
-        shift = lambda m: ObjectMask(m.row - r0, m.col - c0, m.mask)  # noqa: E731
-        hit[near] = rediscovered([shift(masks[i]) for i in near], [shift(e) for e in examples],
-                                 (int(r1 - r0), int(c1 - c0)), iou=iou)
-    return [m for m, h in zip(masks, hit) if not h], scores[~hit], int(hit.sum())
 
 
 def _centre(mask: ObjectMask) -> tuple[int, int]:
@@ -335,7 +301,7 @@ def predict_blockwise(model: WeightFreeSegmenter, read: RegionReader, shape: tup
     whole = shape_only(shape, source)
     n_re = 0
     if exclude and cfg.exclude_examples:
-        kept, scores, n_re = drop_rediscovered_near(kept, scores, as_masks(exclude, whole), iou=cfg.iou)
+        kept, scores, n_re = drop_rediscovered(kept, as_masks(exclude, whole), iou=cfg.iou, scores=scores)
     polys, masks, scores, _ = finish(whole, kept, scores, config=cfg, exclude=None)
     t4 = time.perf_counter()
     return Segmentation(polygons=polys, masks=masks, scores=scores, n_candidates=len(all_masks), n_rediscovered=n_re,

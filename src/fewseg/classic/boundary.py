@@ -17,7 +17,7 @@ inside its band: the pixels whose probability, lightly smoothed, is above one ha
 
 On stardist's nuclei the truth's boundary lies where the signal falls fastest: between
 the last pixel inside (~0.48 of the nucleus's peak) and the first outside (~0.35), at a
-slightly lower fraction of the peak in the brightest nuclei (README, "Learned boundary";
+slightly lower fraction of the peak in the brightest nuclei (docs/performance.md, "Learned boundary";
 ``benchmarks/boundary_study.py``).
 
 Examples

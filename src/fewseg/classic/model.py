@@ -29,7 +29,7 @@ from .select import Selection, choose_outlines, mixture_selection, select_by_mix
 
 #: The examples' component's standard deviation of the cluster size (log of the area of
 #: the touching objects over the object's own), at least: ``select.mixture_fit``'s
-#: ``spread``. 0.5 was chosen on split seeds 0-4 (README, "Where the errors lie").
+#: ``spread``. 0.5 was chosen on split seeds 0-4 (docs/performance.md, "Where the errors lay").
 CLUSTER_SPREAD = 0.5
 
 

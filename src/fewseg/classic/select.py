@@ -95,7 +95,7 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     the demo frame: pieces of aggregates and fibres). The examples are therefore
     weighted to hold ``example_share`` of it (never less than one each); 0 is the plain
     semi-supervised mixture. 0.25 raised the demo's precision and left stardist's
-    results as they were (README, "How well it does").
+    results as they were (docs/performance.md).
 
     ``spread`` (``{column: sd}``, in the descriptor's own units) fixes component 0's
     standard deviation in those columns at the larger of ``sd`` and the examples' own,

@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..config import METHODS
 from ..errors import InputError
 
 OUTPUT_SUFFIXES = (".geojson", ".json", ".tif", ".tiff", ".png")
@@ -33,7 +34,7 @@ def frame_options(p: argparse.ArgumentParser) -> None:
 
 def method_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("method")
-    g.add_argument("--method", default="classic", choices=("classic", "seed", "fast"),
+    g.add_argument("--method", default="classic", choices=METHODS,
                    help="classic: weight-free (default); seed: the seed report's SAM pipeline; fast: SAM, encode once")
     g.add_argument("--min-area", type=int, default=30, help="smallest object area in pixels (default 30)")
     g.add_argument("--max-area", type=int, default=0, help="largest object area in pixels, 0 = none (default 0)")
@@ -43,7 +44,7 @@ def method_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--iou", type=float, default=0.3, help="IoU for a match (default 0.3)")
     g.add_argument("--boundary", default="level", choices=("level", "learned"),
                    help="classic method: outlines at the level fitted to the examples (default), or redrawn by a "
-                        "per-pixel model learned from the examples (more CPU time; README, 'Learned boundary')")
+                        "per-pixel model learned from the examples (more CPU time; docs/performance.md, 'Learned boundary')")
     g.add_argument("--keep-examples", action="store_true",
                    help="also output (and, in evaluate, count) objects that re-discover the examples")
     s = p.add_argument_group("SAM (methods seed and fast)")

@@ -72,7 +72,7 @@ def run_segment(args) -> int:
     import time
 
     from .._atomic import committed_together
-    from ..batch import parse_range, segment_batch
+    from ..batch import parse_range, run_record, segment_batch
     from ..io.dataset import FileFrames
     from ..objects import Location
     from ..io.outputs import write_batch_output, zarr_labels_target
@@ -97,7 +97,7 @@ def run_segment(args) -> int:
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
     t0 = time.perf_counter()
-    frame, examples, by_location = _examples_frame(args, frames)
+    frame, plan = _examples_frame(args, frames)
     counts = frames.counts(frame.location)
     xys = parse_range(args.batch_xy, size=counts["XY"], option="--batch-xy", current=frame.location.xy)
     zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=frame.location.z)
@@ -106,28 +106,20 @@ def run_segment(args) -> int:
     address = scheduler_address(args.scheduler)
     extra = {}
     if args.workers or address:
-        batch, extra = _segment_distributed(args, config, frames, frame, examples, locations, out, address,
-                                            by_location=by_location)
+        batch, extra = _segment_distributed(args, config, frames, frame, plan, locations, out, address)
     else:
-        batch = segment_batch(config, frame, examples, frames.read, locations, render=render_config(args),
-                              exclude=by_location)
+        batch = segment_batch(config, frame, plan.examples, frames.read, locations, render=render_config(args),
+                              exclude=plan.exclude)
     tags = _output_tags(args)
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
-    summary = batch.summary()
     record = {
         "image": str(image),
         **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
         "examples": args.examples,
-        "n_examples": len(examples),
-        **({"fit_location": frame.location.as_nimbus(),
-            "n_examples_not_learned_from": sum(map(len, by_location.values())) - len(examples)}
-           if len(by_location) > 1 else {}),
-        **{k: summary[k] for k in ("n_candidates", "n_objects", "n_pred_on_examples", "fit_s", "frames")},
-        "total_s": round(time.perf_counter() - t0, 4),
+        **run_record(plan, batch.segmenter, [r.summary() for r in batch.frames], config=config,
+                     fit_seconds=batch.fit_seconds, total_seconds=time.perf_counter() - t0),
         **extra,
-        "config": config.to_dict(),
-        "learned": summary["learned"],
     }
     with committed_together():  # the result, its side file and the overlay appear together or not at all
         write_batch_output(out, batch.frames, shape=frame.shape, tags=tags, level=args.level,
@@ -139,7 +131,7 @@ def run_segment(args) -> int:
 
             overlay_png(args.overlay, to_rgb(frame, render_config(args)), here.segmentation.masks)
     where = f" in {len(locations)} frames" if len(locations) > 1 else ""
-    print(f"{len(found)} objects{where} from {len(examples)} examples ({summary['n_candidates']} candidates) -> {out}")
+    print(f"{len(found)} objects{where} from {len(plan.examples)} examples ({record['n_candidates']} candidates) -> {out}")
     return 0
 
 
@@ -150,12 +142,13 @@ def _segment_mosaic(args, config, frames, out) -> int:
     import time
 
     from .._atomic import committed_together
-    from ..batch import FrameResult
+    from ..batch import FrameResult, run_record
     from ..classic.blockwise import fit_region, predict_blockwise
     from ..io.annotations import read_annotations
     from ..io.dataset import FilePlane
     from ..io.outputs import write_batch_output
     from ..objects import Location
+    from ..plan import plan_fit
     from ..progress import progress
     from ..scale.cluster import connect, scheduler_address
     from ..scale.mosaic import dask_map_blocks
@@ -192,10 +185,10 @@ def _segment_mosaic(args, config, frames, out) -> int:
     else:
         segmentation = predict_blockwise(model, plane, shape, **kwargs)
     result = FrameResult(location, segmentation, time.perf_counter() - t1)
-    record = {"image": args.image, "examples": args.examples, "n_examples": len(examples),
-              "fit_region": list(region), "fit_s": round(fit_s, 4), **result.summary(),
-              "blocks": segmentation.extra["blocks"], "total_s": round(time.perf_counter() - t0, 4),
-              "config": config.to_dict(), "learned": model.describe_fit()}
+    record = {"image": args.image, "examples": args.examples, "fit_region": list(region),
+              **run_record(plan_fit(examples, at=location), model, [result.summary()], config=config,
+                           fit_seconds=fit_s, total_seconds=time.perf_counter() - t0),
+              "blocks": segmentation.extra["blocks"]}
     with committed_together():  # the result and its side file appear together or not at all
         write_batch_output(out, [result], shape=shape, tags=_output_tags(args), level=args.level,
                            properties={"examples": args.examples}, coordinates=args.coordinates)
@@ -206,47 +199,45 @@ def _segment_mosaic(args, config, frames, out) -> int:
 
 
 def _examples_frame(args, frames):
-    """Read the frame to learn on, its examples, and every example by its location.
+    """Read the frame to learn on and plan the fit (:func:`fewseg.plan.plan_fit`).
 
     When the user placed the frame (``--xy/--z/--t``), or the file holds one frame, or
     the annotation file places no example anywhere but the first frame, this is
-    :func:`read_input` (a stack then needs ``--z``/``--t``, as before). Otherwise the
-    examples' own locations count: fewseg learns on the location holding the most
-    (:func:`fewseg.batch.fit_location`, as the NimbusImage worker and the napari plugin
-    do), warns which examples it does not learn from, and never outlines an example
-    again at its own location.
+    :func:`read_input` (a stack then needs ``--z``/``--t``, as before), and every
+    example is learned from on that frame. Otherwise the examples' own locations count:
+    fewseg learns on the location holding the most (as the NimbusImage worker and the
+    napari plugin do), warns which examples it does not learn from, and never outlines
+    an example again at its own location.
     """
     import sys
 
     from ..io.annotations import check_inside, read_annotations
-    from ..batch import fit_location, group_by_location, not_learned_from
     from ..objects import Location
+    from ..plan import plan_fit
 
     counts = frames.counts()
     placed = any(v is not None for v in (args.xy, args.z, args.t))
     if not placed and counts["XY"] * counts["Z"] * counts["T"] > 1:
         found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates)
         if any(a.location != Location() for a in found):
-            by_location = group_by_location(found)
-            for loc in sorted(by_location, key=lambda loc: (loc.time, loc.z, loc.xy)):
+            plan = plan_fit(found, current=Location())
+            for loc in plan.locations:
                 n = frames.counts(loc) if loc.xy < counts["XY"] else None
                 if n is None or loc.z >= n["Z"] or loc.time >= n["T"]:
                     sizes = f"XY {counts['XY']}" + (f", Z {n['Z']}, Time {n['T']}" if n else "")
                     raise InputError(args.examples, f"an example lies at XY {loc.xy}, Z {loc.z}, Time {loc.time} "
                                                     f"(0-based), outside {args.image} ({sizes})", field="location")
-            where = fit_location(by_location, current=Location())
-            frame = frames.read(where)
+            frame = frames.read(plan.fit_location)
             for a in found:  # as read_annotations(..., shape=) checks them
                 check_inside(args.examples, a, frame.shape, coordinates=args.coordinates)
-            left_out = not_learned_from(by_location, where)
-            if left_out:
-                print(f"fewseg: warning: {left_out}", file=sys.stderr)
-            return frame, by_location[where], by_location
+            if plan.warning:
+                print(f"fewseg: warning: {plan.warning}", file=sys.stderr)
+            return frame, plan
     frame, examples = read_input(args, args.examples, frames)
-    return frame, examples, {frame.location: examples}
+    return frame, plan_fit(examples, at=frame.location)
 
 
-def _segment_distributed(args, config, frames, frame, examples, locations, out, address, *, by_location=None):
+def _segment_distributed(args, config, frames, frame, plan, locations, out, address):
     """Fit here, predict every frame as a task on dask (:mod:`fewseg.scale.frames`)."""
     import time
 
@@ -259,16 +250,16 @@ def _segment_distributed(args, config, frames, frame, examples, locations, out, 
     from ..scale.store import masks_digest, run_signature
 
     t0 = time.perf_counter()
-    segmenter = make_segmenter(config, render=render_config(args)).fit(frame, examples)
+    segmenter = make_segmenter(config, render=render_config(args)).fit(frame, plan.examples)
     fit_s = time.perf_counter() - t0
     signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(),
-                              examples_digest=masks_digest(as_masks(examples, frame)), version=__version__)
+                              examples_digest=masks_digest(as_masks(plan.examples, frame)), version=__version__)
     base = _output_base(out)
     results_dir = base.with_name(base.name + ".fewseg-frames")
     with connect(workers=args.workers if not address else None, scheduler=address,
                      verbose=getattr(args, "verbose", False)) as client:
         run = segment_distributed(client, segmenter, frames, locations, results_dir=results_dir, signature=signature,
-                                  examples=by_location or {frame.location: examples}, resume=not args.no_resume)
+                                  examples=plan.exclude, resume=not args.no_resume)
         n_workers = len(client.scheduler_info().get("workers", {}))
     batch = BatchResult(segmenter, run.frames, fit_seconds=fit_s)
     extra = {"distributed": {"scheduler": address or f"local, {args.workers} processes", "workers": n_workers,

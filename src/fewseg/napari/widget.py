@@ -15,7 +15,7 @@ is re-thresholded by the method (``rethreshold``: nothing refitted, proposed or 
 again; :func:`rethreshold_outcome`).
 
 Examples may lie on several frames of a stack: the run learns from the frame holding the
-most (:func:`fewseg.batch.fit_location`, as the NimbusImage worker does), a warning
+most (:func:`fewseg.plan.plan_fit`, as the CLI and the NimbusImage worker do), a warning
 notification names the examples not learned from, and no example is returned as a
 result on its own frame.
 
@@ -24,9 +24,10 @@ Find fits and predicts with the library's own loop (:func:`fewseg.methods.make_s
 at a time, cancellable between frames. Results land in two layers, written only when a
 run completes (a cancelled or failed run leaves every layer as it was) and reused on the
 next run: a Labels layer (``(*lead, Y, X)``, editable) and a Shapes layer whose features
-hold each object's ``score``, ``tag`` and ``label``. Both carry the run's config and
-what was learned in ``metadata["fewseg"]``. Bad input and failed runs become a napari
-notification with the one-line message the CLI prints.
+hold each object's ``score``, ``tag`` and ``label``. Both carry the run's record
+(:func:`fewseg.batch.run_record`: config, what was learned, where, counts, timings) and
+the layers and axes used in ``metadata["fewseg"]``. Bad input and failed runs become a
+napari notification with the one-line message the CLI prints.
 """
 
 from __future__ import annotations
@@ -41,14 +42,15 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpin
                               PushButton, Select)
 
 from ..io.annotations import available_tags, check_inside
-from ..batch import FrameResult, fit_location, group_by_location, not_learned_from, segment_frames
-from ..config import BOUNDARIES, SegmentConfig
+from ..batch import FrameResult, run_record, segment_frames
+from ..config import BOUNDARIES, METHODS, SegmentConfig
 from ..errors import FewsegError, InputError
 from ..evaluate import score
-from ..match import rediscovered
-from ..methods import make_segmenter, with_similarity
+from ..match import drop_rediscovered
+from ..methods import make_segmenter
 from ..objects import Annotation, Frame, Location, ObjectMask, masks_from_labels
 from ..classic.clicks import as_masks
+from ..plan import FitPlan, plan_fit
 from .layers import (
     OUTCOME_COLORS,
     index_of,
@@ -86,12 +88,10 @@ class Plan:
     config: SegmentConfig
     channels: list  # Image layers, one per channel
     axes: tuple[str, ...]
-    examples: list[Annotation]  # those learned from: every example on fit_frame
+    fit: FitPlan  # what is learned from where (fit.examples: every example on fit_frame), excluded where
     fit_frame: Frame
     locations: list[Location]
     tag: str
-    by_location: dict[Location, list[Annotation]] = field(default_factory=dict)  # every example, where it lies
-    left_out: str | None = None  # which examples are not learned from (on other frames), for a warning
     examples_from: str = ""  # the examples' layer names
     segmenter: object = None  # a fitted one to reuse (predict only)
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -132,19 +132,19 @@ def run_plan(plan: Plan):
     t0 = time.perf_counter()
     results: list[FrameResult] = []
     try:
-        segmenter = plan.segmenter or make_segmenter(plan.config).fit(plan.fit_frame, plan.examples)
+        segmenter = plan.segmenter or make_segmenter(plan.config).fit(plan.fit_frame, plan.fit.examples)
         fit_seconds = time.perf_counter() - t0
         yield None
         where = plan.fit_frame.location
-        by_location = plan.by_location or {where: plan.examples}
-        for result in segment_frames(segmenter, plan.read, plan.locations, examples=by_location,
-                                     frames={where: plan.fit_frame}, cancelled=plan.cancel.is_set):
+        for result in segment_frames(segmenter, plan.read, plan.locations, examples=plan.fit.exclude,
+                                     frames={where: plan.fit_frame}, cancelled=plan.cancel.is_set,
+                                     similarity=plan.config.similarity):
             results.append(result)
             yield result
         cancelled = len(results) < len(plan.locations)
         # Evaluate leaves the examples out of the truth: their masks (clicks outlined as fit outlines them).
         masks = {} if cancelled else {loc: as_masks(ex, plan.fit_frame if loc == where else plan.read(loc))
-                                      for loc, ex in by_location.items()}
+                                      for loc, ex in plan.fit.examples_at.items()}
     except Exception as exc:  # the GUI's boundary: any failure becomes a notification
         return Outcome(results=results, error=exc)
     return Outcome(segmenter, results, fit_seconds, time.perf_counter() - t0, cancelled=cancelled,
@@ -251,7 +251,7 @@ class FindObjects(Container):
         return [(layer.name, layer) for layer in self._layers("shapes", "labels")]
 
     def _method_choices(self, _widget=None):
-        return ["classic", "fast", "seed"] if sam_available() else ["classic"]
+        return list(METHODS) if sam_available() else ["classic"]
 
     def _show_sam_options(self, method: str):
         self.model.visible = self.checkpoint.visible = method != "classic"
@@ -332,9 +332,8 @@ class FindObjects(Container):
         if self.clicks.value is not None and self.clicks.value is not self.examples.value:
             examples += self.example_annotations(self.clicks.value, axes=axes, here=here, shape=yx, tag=tag)
             layers.append(self.clicks.value)
-        by_location = group_by_location(examples)
-        where = fit_location(by_location, current=here)
-        fit_frame = frame_at(channels, index_of(where, axes), where)
+        fit = plan_fit(examples, current=here)
+        fit_frame = frame_at(channels, index_of(fit.fit_location, axes), fit.fit_location)
         sam = {}
         if self.method.value != "classic":
             checkpoint = self.checkpoint.value
@@ -345,10 +344,9 @@ class FindObjects(Container):
         config = SegmentConfig(method=self.method.value, similarity=similarity, boundary=boundary, **sam)
         segmenter = None
         if (self.reuse.value if reuse is None else reuse) and self.segmenter is not None:
-            segmenter = with_similarity(self.segmenter, similarity)  # what was learned, not refitted
+            segmenter = self.segmenter  # what was learned, not refitted: predicts at config.similarity
             config = replace(self.last_config, similarity=similarity)
-        return Plan(config, channels, axes, by_location[where], fit_frame, self.locations(first, axes, here),
-                    tag or "", by_location=by_location, left_out=not_learned_from(by_location, where),
+        return Plan(config, channels, axes, fit, fit_frame, self.locations(first, axes, here), tag or "",
                     examples_from=" + ".join(layer.name for layer in layers),
                     segmenter=segmenter)
 
@@ -402,10 +400,10 @@ class FindObjects(Container):
         except Exception as exc:  # the GUI's boundary: bad input (or a bug) is one notification, no traceback
             self._report(exc)
             return
-        if plan.left_out and plan.segmenter is None:
+        if plan.fit.warning and plan.segmenter is None:
             from napari.utils.notifications import show_warning
 
-            show_warning(plan.left_out)
+            show_warning(plan.fit.warning)
         self.status.value = "learning from the examples..." if plan.segmenter is None else "predicting..."
         self._start(plan, run_plan, plan)
 
@@ -499,7 +497,7 @@ class FindObjects(Container):
     def show_results(self, plan: Plan, outcome: Outcome):
         """Write the run's results into the results layers (made on the first run, reused after)."""
         shape = plan.channels[0].data.shape
-        tag = plan.tag or next((t for a in plan.examples for t in a.tags), "") or "fewseg"
+        tag = plan.tag or next((t for a in plan.fit.examples for t in a.tags), "") or "fewseg"
         labels_layer, shapes_layer = self._role_layer(ROLE_LABELS), self._role_layer(ROLE_SHAPES)
         same_image = labels_layer is not None and labels_layer.data.shape == shape
         old = labels_layer.data if same_image else np.zeros(shape, np.int32)
@@ -511,12 +509,11 @@ class FindObjects(Container):
             old_features = shapes_layer.features
             data = [shapes_layer.data[i] for i in keep] + data
             features = {k: list(old_features[k].iloc[keep]) + v for k, v in features.items()}
-        record = {"config": plan.config.to_dict(), "learned": outcome.segmenter.describe_fit(),
-                  "examples": {"layer": plan.examples_from, "n": len(plan.examples),
-                               "frame": plan.fit_frame.location.as_nimbus(),
-                               "not_learned_from": sum(map(len, plan.by_location.values())) - len(plan.examples)},
-                  "channels": [layer.name for layer in plan.channels], "axes": list(plan.axes),
-                  "fit_s": round(outcome.fit_seconds, 4), "frames": [r.summary() for r in outcome.results]}
+        record = run_record(plan.fit, outcome.segmenter, [r.summary() for r in outcome.results], config=plan.config,
+                            fit_seconds=outcome.fit_seconds, total_seconds=outcome.seconds)
+        record.update(examples={"layer": plan.examples_from, "n": record["n_examples"], "frame": record["fit_location"],
+                                "not_learned_from": record["n_examples_not_learned_from"]},
+                      channels=[layer.name for layer in plan.channels], axes=list(plan.axes))
         if shapes_layer is not None and shapes_layer.ndim != len(shape):
             shapes_layer.metadata["fewseg"] = {}  # another image's results: leave that layer, make a new one
             shapes_layer = None
@@ -580,8 +577,7 @@ class FindObjects(Container):
         examples = self.last_examples.get(here, [])
         n_examples = 0
         if examples and config.exclude_examples:
-            hit = rediscovered(truth, examples, shape, iou=config.iou)
-            truth, n_examples = [m for m, h in zip(truth, hit) if not h], int(hit.sum())
+            truth, n_examples = drop_rediscovered(truth, examples, shape, iou=config.iou)
         s = score(pred, truth, shape, iou=config.iou)
         left_out = f"; {n_examples} examples left out of the truth" if n_examples else ""
         self.metrics.value = (f"precision {s.precision:.3f}, recall {s.recall:.3f}, F1 {s.f1:.3f}, "

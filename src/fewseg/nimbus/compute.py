@@ -5,23 +5,28 @@
 2. Fetch every polygon and point carrying a training tag (all pages): outlines, or
    clicks near an object's centre that fewseg outlines when it learns; skip degenerate
    ones with a warning.
-3. **Fit on one location**: the XY / Z / Time holding the most examples (ties: the user's
-   current tile, else the first; :func:`fewseg.batch.fit_location`, as the napari plugin). fewseg's methods learn from one frame; examples drawn
-   elsewhere are not learned from (a warning says how many), but no object re-discovering
-   any example is uploaded at that example's location.
+3. **Fit on one location** (:func:`fewseg.plan.plan_fit`, as the CLI and the napari
+   plugin): the XY / Z / Time holding the most examples (ties: the user's current tile,
+   else the first). fewseg's methods learn from one frame; examples drawn elsewhere are
+   not learned from (a warning says how many), but no object re-discovering any example
+   is uploaded at that example's location.
 4. Predict every batch location through :func:`fewseg.batch.segment_frames` (each frame
    read from the server when its turn comes) and upload each frame's outlines once that
    frame is done, in chunks, with the job's tags and channel.
+5. Return the run's record (:func:`fewseg.batch.run_record`), which the worker's last
+   line reports.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Callable
 
-from ..batch import fit_location, group_by_location, not_learned_from, parse_range, segment_frames
+from ..batch import parse_range, run_record, segment_frames
 from ..errors import InputError
 from ..objects import Location
+from ..plan import plan_fit
 from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, TRAINING_TAGS, choices
 from .server import DatasetSource
 
@@ -83,7 +88,8 @@ def batch_locations(chosen, sizes: dict[str, int], tile: Location) -> list[Locat
 
 
 def run(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> dict:
-    """Do the compute request; returns a summary. User-caused problems raise :class:`InputError`."""
+    """Do the compute request; returns the run's record (:func:`fewseg.batch.run_record`, plus
+    ``n_examples_given``: every example read). User-caused problems raise :class:`InputError`."""
     from ..methods import make_segmenter
 
     chosen = choices(params.get("workerInterface") or {})
@@ -127,12 +133,10 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
         raise InputError(TRAINING_TAGS, f"no polygon or point in this dataset carries {tags_text}; draw about 10 "
                                         "polygons around example objects (or click a point near the centre of each) "
                                         "and give them that tag (or pick the tag they have)")
-    by_location = group_by_location(examples)
-    where = fit_location(by_location, current=tile)
-    fit_examples = by_location[where]
-    left_out = not_learned_from(by_location, where)
-    if left_out:
-        warning(left_out, "Examples on several frames")
+    plan = plan_fit(examples, current=tile)
+    where, fit_examples = plan.fit_location, plan.examples
+    if plan.warning:
+        warning(plan.warning, "Examples on several frames")
     if len(fit_examples) < 3:
         warning(f"only {len(fit_examples)} example(s) to learn from; about 10 give better results", "Few examples")
 
@@ -140,15 +144,18 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     frame = source.read(where)
     render = source.render_config(frame) if config.method != "classic" else None
     progress(0.1, "Learning from the examples", f"{len(fit_examples)} examples, method {config.method}")
+    t0 = time.perf_counter()
     segmenter = make_segmenter(config, render=render).fit(frame, fit_examples)
+    fit_seconds = time.perf_counter() - t0
 
     total = 0
-    frames = segment_frames(segmenter, source.read, locations, examples=by_location, frames={where: frame})
-    done = 0
+    frames = segment_frames(segmenter, source.read, locations, examples=plan.exclude, frames={where: frame})
+    done, summaries = 0, []
     try:
         for k, result in enumerate(frames, start=1):
             n = source.upload(result.annotations(), tags=out_tags, channel=channel, connect_to=connect)
             total, done = total + n, k
+            summaries.append(result.summary())
             loc = result.location
             progress(0.1 + 0.9 * k / len(locations), "Outlining objects",
                      f"frame {k}/{len(locations)} (XY {loc.xy + 1}, Z {loc.z + 1}, Time {loc.time + 1}): {n} objects")
@@ -157,5 +164,5 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
             warning(f"the outlines of the first {done} of {len(locations)} frame(s) ({total} objects) were uploaded "
                     "before the error; the other frames have none from this run", "Partly done")
         raise
-    return {"n_examples": len(examples), "n_fit_examples": len(fit_examples), "n_frames": len(locations),
-            "n_objects": total, "fit_location": where.as_nimbus()}
+    return {**run_record(plan, segmenter, summaries, config=config, fit_seconds=fit_seconds),
+            "n_examples_given": len(examples)}

@@ -97,7 +97,7 @@ def _run(args, params: dict) -> int:
 
         summary = run(source, params, progress=progress, warning=warning)
         progress(1.0, "Done", f"{summary['n_objects']} objects in {summary['n_frames']} frame(s) from "
-                              f"{summary['n_fit_examples']} examples")
+                              f"{summary['n_examples']} examples")
         return 0
     except FewsegError as exc:
         error(str(exc), "fewseg")
