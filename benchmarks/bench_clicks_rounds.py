@@ -70,6 +70,13 @@ def rounds(frame, annotations, *, seed: int, n_rounds: int, n_clicks: int, num_t
     out = []
     for r in range(n_rounds + 1):
         t0 = time.perf_counter()
+        if negatives:  # a later click wins over an earlier negative it lies on (fit refuses the pair)
+            from fewseg.classic.clicks import as_masks
+
+            outlines = as_masks(examples, frame)
+            negatives = [n for n in negatives
+                         if not any(m.bbox[0] <= n.point[0] < m.bbox[2] and m.bbox[1] <= n.point[1] < m.bbox[3]
+                                    and m.mask[int(n.point[0]) - m.row, int(n.point[1]) - m.col] for m in outlines)]
         model = make_segmenter(config).fit(frame, examples, **({"negatives": negatives} if negatives else {}))
         result = model.predict(frame, exclude=examples)
         seconds = time.perf_counter() - t0
@@ -126,7 +133,7 @@ def main() -> None:
             lines.append(f"| {name} | {r} | {rows[0]['n_examples']} | {mean['precision']:.3f} | {mean['recall']:.3f} | "
                          f"{mean['f1']:.3f} | {mean['mean_iou']:.3f} | {per_seed} |")
         print(f"{name} done", file=sys.stderr, flush=True)
-    publish(args.out, args.name, lines, data)
+        publish(args.out, args.name, lines, data)  # after each frame: a long run leaves what it has
 
 
 if __name__ == "__main__":
