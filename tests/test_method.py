@@ -232,7 +232,7 @@ def test_predict_on_the_fitted_frame_reuses_its_signal_unless_it_changed():
 def test_rethresholding_the_same_frame_reuses_its_candidates_and_equals_a_fresh_run():
     frame, truth = make_demo(seed=3, shape=(256, 256), n_blobs=40)
     model = WeightFreeSegmenter().fit(frame, truth[:10])
-    first = model.predict(frame, exclude=truth[:10])
+    first = model.predict(frame, exclude=truth[:10], similarity=0.999)
     cached = first.candidates
     again = model.rethreshold(first, similarity=1e-6)
     assert again.candidates is cached and first.candidates is cached  # proposed and described once

@@ -146,12 +146,14 @@ def as_clicks(masks: list[ObjectMask], *, seed: int) -> np.ndarray:
 
 
 def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, seed: int = 42, source: str = "truth",
-                   segmenter=None, clicks: bool = False) -> Evaluation:
+                   segmenter=None, clicks: bool = False, negatives: list | None = None) -> Evaluation:
     """The seed's protocol on one frame: split, fit on the examples, predict, score.
 
     ``clicks``: the examples are given as clicks (:func:`as_clicks` of their masks, the
     offsets seeded by ``seed``) and outlined from the frame
     (:func:`fewseg.classic.clicks.outline_clicks`) before fitting; the rest is unchanged.
+    ``negatives``: objects on ``frame`` that are not wanted, learned from (``fit(...,
+    negatives=...)``); they are not scored.
 
     Returns an :class:`Evaluation` whose ``metrics`` hold precision, recall, f1,
     mean_iou, n_train, n_truth, n_pred, n_candidates, seed, timings_s (fit, propose,
@@ -171,7 +173,8 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
 
         train_masks = outline_clicks(frame, as_clicks(train_masks, seed=seed))
     truth = example_masks(truth_ann, frame.shape, source=source)
-    segmenter = (segmenter or make_segmenter(config)).fit(frame, train_masks)
+    segmenter = (segmenter or make_segmenter(config)).fit(frame, train_masks,
+                                                          **({"negatives": negatives} if negatives else {}))
     t1 = time.perf_counter()
     result = segmenter.predict(frame, exclude=train_masks)
     t2 = time.perf_counter()
@@ -183,6 +186,7 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
         "examples_as": "clicks" if clicks else "outlines",
         "n_candidates": result.n_candidates,
         "n_pred_on_examples": result.n_rediscovered,
+        **({"n_negatives": len(negatives)} if negatives else {}),
         "seed": seed,
         "iou_threshold": config.iou,
         "timings_s": {k: round(v, 4) for k, v in timings.items()},

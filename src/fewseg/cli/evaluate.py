@@ -7,14 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from .options import (
+    check_learns_negatives,
     check_outputs,
     check_suffix,
     frame_options,
     image_and_truth,
     make_config,
     method_options,
+    negative_options,
     parse_seeds,
     read_input,
+    read_negatives,
     render_config,
     write_json,
 )
@@ -32,20 +35,23 @@ def add_evaluate(sub) -> None:
                         "outlined from the frame")
     p.add_argument("--json", default=None, help="write the metrics (and config) here")
     p.add_argument("--overlay", default=None, help="write the four-panel figure here (PNG; first seed)")
+    negative_options(p)
     frame_options(p)
     method_options(p)
     p.set_defaults(func=run_evaluate)
 
 
 def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source, json_path=None, figure_path=None,
-                        render=None, clicks: bool = False) -> list[dict]:
+                        render=None, clicks: bool = False, negatives: list | None = None) -> list[dict]:
     from ..evaluate import metrics_table, run_evaluation
     from ..methods import make_segmenter
 
     rows, first = [], None
     for seed in seeds:
+        segmenter = make_segmenter(config, render=render)
+        check_learns_negatives(segmenter, negatives, config.method)
         ev = run_evaluation(frame, annotations, config=config, num_train=num_train, seed=seed, source=source,
-                            segmenter=make_segmenter(config, render=render), clicks=clicks)
+                            segmenter=segmenter, clicks=clicks, negatives=negatives)
         rows.append(ev.metrics)
         first = first or ev
     from .._atomic import committed_together
@@ -70,13 +76,15 @@ def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source,
 def run_evaluate(args) -> int:
     if args.overlay:
         check_suffix(Path(args.overlay), "--overlay", (".png",))
-    check_outputs({"--json": args.json, "--overlay": args.overlay}, inputs=(args.image, args.truth))
+    check_outputs({"--json": args.json, "--overlay": args.overlay},
+                  inputs=(args.image, args.truth, *([args.negatives] if args.negatives else [])))
     seeds = parse_seeds(args.seed)
     config = make_config(args)
     frame, annotations = read_input(args, args.truth)
+    negatives = read_negatives(args, frame)  # marked on the frame evaluated; not scored
     evaluate_and_report(frame, annotations, config=config, num_train=args.num_train, seeds=seeds,
                         source=args.truth or args.image, json_path=args.json, figure_path=args.overlay,
-                        render=render_config(args), clicks=args.clicks)
+                        render=render_config(args), clicks=args.clicks, negatives=negatives)
     return 0
 
 
