@@ -42,6 +42,7 @@ import numpy as np
 FRAME = "frame.ome.tif"
 EXAMPLES = "ex.json"
 TRUTH = "truth.json"
+NEGATIVES = "neg.json"
 SHAPE = (96, 96)
 N_BLOBS = 10
 N_TRAIN = 5
@@ -92,6 +93,9 @@ def demo_files() -> dict[str, bytes]:
         write_annotations(d / TRUTH, truth, shape=SHAPE, tags=["YFP blob"])
         write_annotations(d / "ex.geojson", truth[:N_TRAIN], shape=SHAPE, tags=["YFP blob"])
         write_annotations(d / "labels.tif", truth[:N_TRAIN], shape=SHAPE)
+        write_annotations(d / NEGATIVES, truth[N_TRAIN : N_TRAIN + 2], shape=SHAPE, tags=["not"])
+        write_annotations(d / "neg.geojson", truth[N_TRAIN : N_TRAIN + 2], shape=SHAPE, tags=["not"])
+        write_annotations(d / "neg.tif", truth[N_TRAIN : N_TRAIN + 2], shape=SHAPE)
         return {p.name: p.read_bytes() for p in d.iterdir()}
 
 
@@ -770,6 +774,27 @@ def option_cases() -> list[Case]:
         ("demo --out a file", ["demo", "--small", "--out", "@" + EXAMPLES], REFUSE),
         ("demo --seed ''", ["demo", "--small", "--seed", "", "--out", "@demo"], REFUSE),
     ]
+    negatives = [  # "not these": every format, the tag filter, one line for each bad input
+        ("segment --negatives", segment("--negatives", "@" + NEGATIVES), ACCEPT),
+        ("segment --negatives --negative-tag", segment("--negatives", "@" + NEGATIVES, "--negative-tag", "not"), ACCEPT),
+        ("segment --negatives geojson", segment("--negatives", "@neg.geojson"), ACCEPT),
+        ("segment --negatives clicks csv", segment("--negatives", "@neg.csv"), ACCEPT),
+        ("segment --negatives label image", segment("--negatives", "@neg.tif"), ACCEPT),
+        ("segment --negatives the examples", segment("--negatives", "@" + EXAMPLES), REFUSE),
+        ("segment --negative-tag absent", segment("--negatives", "@" + NEGATIVES, "--negative-tag", "nope"), REFUSE),
+        ("segment --negative-tag alone", segment("--negative-tag", "not"), REFUSE),
+        ("segment --negatives missing", segment("--negatives", "@none.json"), REFUSE),
+        ("segment --negatives outside", segment("--negatives", "@far.csv"), REFUSE),
+        ("segment --negatives empty", segment("--negatives", "@empty.json"), REFUSE),
+        ("segment -o the negatives", segment("--negatives", "@" + NEGATIVES, out="@" + NEGATIVES), REFUSE),
+        ("segment --negatives --block", segment("--negatives", "@" + NEGATIVES, "--block", "64", overlay=None), REFUSE),
+        ("evaluate --negatives", evaluate("--negatives", "@neg.csv", "--seed", "0"), EITHER),
+        ("evaluate --negative-tag absent", evaluate("--negatives", "@" + NEGATIVES, "--negative-tag", "x"), REFUSE),
+    ]
+    negative_files = {"neg.csv": b"x,y\n2.5,2.5\n", "far.csv": b"x,y\n500,500\n", "empty.json": b"[]"}
+    for name, argv, expect in negatives:
+        cases.append(Case(f"option/{name}", "option", argv, files=negative_files, expect=expect,
+                          outputs=SEGMENT_OUTPUTS if argv[0] == "segment" else ("m.json",)))
     for name, argv, expect in commands:
         setup = _mkdir("swd.md") if name == "sweep --out a dir" else None
         cases.append(Case(f"command/{name}", "option", argv, setup=setup, expect=expect,

@@ -226,7 +226,7 @@ def run_record(plan: FitPlan, segmenter, frames: Sequence[dict], *, config, fit_
 def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locations: Sequence[Location], *,
                   render=None, segmenter=None, show_progress: bool | None = None,
                   cancelled: Callable[[], bool] | None = None,
-                  exclude: Mapping[Location, list] | None = None) -> BatchResult:
+                  exclude: Mapping[Location, list] | None = None, negatives: list | None = None) -> BatchResult:
     """Fit once on ``examples`` drawn on ``frame``, then predict every location.
 
     The examples' own frame is not read again, and objects re-discovering its examples
@@ -235,7 +235,8 @@ def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locat
     stderr is a terminal). ``exclude``: what is not outlined again at each location
     (a :class:`FitPlan`'s ``exclude``: examples drawn at other locations, not learned
     from, are not outlined again there either); it replaces the examples at their own
-    frame when it names that frame.
+    frame when it names that frame. ``negatives``: objects on ``frame`` that are not
+    wanted, learned from (``fit(frame, examples, negatives=...)``).
 
     Examples
     --------
@@ -250,7 +251,8 @@ def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locat
     from .progress import progress
 
     t0 = time.perf_counter()
-    segmenter = (segmenter or make_segmenter(config, render=render)).fit(frame, examples)
+    segmenter = (segmenter or make_segmenter(config, render=render)).fit(
+        frame, examples, **({"negatives": negatives} if negatives else {}))
     out = BatchResult(segmenter, fit_seconds=time.perf_counter() - t0)
     results = segment_frames(segmenter, read, locations, examples={frame.location: examples, **(exclude or {})},
                              frames={frame.location: frame}, cancelled=cancelled)

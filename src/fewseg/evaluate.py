@@ -199,12 +199,14 @@ def as_clicks(masks: list[ObjectMask], *, seed: int) -> np.ndarray:
 
 
 def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, seed: int = 42, source: str = "truth",
-                   segmenter=None, clicks: bool = False) -> Evaluation:
+                   segmenter=None, clicks: bool = False, negatives: list | None = None) -> Evaluation:
     """The seed's protocol on one frame: split, fit on the examples, predict, score.
 
     ``clicks``: the examples are given as clicks (:func:`as_clicks` of their masks, the
     offsets seeded by ``seed``) and outlined from the frame
     (:func:`fewseg.classic.clicks.outline_clicks`) before fitting; the rest is unchanged.
+    ``negatives``: objects on ``frame`` that are not wanted, learned from (``fit(...,
+    negatives=...)``); they are not scored.
 
     Returns an :class:`Evaluation` whose ``metrics`` hold precision, recall, f1,
     mean_iou, ap50, f1_50, msa, n_train, n_truth, n_pred, n_candidates, seed, timings_s
@@ -223,7 +225,7 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
 
         train_masks = outline_clicks(frame, as_clicks(train_masks, seed=seed))
     truth = example_masks(truth_ann, frame.shape, source=source)
-    return _fit_and_score(segmenter, frame, train_masks, truth, config=config, started=t0,
+    return _fit_and_score(segmenter, frame, train_masks, truth, config=config, started=t0, negatives=negatives,
                           about={"examples_as": "clicks" if clicks else "outlines", "seed": seed,
                                  "image": frame.source, "truth": source})
 
@@ -231,15 +233,15 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
 def _fit_and_score(segmenter, frame, examples: list, truth: list[ObjectMask], *, config, started: float, about: dict,
                    negatives: list | None = None) -> Evaluation:
     """Fit ``segmenter`` (or the one ``config`` makes) on ``examples`` (and ``negatives``
-    when given), predict ``frame`` with the examples excluded, score against ``truth``;
-    the timings count from ``started``. ``about`` says what the run was (examples_as,
-    seed, image, truth) and comes into the record in the seed report's key order."""
+    when there are some), predict ``frame`` with the examples excluded, score against
+    ``truth``; the timings count from ``started``. ``about`` says what the run was
+    (examples_as, seed, image, truth) and comes into the record in the seed report's key order."""
     import time
 
     from .methods import make_segmenter
 
-    segmenter = segmenter or make_segmenter(config)
-    segmenter = segmenter.fit(frame, examples, negatives=negatives) if negatives else segmenter.fit(frame, examples)
+    segmenter = (segmenter or make_segmenter(config)).fit(frame, examples,
+                                                          **({"negatives": negatives} if negatives else {}))
     t1 = time.perf_counter()
     result = segmenter.predict(frame, exclude=examples)
     t2 = time.perf_counter()
@@ -251,6 +253,7 @@ def _fit_and_score(segmenter, frame, examples: list, truth: list[ObjectMask], *,
         "examples_as": about["examples_as"],
         "n_candidates": result.n_candidates,
         "n_pred_on_examples": result.n_rediscovered,
+        **({"n_negatives": len(negatives)} if negatives else {}),
         "seed": about["seed"],
         "iou_threshold": config.iou,
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
@@ -294,7 +297,7 @@ def learns_negatives(segmenter) -> bool:
 
 def correction_curve(frame, annotations: list, *, config, num_train: int = 10, seed: int = 42, rounds: int = 3,
                      corrections: int = 5, clicks: bool = False, source: str = "truth",
-                     segmenter=None) -> list[Evaluation]:
+                     segmenter=None, negatives: list | None = None) -> list[Evaluation]:
     """The seed's protocol, then ``rounds`` rounds of a simulated user's corrections.
 
     Round 0 is :func:`run_evaluation` (``num_train`` examples split off with ``seed``,
@@ -310,7 +313,9 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
       clicked objects leave the truth (they are examples now, excluded as every example is);
 
     then the same method is fitted again on all the examples and negatives so far,
-    predicts the frame, and is scored on the truth that is left. Fewer than
+    predicts the frame, and is scored on the truth that is left. ``negatives`` (objects on
+    ``frame`` the user marked before round 0, as in :func:`run_evaluation`) are learned
+    from in every round, before the rejected ones. Fewer than
     ``corrections`` false or missed objects: all of them. Every random choice and click
     offset comes from ``seed``.
 
@@ -345,7 +350,7 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
     rng = np.random.default_rng(seed)
     curve: list[Evaluation] = []
     examples: list = []
-    negatives: list = []
+    negatives = list(negatives or [])
     truth: list[ObjectMask] = []
     for k in range(rounds + 1):
         t0 = time.perf_counter()

@@ -127,8 +127,22 @@ def outline_clicks(frame: Frame, clicks: np.ndarray, *, outlined: list[ObjectMas
     area = np.pi * radius**2
     settings = replace(default_settings(radius), split_above=_SPLIT_ABOVE * area, min_part=0.3 * area, part_fill=0.5)
     if outlined:
-        settings = fit_proposer(signal, list(outlined), profile.radius)[0]
+        return outline_on_signal(signal, clicks, radius=profile.radius,
+                                 settings=fit_proposer(signal, list(outlined), profile.radius)[0])
     return _outline_at(signal, pixels, centres, radii, settings, clicks)
+
+
+def outline_on_signal(signal: np.ndarray, clicks: np.ndarray, *, radius: float, settings) -> list[ObjectMask]:
+    """One mask per click (``(N, 2)`` ``(row, col)``) on an object ``signal`` already
+    learned, with the objects' ``radius`` and the proposer's ``settings``: what
+    :func:`outline_clicks` does once outlines have taught those (steps 3 and 4). A
+    fitted model outlines clicks given as negatives with it."""
+    clicks = np.asarray(clicks, dtype=float).reshape(-1, 2)
+    if len(clicks) == 0:
+        return []
+    pixels = np.clip(np.rint(clicks).astype(int), 0, np.array(signal.shape) - 1)
+    centres = np.array([_recentre(signal, p, radius) for p in pixels])
+    return _outline_at(signal, pixels, centres, np.full(len(clicks), radius), settings, clicks)
 
 
 def _outline_at(signal: np.ndarray, pixels: np.ndarray, centres: np.ndarray, radii: np.ndarray, settings,

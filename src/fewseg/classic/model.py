@@ -19,12 +19,13 @@ import numpy as np
 from .boundary import BoundaryModel, fit_boundary, proposed_outlines
 from ..config import FROM_CONFIG, SegmentConfig, similarity_of
 from .describe import DESCRIPTOR_NAMES, channel_levels, describe
-from .examples import ExampleProfile, learn_profile_and_signal, object_signal
+from .examples import ExampleProfile, is_click, learn_profile_and_signal, object_signal
 from ..objects import Annotation, Frame, ObjectMask
 from .propose import ProposerSettings, example_clusters, fit_proposer, propose_levels
 from ..result import Candidates, Segmentation, finish
 from .clicks import as_masks
-from .select import Selection, choose_outlines, mixture_selection, select_by_mixture
+from .negatives import check_negatives, negative_marks
+from .select import Selection, choose_outlines, mixture_selection, rejected, select_by_mixture
 
 
 #: The examples' component's standard deviation of the cluster size (log of the area of
@@ -62,30 +63,84 @@ class WeightFreeSegmenter:
         self.example_vectors: np.ndarray | None = None
         self.boundary: BoundaryModel | None = None
 
-    def fit(self, frame: Frame, examples: list[Annotation] | list[ObjectMask]) -> "WeightFreeSegmenter":
+    def fit(self, frame: Frame, examples: list[Annotation] | list[ObjectMask], *,
+            negatives: list[Annotation] | list[ObjectMask] | None = None) -> "WeightFreeSegmenter":
+        """Learn from ``examples`` on ``frame`` (outlines, label-image objects or clicks,
+        mixed or not) and, given ``negatives`` (the same kinds, on ``frame``: objects
+        that are not the kind wanted), what the objects are not.
+
+        Outlines teach the profile, the size and the proposer's settings; clicks are
+        outlined by them (and teach them only when there are no outlines: a click's
+        outline is the proposer's own, so it would only confirm it, and the objects a
+        user clicks after a first result are the ones it missed, atypical by choice).
+        Each negative rejects the candidates at or under it on ``frame``
+        (:func:`~fewseg.classic.select.rejected`); their descriptors pin the selector's
+        third component (:func:`~fewseg.classic.select.mixture_fit`), so things like them
+        are scored down on every frame, and they are never returned on ``frame``.
+
+        Raises
+        ------
+        InputError
+            A negative that overlaps an example (both named), or one outside the frame.
+        """
         masks = as_masks(examples, frame)
         # predict(frame, exclude=the same examples) reuses their masks (clicks are
         # outlined once).
         self._example_masks = (tuple(examples), masks)
-        self.profile, signal = learn_profile_and_signal(frame, masks)
+        # Outlines teach the profile, the size and the proposer; clicks (outlined by the
+        # proposer itself) do so only when there are no outlines.
+        taught = [m for m, e in zip(masks, examples) if not is_click(e)] or masks
+        self.profile, signal = learn_profile_and_signal(frame, taught)
         # predict on the frame fitted on (the usual first call) reuses its signal.
         base = channel_levels(frame)
         self._fitted_signal = (frame.data, _fingerprint(frame.data), signal, base)
-        self.settings, self.example_fit = fit_proposer(signal, masks, self.profile.radius)
+        self.settings, self.example_fit = fit_proposer(signal, taught, self.profile.radius)
         # Each example judged in its own cluster in the frame, as candidates are in theirs.
         self.example_vectors = describe(frame, signal, masks, self.profile, base=base,
                                         clusters=example_clusters(signal, masks, self.settings))
+        self.negative_vectors = None
+        self._negatives = None
+        self._fitted_candidates = None
+        if negatives:
+            self._fit_negatives(frame, list(examples), masks, list(negatives), signal, base)
         self.boundary = None
         if self.config.boundary == "learned":
             self.boundary = fit_boundary(signal, masks, proposed_outlines(signal, masks, self.settings),
                                          radius=self.profile.radius)
         return self
 
+    def _fit_negatives(self, frame: Frame, examples: list, masks: list[ObjectMask], negatives: list,
+                       signal: np.ndarray, base: tuple[float, ...]) -> None:
+        """What ``fit`` learns from ``negatives``: the candidates of ``frame`` each one
+        rejects (:func:`~fewseg.classic.select.rejected`) described as predict describes
+        them (kept for predict on this frame), else the negative's own outline."""
+        marks = negative_marks(negatives, frame, signal=signal, radius=self.profile.radius, settings=self.settings)
+        check_negatives(marks, masks, examples, negatives, source=frame.source)
+        levels, vectors = self._describe_candidates(frame, signal, base)
+        candidates = [c for level in levels for c in level]
+        hit = rejected(candidates, marks, frame.shape, per_mark=True)
+        rows = []
+        for k, mark in enumerate(marks):
+            if hit[k].size:
+                rows.append(vectors[hit[k]])
+            else:
+                rows.append(describe(frame, signal, [mark.mask], self.profile, base=base,
+                                     clusters=example_clusters(signal, [mark.mask], self.settings)))
+        self.negative_vectors = np.vstack(rows)
+        self._negatives = (_fingerprint(frame.data), marks)
+        self._fitted_candidates = (frame.data, levels, vectors)
+
     def predict(self, frame: Frame, *, exclude: list[Annotation] | list[ObjectMask] | None = None,
+                reject: list[Annotation] | list[ObjectMask] | None = None,
                 similarity: float | None | str = FROM_CONFIG) -> Segmentation:
         """Outline every object like the examples in ``frame`` (``(C, Y, X)``, the channels fitted on).
 
         ``exclude``: examples on this frame (their re-discoveries are dropped);
+        ``reject``: negatives on this frame (annotations or masks): the candidates at or
+        under them are never returned (:func:`~fewseg.classic.select.rejected`). On the
+        frame ``fit`` was given negatives for (the same bytes), those are rejected
+        whatever ``reject`` says, so ``fit(frame, ex, negatives=neg).predict(frame)``
+        never returns them: the model keeps them, as it keeps that frame's signal.
         ``similarity``: the keep threshold (``"config"``: ``config.similarity``; None: the
         Bayes decision, 0.5; :func:`~fewseg.config.similarity_of`). The result keeps its
         candidates, so :meth:`rethreshold` can keep more or fewer of them cheaply.
@@ -98,22 +153,48 @@ class WeightFreeSegmenter:
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         cfg = self.config
         t0 = time.perf_counter()
-        signal, base = self._signal(frame, _fingerprint(frame.data))
-        levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
-        candidates = Candidates([c for level in levels for c in level], frame.shape,
-                                exclude=self._exclude_masks(exclude, frame) if exclude else None,
-                                level=np.concatenate([np.full(len(level), k) for k, level in enumerate(levels)]),
+        digest = _fingerprint(frame.data)
+        signal, base = self._signal(frame, digest)
+        cached = getattr(self, "_fitted_candidates", None)
+        if cached is not None and cached[0] is frame.data and self._negatives[0] == digest:
+            _, levels, vectors = cached  # fit proposed and described this frame already
+            seconds = (0.0, 0.0)
+        else:
+            levels, vectors, seconds = self._describe_candidates(frame, signal, base, timed=True)
+        masks = [c for level in levels for c in level]
+        level = np.concatenate([np.full(len(lv), k) for k, lv in enumerate(levels)])
+        t1 = time.perf_counter()
+        selection = self.select(vectors, similarity=similarity)
+        marks = list(self._negatives[1]) if getattr(self, "_negatives", None) and self._negatives[0] == digest else []
+        if reject:
+            marks += negative_marks(list(reject), frame, signal=signal, radius=self.profile.radius,
+                                    settings=self.settings)
+        if marks:  # the rejected candidates are gone: no threshold brings them back
+            keep = ~rejected(masks, marks, frame.shape)
+            masks, level = [m for m, k in zip(masks, keep) if k], level[keep]
+            selection = mixture_selection(selection.scores[keep], selection.typicality[keep],
+                                          threshold=selection.threshold if selection.threshold_source == "user" else None)
+        candidates = Candidates(masks, frame.shape,
+                                exclude=self._exclude_masks(exclude, frame) if exclude else None, level=level,
                                 signal=signal if getattr(self, "boundary", None) is not None else None,
                                 source=frame.source)
-        t1 = time.perf_counter()
-        # Each level is described on its own: descriptors assume non-overlapping masks.
-        vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
         t2 = time.perf_counter()
-        out = self.keep(candidates, self.select(vectors, similarity=similarity))
+        out = self.keep(candidates, selection)
         polygons = out.timings["polygons"]
-        out.timings = {"propose": t1 - t0, "embed": t2 - t1, "select": time.perf_counter() - t2 - polygons,
+        out.timings = {"propose": t1 - t0 - seconds[1], "embed": seconds[1], "select": time.perf_counter() - t1 - polygons,
                        "polygons": polygons}
         return out
+
+    def _describe_candidates(self, frame: Frame, signal: np.ndarray, base: tuple[float, ...], *, timed: bool = False):
+        """The candidates of ``frame`` at each level (:func:`~fewseg.classic.propose.propose_levels`)
+        and their descriptors, each level described on its own (descriptors assume
+        non-overlapping masks); ``timed``: also the seconds of each of the two."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
+        t1 = time.perf_counter()
+        vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
+        return (levels, vectors, (t1 - t0, time.perf_counter() - t1)) if timed else (levels, vectors)
 
     def rethreshold(self, segmentation: Segmentation, *, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
         """``segmentation`` (what :meth:`predict` returned) kept at another ``similarity``
@@ -177,12 +258,13 @@ class WeightFreeSegmenter:
         :data:`CLUSTER_SPREAD`), kept at ``similarity`` (as in :meth:`predict`);
         ``predict`` and the block-by-block path share it."""
         return select_by_mixture(self.example_vectors, vectors, threshold=similarity_of(self.config, similarity),
-                                 spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD})
+                                 spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD},
+                                 negatives=getattr(self, "negative_vectors", None))
 
     def __getstate__(self) -> dict:
         # The cached signal, masks and candidates stay with this process (a pickled model is for other frames).
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_fitted_signal", "_example_masks")}
+                if k not in ("_fitted_signal", "_example_masks", "_fitted_candidates", "_negatives")}
 
     def _exclude_masks(self, exclude, frame: Frame) -> list[ObjectMask]:
         """Masks of ``exclude``: those ``fit`` made when they are its examples (the same
@@ -209,6 +291,8 @@ class WeightFreeSegmenter:
             "proposer": self.settings.to_dict() if self.settings else None,
             "example_fit_mean_best_iou": self.example_fit,
             "boundary": self.boundary.to_dict() if getattr(self, "boundary", None) is not None else None,
+            **({"n_negatives": len(self._negatives[1]), "n_negative_objects": int(len(self.negative_vectors))}
+               if getattr(self, "negative_vectors", None) is not None else {}),
         }
 
 

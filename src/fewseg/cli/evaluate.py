@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from .options import check_outputs, check_suffix, frame_options, make_config, method_options, parse_seeds, read_input, render_config, write_json
+from .options import (check_learns_negatives, check_outputs, check_suffix, frame_options, make_config, method_options,
+                      negative_options, parse_seeds, read_input, read_negatives, render_config, write_json)
 
 
 def add_evaluate(sub) -> None:
@@ -32,13 +33,15 @@ def add_evaluate(sub) -> None:
                    help="false objects rejected and missed objects clicked per round (default 5)")
     p.add_argument("--json", default=None, help="write the metrics (and config) here")
     p.add_argument("--overlay", default=None, help="write the four-panel figure here (PNG; first seed)")
+    negative_options(p)
     frame_options(p)
     method_options(p)
     p.set_defaults(func=run_evaluate)
 
 
 def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source, json_path=None, figure_path=None,
-                        render=None, clicks: bool = False, rounds: int = 0, corrections: int = 5) -> list[dict]:
+                        render=None, clicks: bool = False, negatives: list | None = None, rounds: int = 0,
+                        corrections: int = 5) -> list[dict]:
     """Evaluate each seed (with ``rounds``: its correction curve, :func:`fewseg.evaluate.correction_curve`),
     print the table (and the mean over seeds), write the JSON and the figure (the first
     seed's last round). Returns the records (one per seed, or per seed and round)."""
@@ -48,13 +51,14 @@ def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source,
     rows, first = [], None
     for seed in seeds:
         segmenter = make_segmenter(config, render=render)
+        check_learns_negatives(segmenter, negatives, config.method)
         if rounds:
             curve = correction_curve(frame, annotations, config=config, num_train=num_train, seed=seed,
                                      rounds=rounds, corrections=corrections, clicks=clicks, source=source,
-                                     segmenter=segmenter)
+                                     segmenter=segmenter, negatives=negatives)
         else:
             curve = [run_evaluation(frame, annotations, config=config, num_train=num_train, seed=seed, source=source,
-                                    segmenter=segmenter, clicks=clicks)]
+                                    segmenter=segmenter, clicks=clicks, negatives=negatives)]
         rows += [ev.metrics for ev in curve]
         first = first or curve[-1]
     from .._atomic import committed_together
@@ -92,16 +96,18 @@ def evaluate_and_report(frame, annotations, *, config, num_train, seeds, source,
 def run_evaluate(args) -> int:
     if args.overlay:
         check_suffix(Path(args.overlay), "--overlay", (".png",))
-    check_outputs({"--json": args.json, "--overlay": args.overlay}, inputs=(args.image, args.truth))
+    check_outputs({"--json": args.json, "--overlay": args.overlay},
+                  inputs=(args.image, args.truth, *([args.negatives] if args.negatives else [])))
     seeds = parse_seeds(args.seed)
     for name, value in (("--rounds", args.rounds), ("--corrections", args.corrections)):
         if value < 0:
             raise InputError(name, f"expected 0 or more, got {value}")
     config = make_config(args)
     frame, annotations = read_input(args, args.truth)
+    negatives = read_negatives(args, frame)  # marked on the frame evaluated; not scored
     evaluate_and_report(frame, annotations, config=config, num_train=args.num_train, seeds=seeds,
                         source=args.truth or args.image, json_path=args.json, figure_path=args.overlay,
-                        render=render_config(args), clicks=args.clicks, rounds=args.rounds,
+                        render=render_config(args), clicks=args.clicks, negatives=negatives, rounds=args.rounds,
                         corrections=args.corrections)
     return 0
 

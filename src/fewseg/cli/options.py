@@ -32,6 +32,41 @@ def frame_options(p: argparse.ArgumentParser) -> None:
                         "corner of pixel (0, 0) (default); pixel-centre = pixel centres at integers (the seed report's files)")
 
 
+def negative_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("not these (negatives)")
+    g.add_argument("--negatives", default=None,
+                   help="objects or regions that are NOT the kind wanted, on the frame learned from: NimbusImage JSON "
+                        "or GeoJSON (polygons or points), a CSV of clicks or a label image; each rejects the object at "
+                        "or under it there, and things like it are scored down everywhere")
+    g.add_argument("--negative-tag", default=None, help="use only the annotations of --negatives carrying this tag "
+                                                         "(default: every annotation in it)")
+
+
+def read_negatives(args, frame) -> list:
+    """The negatives of ``--negatives`` on ``frame`` (``--negative-tag`` applied; inside
+    the frame; at its location when the user placed it): ``[]`` without the option."""
+    from ..io.annotations import read_annotations
+
+    if getattr(args, "negatives", None) is None:
+        if getattr(args, "negative_tag", None) is not None:
+            raise InputError("--negative-tag", "needs --negatives (the file to take the tagged negatives from)")
+        return []
+    where = frame.location if any(getattr(args, a, None) is not None for a in ("xy", "z", "t")) else None
+    negatives = read_annotations(args.negatives, shape=frame.shape, tag=args.negative_tag, location=where,
+                                 coordinates=args.coordinates)
+    if not negatives:
+        raise InputError(args.negatives, "holds no annotations to use as negatives")
+    return negatives
+
+
+def check_learns_negatives(segmenter, negatives: list, method: str) -> None:
+    """One line when ``negatives`` are given to a method that does not learn from them."""
+    import inspect
+
+    if negatives and "negatives" not in inspect.signature(segmenter.fit).parameters:
+        raise InputError("--negatives", f"method {method} does not learn from negatives yet; use --method classic")
+
+
 def method_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("method")
     g.add_argument("--method", default="classic", choices=METHODS,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from .options import check_outputs, check_suffix, frame_options, make_config, method_options, read_input, render_config, write_json
+from .options import (check_learns_negatives, check_outputs, check_suffix, frame_options, make_config, method_options,
+                      negative_options, read_input, read_negatives, render_config, write_json)
 
 
 def add_segment(sub) -> None:
@@ -31,6 +32,7 @@ def add_segment(sub) -> None:
     p.add_argument("--batch-t", default=None, help="also segment these time points: '0-9', 'all' (default: --t only)")
     p.add_argument("--batch-xy", default=None,
                    help="also segment these XY positions (scenes, or files of a list): '0-3', 'all' (default: --xy only)")
+    negative_options(p)
     frame_options(p)
     method_options(p)
     d = p.add_argument_group("whole datasets (dask.distributed; pip install 'fewseg[scale]')")
@@ -70,10 +72,13 @@ def _output_tags(args) -> tuple[str, ...]:
 def run_segment(args) -> int:
     """Fit on the examples' frame, then predict on it and on every frame of the batch."""
     import time
+    from dataclasses import replace
 
     from .._atomic import committed_together
     from ..batch import parse_range, run_record, segment_batch
+    from ..methods import make_segmenter
     from ..io.dataset import FileFrames
+    from ..plan import plan_fit
     from ..objects import Location
     from ..io.outputs import write_batch_output, zarr_labels_target
     from ..scale.cluster import scheduler_address
@@ -92,12 +97,16 @@ def run_segment(args) -> int:
     side = _side_file(out)
     # OME-Zarr labels go into a group inside the image (fewseg.io.outputs checks that group).
     check_outputs({"--output": None if zarr_labels_target(out) else out, "--output side file": side,
-                    "--overlay": args.overlay}, inputs=(*frames.paths, args.examples))
+                    "--overlay": args.overlay}, inputs=(*frames.paths, args.examples,
+                                                        *([args.negatives] if args.negatives else [])))
     config = make_config(args)
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
     t0 = time.perf_counter()
     frame, plan = _examples_frame(args, frames)
+    negatives = read_negatives(args, frame)
+    if negatives:  # marked on the frame learned from; the model rejects them there (predict)
+        plan = replace(plan, negatives=tuple(negatives))
     counts = frames.counts(frame.location)
     xys = parse_range(args.batch_xy, size=counts["XY"], option="--batch-xy", current=frame.location.xy)
     zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=frame.location.z)
@@ -108,8 +117,10 @@ def run_segment(args) -> int:
     if args.workers or address:
         batch, extra = _segment_distributed(args, config, frames, frame, plan, locations, out, address)
     else:
-        batch = segment_batch(config, frame, plan.examples, frames.read, locations, render=render_config(args),
-                              exclude=plan.exclude)
+        segmenter = make_segmenter(config, render=render_config(args))
+        check_learns_negatives(segmenter, negatives, config.method)
+        batch = segment_batch(config, frame, plan.examples, frames.read, locations, segmenter=segmenter,
+                              exclude=plan.exclude, negatives=negatives)
     tags = _output_tags(args)
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
@@ -117,6 +128,7 @@ def run_segment(args) -> int:
         "image": str(image),
         **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
         "examples": args.examples,
+        **({"negatives": args.negatives, "n_negatives": len(negatives)} if negatives else {}),
         **run_record(plan, batch.segmenter, [r.summary() for r in batch.frames], config=config,
                      fit_seconds=batch.fit_seconds, total_seconds=time.perf_counter() - t0),
         **extra,
@@ -131,7 +143,9 @@ def run_segment(args) -> int:
 
             overlay_png(args.overlay, to_rgb(frame, render_config(args)), here.segmentation.masks)
     where = f" in {len(locations)} frames" if len(locations) > 1 else ""
-    print(f"{len(found)} objects{where} from {len(plan.examples)} examples ({record['n_candidates']} candidates) -> {out}")
+    rejected = f" and {len(negatives)} negatives" if negatives else ""
+    print(f"{len(found)} objects{where} from {len(plan.examples)} examples{rejected} ({record['n_candidates']} "
+          f"candidates) -> {out}")
     return 0
 
 
@@ -158,6 +172,8 @@ def _segment_mosaic(args, config, frames, out) -> int:
     if config.boundary != "level":
         raise InputError("--block", "the learned boundary is not drawn block by block yet; leave out --block "
                                     "or --boundary learned")
+    if args.negatives:
+        raise InputError("--negatives", "are not learned from block by block yet; leave out --block or --negatives")
     if args.block < 64:
         raise InputError("--block", f"expected at least 64 pixels, got {args.block}")
     if any(getattr(args, f"batch_{a}") for a in ("xy", "z", "t")) or len(frames.paths) > 1:
@@ -250,7 +266,10 @@ def _segment_distributed(args, config, frames, frame, plan, locations, out, addr
     from ..scale.store import masks_digest, run_signature
 
     t0 = time.perf_counter()
-    segmenter = make_segmenter(config, render=render_config(args)).fit(frame, plan.examples)
+    segmenter = make_segmenter(config, render=render_config(args))
+    negatives = list(plan.negatives)
+    check_learns_negatives(segmenter, negatives, config.method)
+    segmenter = segmenter.fit(frame, plan.examples, **({"negatives": negatives} if negatives else {}))
     fit_s = time.perf_counter() - t0
     signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(),
                               examples_digest=masks_digest(as_masks(plan.examples, frame)), version=__version__)
