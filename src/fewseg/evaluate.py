@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import InputError
 from .match import drop_rediscovered, greedy_match, iou_pairs, rediscovered  # noqa: F401 (public here too)
-from .objects import ObjectMask
+from .objects import ObjectMask, labels_from_masks
 
 
 def split_examples(items: list, *, num_train: int, seed: int, source: str = "annotations") -> tuple[list, list]:
@@ -305,8 +305,9 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
     previous round's result and
 
     * rejects ``corrections`` false objects (predictions matching no truth object at
-      ``config.iou``) chosen at random: a click inside each (:func:`clicks_inside`) is
-      a negative, given to ``fit(..., negatives=...)`` when the method takes negatives
+      ``config.iou``) chosen at random among those where a click inside
+      (:func:`clicks_inside`) lies on no annotated object (a wrong outline or a piece of
+      a real object is not "not this"): each click is a negative, given to ``fit(..., negatives=...)`` when the method takes negatives
       (:func:`learns_negatives`; else they are recorded and not used);
     * clicks ``corrections`` missed truth objects chosen at random, near their centre
       (:func:`as_clicks`' offset rule): the clicks are added to the examples, and the
@@ -361,13 +362,20 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
             examples = ([Annotation(point=p, origin=f"{source}: round 0 click {i}")
                          for i, p in enumerate(as_clicks(train_masks, seed=seed))] if clicks else train_masks)
             truth = example_masks(truth_ann, frame.shape, source=source)
+            objects = labels_from_masks([*train_masks, *truth], frame.shape)  # every object of the kind
         else:
             last = curve[-1]
             false = np.flatnonzero(~last.scores.matched_pred)
             missed = np.flatnonzero(~last.scores.matched_truth)
-            false = rng.permutation(false)[:corrections]
+            # A click inside each false object; the user says "not this" only where the
+            # click is on no object of the kind (a wrong outline of a real object, or a
+            # piece of one, is not rejected: it would mark a real object as unwanted).
+            inside = clicks_inside([last.predictions[i] for i in false], seed=int(rng.integers(2**31)))
+            pixel = np.clip(np.rint(inside).astype(int), 0, np.array(frame.shape) - 1).reshape(-1, 2)
+            on_background = objects[pixel[:, 0], pixel[:, 1]] == 0
+            order = rng.permutation(int(on_background.sum()))[:corrections]
+            rejected = inside[on_background][order].reshape(-1, 2)
             missed = np.sort(rng.permutation(missed)[:corrections])
-            rejected = clicks_inside([last.predictions[i] for i in false], seed=int(rng.integers(2**31)))
             clicked = as_clicks([truth[j] for j in missed], seed=int(rng.integers(2**31)))
             negatives = negatives + [Annotation(point=p, origin=f"round {k}: rejected {i}") for i, p in enumerate(rejected)]
             examples = examples + [Annotation(point=p, origin=f"round {k}: click {i}") for i, p in enumerate(clicked)]
