@@ -16,7 +16,10 @@
 4. **Embed**: SAM features pooled per object from the frame's embedding (sub-cell,
    mask-weighted), next to the weight-free descriptors.
 5. **Select**: the weight-free mixture over the descriptors plus each object's cosine
-   similarity to the SAM prototype (the seed's vector, one column among several).
+   similarity to the SAM prototype (the seed's vector, one column among several). With
+   negatives (``fit(..., negatives=...)``) that column is scored down near the
+   negatives' SAM vectors, and an object at or under a negative on the frame they were
+   marked on is never kept (:mod:`fewseg.sam.contrast`).
 
 Hybrid models: ``feature_model`` (``--feature-model``) pools features from a second
 model while ``model`` decodes the masks, e.g. SAM1's masks with SAM2.1's features.
@@ -38,6 +41,7 @@ from ..classic.propose import propose
 from ..result import Candidates, Segmentation, keep_selected
 from ..classic.clicks import as_masks
 from ..classic.select import fit_prototype_selector, mixture_selection, select_by_mixture
+from .contrast import ContrastSelector, FittedNegatives, negative_points, unit_rows
 from .embedding import encode_frame, tile_side
 from .generate import low_res_pixel_area, upsample_mask
 from .runtime import features_side
@@ -64,8 +68,9 @@ class FastSegmenter:
 
     def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None, cache_dir=None,
                  cells_per_diameter: float = 4.0, max_tiles: int | None = None, agree_iou: float = 0.5,
-                 feature_model=None):
+                 feature_model=None, negative_rule: str = "nearest", negative_weight: float = 0.5):
         self.config = config or SegmentConfig(method="fast")
+        self.negative_rule, self.negative_weight = negative_rule, negative_weight
         self.render = render
         self.cache_dir = cache_dir
         self.cells_per_diameter = cells_per_diameter
@@ -78,6 +83,7 @@ class FastSegmenter:
         self.prototype = None
         self.expected_area = None
         self.example_descriptors = None
+        self.negatives: FittedNegatives | None = None
 
     @property
     def model(self):
@@ -129,17 +135,29 @@ class FastSegmenter:
         """The embedding pooled for descriptors (the feature model's)."""
         return self.encode(frame, self.feature_model, rendered=rendered)
 
-    def fit(self, frame: Frame, examples) -> "FastSegmenter":
+    def fit(self, frame: Frame, examples, *, negatives=None) -> "FastSegmenter":
+        """Learn from ``examples`` on ``frame``; ``negatives`` (objects or regions that are
+        not the kind wanted, as annotations, masks or clicks) score down what is like them
+        (the SAM column) and are never returned on ``frame`` (:mod:`fewseg.sam.contrast`)."""
         masks = as_masks(examples, frame)
         self.classic = WeightFreeSegmenter(self.config).fit(frame, masks)
         self.expected_area = float(np.median([m.area for m in masks]))
-        fe = self.features(frame, rendered=self.rendered(frame))
-        self.prototype = fit_prototype_selector(fe.pool(masks))
+        rendered = self.rendered(frame)
+        fe = self.features(frame, rendered=rendered)
+        pooled = fe.pool(masks)
+        self.prototype = fit_prototype_selector(pooled)
+        self.negatives = None
+        if negatives:
+            neg = as_masks(negatives, frame)
+            self.prototype = ContrastSelector(self.prototype.prototype, unit_rows(fe.pool(neg)), unit_rows(pooled),
+                                              rule=self.negative_rule, weight=self.negative_weight)
+            self.negatives = FittedNegatives(rendered[1], neg, negative_points(negatives))
         self.example_descriptors = np.column_stack([self.classic.example_vectors, self._cosine(masks, fe)])
         return self
 
     def _cosine(self, masks: list[ObjectMask], fe) -> np.ndarray:
-        """Cosine similarity of each mask's pooled feature to the SAM prototype."""
+        """Cosine similarity of each mask's pooled feature to the SAM prototype (scored
+        down near the negatives, when there are any)."""
         return self.prototype.similarity(fe.pool(masks)) if masks else np.zeros(0)
 
     def decode_window(self, emb) -> int:
@@ -205,6 +223,10 @@ class FastSegmenter:
                                    self._cosine(candidates, features_fe)])
         t3 = time.perf_counter()
         selection = select_by_mixture(self.example_descriptors, vectors, threshold=similarity_of(cfg, similarity))
+        n_rejected = 0
+        if self.negatives is not None:
+            scores, n_rejected = self.negatives.mask_out(rendered[1], candidates, selection.scores)
+            selection = mixture_selection(scores, selection.typicality, threshold=similarity_of(cfg, similarity))
         found = Candidates(candidates, frame.shape, exclude=as_masks(exclude, frame) if exclude else None,
                            source=frame.source)
         out = keep_selected(found, selection, config=cfg)
@@ -212,6 +234,8 @@ class FastSegmenter:
         out.timings = {"propose": t2 - t1, "embed": (t1 - t0) + (t3 - t2), "select": time.perf_counter() - t3 - polygons,
                        "polygons": polygons, "encoding": t1 - t0}
         out.extra = {"n_prompts": n_prompts, "n_decoded": n_decoded, "n_tiles": len(masks_fe.tiles)}
+        if self.negatives is not None:
+            out.extra["n_under_negatives"] = n_rejected
         return out
 
     def rethreshold(self, segmentation: Segmentation, *, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
@@ -234,4 +258,5 @@ class FastSegmenter:
             "cells_per_diameter": self.cells_per_diameter,
             "agree_iou": self.agree_iou,
             "decode_window": self.config.decode_window,
+            **({} if self.negatives is None else self.negatives.describe(self.negative_rule, self.negative_weight)),
         }

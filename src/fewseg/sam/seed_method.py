@@ -10,7 +10,10 @@
    SAM image encoder; the crop mask resized to the embedding grid (bilinear) weights a
    mean of the embedding: one vector per object.
 4. Prototype: L2-normalised mean of the example vectors; keep candidates with cosine
-   similarity >= ``similarity`` (0.5).
+   similarity >= ``similarity`` (0.5). With negatives (``fit(..., negatives=...)``), a
+   candidate nearer a negative's vector than the prototype is scored down, and one at
+   or under a negative on the frame they were marked on is never kept
+   (:mod:`fewseg.sam.contrast`).
 5. Polygons: outer contour simplified by ``smoothing`` (shared with every method).
 
 One full encoder pass per candidate is what makes this slow (the report: 350 of 393 s
@@ -36,6 +39,7 @@ from ..objects import Frame, ObjectMask
 from ..result import Candidates, Segmentation, keep_selected
 from ..classic.clicks import as_masks
 from ..classic.select import fit_prototype_selector
+from .contrast import ContrastSelector, FittedNegatives, negative_points, rgb_digest, unit_rows
 
 
 def occupancy_crop(mask: ObjectMask, shape: tuple[int, int], occupancy: float) -> tuple[int, int, int, int]:
@@ -152,13 +156,17 @@ class _Autocast:
 class SeedSegmenter:
     """The seed report's pipeline with the same ``fit`` / ``predict`` as the others."""
 
-    def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None, batch_size: int = 8):
+    def __init__(self, config: SegmentConfig | None = None, *, model=None, render=None, batch_size: int = 8,
+                 negative_rule: str = "nearest", negative_weight: float = 0.5):
         self.config = config or SegmentConfig(method="seed")
         self.batch_size = batch_size
         self.render = render
+        self.negative_rule, self.negative_weight = negative_rule, negative_weight
         self._model = model
         self.selector = None
         self.example_vectors: np.ndarray | None = None
+        self.negatives: FittedNegatives | None = None
+        self._seen: tuple | None = None  # (frame digest, model, config, candidates, vectors) of the last frame
 
     @property
     def model(self):
@@ -173,13 +181,24 @@ class SeedSegmenter:
 
         return to_rgb(frame, self.render)
 
-    def fit(self, frame: Frame, examples) -> "SeedSegmenter":
+    def fit(self, frame: Frame, examples, *, negatives=None) -> "SeedSegmenter":
+        """Learn the prototype from ``examples`` on ``frame``; ``negatives`` (objects or
+        regions that are not the kind wanted, as annotations, masks or clicks) are
+        learned from too and never returned on ``frame`` (:mod:`fewseg.sam.contrast`)."""
         masks = as_masks(examples, frame)
         rgb = self.rgb(frame)
         occ = self.config.target_occupancy
         self.example_vectors = crop_vectors(self.model, rgb, masks, occ, batch_size=self.batch_size)
         threshold = 0.5 if self.config.similarity is None else self.config.similarity
         self.selector = fit_prototype_selector(self.example_vectors, threshold=threshold)
+        self.negatives = None
+        if negatives:
+            neg = as_masks(negatives, frame)
+            vectors = crop_vectors(self.model, rgb, neg, occ, batch_size=self.batch_size)
+            self.negatives = FittedNegatives(rgb_digest(rgb), neg, negative_points(negatives))
+            self.selector = ContrastSelector(self.selector.prototype, unit_rows(vectors),
+                                             unit_rows(self.example_vectors), threshold,
+                                             rule=self.negative_rule, weight=self.negative_weight)
         return self
 
     def predict(self, frame: Frame, *, exclude=None, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
@@ -189,18 +208,32 @@ class SeedSegmenter:
             raise RuntimeError("call fit(frame, examples) before predict(frame)")
         cfg = self.config
         rgb = self.rgb(frame)
+        digest = rgb_digest(rgb)
         t0 = time.perf_counter()
-        candidates = generate_candidates(self.model, rgb, cfg)
+        seen = self._seen
+        again = seen is not None and seen[0] == digest and seen[1] is self.model and seen[2] == cfg
+        # A frame predicted again (a correction round: refit, predict the same frame) reuses
+        # its candidates and their vectors: neither depends on the examples.
+        candidates = seen[3] if again else generate_candidates(self.model, rgb, cfg)
         t1 = time.perf_counter()
-        vectors = crop_vectors(self.model, rgb, candidates, cfg.target_occupancy, batch_size=self.batch_size)
+        vectors = seen[4] if again else crop_vectors(self.model, rgb, candidates, cfg.target_occupancy,
+                                                      batch_size=self.batch_size)
+        self._seen = (digest, self.model, cfg, candidates, vectors)
         t2 = time.perf_counter()
         found = Candidates(candidates, frame.shape, exclude=as_masks(exclude, frame) if exclude else None,
                            source=frame.source)
-        out = keep_selected(found, self._selector(similarity).select(vectors), config=cfg)
+        selector = self._selector(similarity)
+        scores = selector.similarity(vectors)
+        if self.negatives is not None:
+            scores, n_rejected = self.negatives.mask_out(digest, candidates, scores)
+        out = keep_selected(found, selector.decide(scores), config=cfg)
         t3 = time.perf_counter() - out.timings["polygons"]
         out.timings = {"propose": t1 - t0, "embed": t2 - t1, "select": t3 - t2, "polygons": out.timings["polygons"],
                        "mask_generation": t1 - t0, "encoding": t2 - t1}
-        out.extra = {"mean_similarity": float(np.mean(out.selection.scores)) if len(vectors) else None}
+        finite = scores[np.isfinite(scores)]
+        out.extra = {"mean_similarity": float(np.mean(finite)) if len(finite) else None}
+        if self.negatives is not None:
+            out.extra["n_under_negatives"] = n_rejected
         return out
 
     def rethreshold(self, segmentation: Segmentation, *, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
@@ -227,4 +260,6 @@ class SeedSegmenter:
             "device": str(getattr(m, "device", None)),
             "n_examples": 0 if self.example_vectors is None else int(len(self.example_vectors)),
             "similarity_threshold": None if self.selector is None else self.selector.threshold,
+            **({} if self.negatives is None else self.negatives.describe(self.negative_rule, self.negative_weight)),
         }
+
