@@ -97,7 +97,8 @@ def run_segment(args) -> int:
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
     t0 = time.perf_counter()
-    frame, plan = _examples_frame(args, frames)
+    fitted, plan = _examples_frame(args, frames)
+    frame = fitted[plan.fit_location]
     counts = frames.counts(frame.location)
     xys = parse_range(args.batch_xy, size=counts["XY"], option="--batch-xy", current=frame.location.xy)
     zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=frame.location.z)
@@ -106,10 +107,10 @@ def run_segment(args) -> int:
     address = scheduler_address(args.scheduler)
     extra = {}
     if args.workers or address:
-        batch, extra = _segment_distributed(args, config, frames, frame, plan, locations, out, address)
+        batch, extra = _segment_distributed(args, config, frames, fitted, plan, locations, out, address)
     else:
         batch = segment_batch(config, frame, plan.examples, frames.read, locations, render=render_config(args),
-                              exclude=plan.exclude)
+                              plan=plan, frames=fitted)
     tags = _output_tags(args)
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
@@ -131,7 +132,8 @@ def run_segment(args) -> int:
 
             overlay_png(args.overlay, to_rgb(frame, render_config(args)), here.segmentation.masks)
     where = f" in {len(locations)} frames" if len(locations) > 1 else ""
-    print(f"{len(found)} objects{where} from {len(plan.examples)} examples ({record['n_candidates']} candidates) -> {out}")
+    learned = f" on {len(plan.fit_locations)} frames" if len(plan.fit_locations) > 1 else ""
+    print(f"{len(found)} objects{where} from {plan.n_learned} examples{learned} ({record['n_candidates']} candidates) -> {out}")
     return 0
 
 
@@ -199,18 +201,21 @@ def _segment_mosaic(args, config, frames, out) -> int:
 
 
 def _examples_frame(args, frames):
-    """Read the frame to learn on and plan the fit (:func:`fewseg.plan.plan_fit`).
+    """Plan the fit (:func:`fewseg.plan.plan_fit`) and read the frames it learns on.
 
     When the user placed the frame (``--xy/--z/--t``), or the file holds one frame, or
     the annotation file places no example anywhere but the first frame, this is
     :func:`read_input` (a stack then needs ``--z``/``--t``, as before), and every
     example is learned from on that frame. Otherwise the examples' own locations count:
-    fewseg learns on the location holding the most (as the NimbusImage worker and the
-    napari plugin do), warns which examples it does not learn from, and never outlines
-    an example again at its own location.
-    """
-    import sys
+    every location holding examples is read and learned from (only those), and an
+    example is never outlined again at its own location.
 
+    Returns
+    -------
+    fitted : dict Location -> Frame
+        The frames the fit reads (:attr:`~fewseg.plan.FitPlan.fit_locations`).
+    plan : FitPlan
+    """
     from ..io.annotations import check_inside, read_annotations
     from ..objects import Location
     from ..plan import plan_fit
@@ -221,28 +226,39 @@ def _examples_frame(args, frames):
         found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates)
         if any(a.location != Location() for a in found):
             plan = plan_fit(found, current=Location())
-            for loc in plan.locations:
-                n = frames.counts(loc) if loc.xy < counts["XY"] else None
-                if n is None or loc.z >= n["Z"] or loc.time >= n["T"]:
-                    sizes = f"XY {counts['XY']}" + (f", Z {n['Z']}, Time {n['T']}" if n else "")
-                    raise InputError(args.examples, f"an example lies at XY {loc.xy}, Z {loc.z}, Time {loc.time} "
-                                                    f"(0-based), outside {args.image} ({sizes})", field="location")
-            frame = frames.read(plan.fit_location)
-            for a in found:  # as read_annotations(..., shape=) checks them
-                check_inside(args.examples, a, frame.shape, coordinates=args.coordinates)
-            if plan.warning:
-                print(f"fewseg: warning: {plan.warning}", file=sys.stderr)
-            return frame, plan
+            check_locations(args.examples, plan.examples_at, frames, image=args.image)
+            fitted = {loc: frames.read(loc) for loc in plan.fit_locations}
+            for loc, items in plan.examples_at.items():  # as read_annotations(..., shape=) checks them
+                for a in items:
+                    check_inside(args.examples, a, fitted[loc].shape, coordinates=args.coordinates)
+            return fitted, plan
     frame, examples = read_input(args, args.examples, frames)
-    return frame, plan_fit(examples, at=frame.location)
+    return {frame.location: frame}, plan_fit(examples, at=frame.location)
 
 
-def _segment_distributed(args, config, frames, frame, plan, locations, out, address):
+def check_locations(source: str, annotations_at, frames, *, image: str, what: str = "example") -> None:
+    """One line naming ``source``, the location and the file's sizes when an annotation
+    (an example, a negative) lies at a location ``frames`` (a
+    :class:`~fewseg.io.dataset.FileFrames`) does not hold. ``annotations_at``:
+    annotations by location (:attr:`~fewseg.plan.FitPlan.examples_at`,
+    :attr:`~fewseg.plan.FitPlan.negatives_at`)."""
+    counts = frames.counts()
+    for loc in sorted(annotations_at, key=lambda loc: (loc.time, loc.z, loc.xy)):
+        n = frames.counts(loc) if 0 <= loc.xy < counts["XY"] else None
+        if n is None or not (0 <= loc.z < n["Z"] and 0 <= loc.time < n["T"]):
+            sizes = f"XY {counts['XY']}" + (f", Z {n['Z']}, Time {n['T']}" if n else "")
+            n_here = len(annotations_at[loc])
+            these = f"a{'n' * (what[0] in 'aeiou')} {what} lies" if n_here == 1 else f"{n_here} {what}s lie"
+            raise InputError(source, f"{these} at XY {loc.xy}, Z {loc.z}, Time {loc.time} (0-based), outside {image} "
+                                     f"({sizes})", field="location")
+
+
+def _segment_distributed(args, config, frames, fitted, plan, locations, out, address):
     """Fit here, predict every frame as a task on dask (:mod:`fewseg.scale.frames`)."""
     import time
 
     from .. import __version__
-    from ..batch import BatchResult
+    from ..batch import BatchResult, fit_plan
     from ..methods import make_segmenter
     from ..classic.clicks import as_masks
     from ..scale.cluster import connect
@@ -250,10 +266,13 @@ def _segment_distributed(args, config, frames, frame, plan, locations, out, addr
     from ..scale.store import masks_digest, run_signature
 
     t0 = time.perf_counter()
-    segmenter = make_segmenter(config, render=render_config(args)).fit(frame, plan.examples)
+    segmenter, fitted = fit_plan(make_segmenter(config, render=render_config(args)), plan, frames.read, frames=fitted)
     fit_s = time.perf_counter() - t0
-    signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(),
-                              examples_digest=masks_digest(as_masks(plan.examples, frame)), version=__version__)
+    digests = [masks_digest(as_masks(plan.learn.get(loc, []), fitted[loc])) for loc in plan.fit_locations]
+    if len(digests) > 1:  # where each frame's examples lie is part of what was learned
+        digests = [masks_digest([]) + "".join(f"{loc.as_nimbus()}{d}" for loc, d in zip(plan.fit_locations, digests))]
+    signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(), examples_digest=digests[0],
+                              version=__version__)
     base = _output_base(out)
     results_dir = base.with_name(base.name + ".fewseg-frames")
     with connect(workers=args.workers if not address else None, scheduler=address,
