@@ -1,5 +1,4 @@
 import json
-import time
 
 import numpy as np
 import pytest
@@ -17,9 +16,7 @@ SMALL = dict(shape=(256, 300), n_blobs=40)
 
 @pytest.fixture(scope="module")
 def full():
-    start = time.perf_counter()
-    scene = make_demo_scene(seed=0)
-    return scene, time.perf_counter() - start
+    return make_demo_scene(seed=0)
 
 
 def _snr(scene) -> np.ndarray:
@@ -42,7 +39,7 @@ def _snr(scene) -> np.ndarray:
 
 
 def test_full_size_frame_like_the_seed(full):
-    scene, seconds = full
+    scene = full
     frame = scene.frame
     assert isinstance(frame, Frame)
     assert frame.data.shape == (2, 1022, 1024) and frame.data.dtype == np.float32
@@ -52,11 +49,10 @@ def test_full_size_frame_like_the_seed(full):
     bf, yfp = frame.data
     assert 2000 <= np.median(bf) <= 3000 and 1800 < bf.min() and bf.max() < 3500
     assert 100 <= np.median(yfp) <= 200
-    assert seconds < 3.0  # about 0.65 s on the 2-core dev machine; the budget is 1.5 s
 
 
 def test_blobs_are_the_annotations(full):
-    scene, _ = full
+    scene = full
     shape = scene.frame.shape
     assert len(scene.annotations) == len(scene.blobs) == 500
     areas = []
@@ -71,7 +67,7 @@ def test_blobs_are_the_annotations(full):
 
 
 def test_truth_masks_do_not_overlap_and_touching_ones_share_a_boundary(full):
-    scene, _ = full
+    scene = full
     shape = scene.frame.shape
     count = np.zeros(shape, np.int32)
     for a in scene.annotations:
@@ -93,7 +89,7 @@ def test_truth_masks_do_not_overlap_and_touching_ones_share_a_boundary(full):
 
 
 def test_distractors_are_bright_separate_and_not_in_truth(full):
-    scene, _ = full
+    scene = full
     shape = scene.frame.shape
     kinds = scene.distractor_kinds
     assert kinds.count("aggregate") >= 3 and kinds.count("fibre") >= 3
@@ -112,7 +108,7 @@ def test_distractors_are_bright_separate_and_not_in_truth(full):
 
 
 def test_dim_blobs_really_are_dim(full):
-    scene, _ = full
+    scene = full
     snr = _snr(scene)
     assert scene.dim.sum() == 75  # 15 % of 500
     dim, bright = snr[scene.dim], snr[~scene.dim]
@@ -132,10 +128,9 @@ def test_deterministic_for_a_seed():
     assert not np.array_equal(a_frame.data, c_frame.data)
 
 
-def test_small_variant_is_fast():
-    start = time.perf_counter()
+def test_small_variant_is_small():
+    # Generation time is not asserted here (a shared machine's load decides it): no timed unit tests.
     frame, truth = make_demo(seed=0, **SMALL)
-    assert time.perf_counter() - start < 0.5
     assert frame.data.shape == (2, 256, 300) and len(truth) == 40
 
 

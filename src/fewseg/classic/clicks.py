@@ -42,8 +42,8 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage as ndi
 
-from .examples import example_masks, is_click
 from ..objects import Annotation, Frame, ObjectMask
+from .examples import example_masks, is_click
 
 _WINDOW = 48  # px each side of a click for the background level and the radial profile
 _MIN_RADIUS, _MAX_RADIUS = 1.5, 40.0

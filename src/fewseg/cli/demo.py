@@ -27,11 +27,10 @@ def add_demo(sub) -> None:
 
 
 def run_demo(args) -> int:
-    from ..io.annotations import read_annotations
-    from ..demo import write_demo
-    from ..io.frames import read_frame
-
     from .._atomic import check_output_path
+    from ..demo import write_demo
+    from ..io.annotations import read_annotations
+    from ..io.frames import read_frame
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

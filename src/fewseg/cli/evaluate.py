@@ -6,17 +6,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .options import check_outputs, check_suffix, frame_options, make_config, method_options, parse_seeds, read_input, render_config, write_json
+from .options import (
+    check_outputs,
+    check_suffix,
+    frame_options,
+    image_and_truth,
+    make_config,
+    method_options,
+    parse_seeds,
+    read_input,
+    render_config,
+    write_json,
+)
 
 
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="measure precision / recall / F1 the seed report's way",
                        description="Shuffle the truth annotations with --seed, learn from the first --num-train, "
                                    "predict, and match predictions to the rest greedily by IoU.")
-    p.add_argument("image")
-    p.add_argument("--truth", default=None,
-                   help="all annotations of the frame: NimbusImage JSON, GeoJSON or label image "
-                        "(for IMAGE = nimbus:DATASET_ID: default the dataset's polygons tagged --tag)")
+    image_and_truth(p)
     p.add_argument("--num-train", type=int, default=10)
     p.add_argument("--seed", default="42", help="split seed; several: '0,1,2,3,4' (mean reported)")
     p.add_argument("--clicks", action="store_true",

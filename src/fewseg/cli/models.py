@@ -115,8 +115,8 @@ _CACHED_WORDS = {
 
 
 def _cmd_download(args) -> int:
-    from ..sam import registry as weights
     from ..errors import FewsegError
+    from ..sam import registry as weights
 
     failed = 0
     for name in _names(args.names):

@@ -32,6 +32,14 @@ def frame_options(p: argparse.ArgumentParser) -> None:
                         "corner of pixel (0, 0) (default); pixel-centre = pixel centres at integers (the seed report's files)")
 
 
+def image_and_truth(p: argparse.ArgumentParser) -> None:
+    """``IMAGE`` and ``--truth``: what ``evaluate`` and ``sweep`` score against."""
+    p.add_argument("image")
+    p.add_argument("--truth", default=None,
+                   help="all annotations of the frame: NimbusImage JSON, GeoJSON or label image "
+                        "(for IMAGE = nimbus:DATASET_ID: default the dataset's polygons tagged --tag)")
+
+
 def method_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("method")
     g.add_argument("--method", default="classic", choices=METHODS,

@@ -7,7 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from .options import check_outputs, check_suffix, frame_options, make_config, method_options, read_input, render_config, write_json
+from .options import (
+    check_outputs,
+    check_suffix,
+    frame_options,
+    make_config,
+    method_options,
+    read_input,
+    render_config,
+    write_json,
+)
 
 
 def add_segment(sub) -> None:
@@ -74,8 +83,8 @@ def run_segment(args) -> int:
     from .._atomic import committed_together
     from ..batch import parse_range, run_record, segment_batch
     from ..io.dataset import FileFrames
-    from ..objects import Location
     from ..io.outputs import write_batch_output, zarr_labels_target
+    from ..objects import Location
     from ..scale.cluster import scheduler_address
 
     if any(str(i).startswith("nimbus:") for i in args.image) or args.api_url:
@@ -259,8 +268,8 @@ def _segment_distributed(args, config, frames, fitted, plan, locations, out, add
 
     from .. import __version__
     from ..batch import BatchResult, fit_plan
-    from ..methods import make_segmenter
     from ..classic.clicks import as_masks
+    from ..methods import make_segmenter
     from ..scale.cluster import connect
     from ..scale.frames import segment_distributed
     from ..scale.store import masks_digest, run_signature

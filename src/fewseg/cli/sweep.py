@@ -13,15 +13,12 @@ COLUMNS = ("model", "pts/side", "candidates", "precision", "recall", "F1", "mean
 
 
 def add_parser(sub) -> None:
-    from .options import frame_options, method_options
+    from .options import frame_options, image_and_truth, method_options
 
     p = sub.add_parser("sweep", help="the seed report's table: models x points per side",
                        description="Run the seed method (or --method fast) for every model and grid size, "
                                    "evaluate each the seed report's way, and write the table as Markdown and CSV.")
-    p.add_argument("image")
-    p.add_argument("--truth", default=None,
-                   help="all annotations of the frame (for IMAGE = nimbus:DATASET_ID: default the dataset's "
-                        "polygons tagged --tag)")
+    image_and_truth(p)
     p.add_argument("--models", required=True, help="comma-separated checkpoint names, e.g. sam1_vit_h,sam2.1_base_plus")
     p.add_argument("--checkpoints", action="append", default=[], metavar="NAME=PATH",
                    help="local checkpoint file for a model (repeatable)")
