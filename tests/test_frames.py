@@ -125,3 +125,36 @@ def test_a_method_learning_from_one_frame_is_refused_in_one_line(planes):
     assert str(err.value) == ("--method: seed learns from one frame; the examples lie on 2 frames (XY 0, Z 0, Time 0; "
                               "XY 0, Z 2, Time 0; 0-based): use --method classic, or give the examples of one frame")
     assert "\n" not in str(err.value)
+
+
+def test_too_many_examples_are_refused_in_one_line_before_each_is_checked(tmp_path):
+    import json
+
+    from fewseg.io.annotations import read_annotations
+
+    square = [[1, 1], [3, 1], [3, 3], [1, 3], [1, 1]]
+    features = [{"type": "Feature", "properties": {"tags": ["a" if i < 2 else "b"]},
+                 "geometry": {"type": "Polygon", "coordinates": [square]}} for i in range(5)]
+    path = tmp_path / "many.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    with pytest.raises(InputError, match=r"many.geojson: 5 annotations: too many examples \(at most 4\)"):
+        read_annotations(path, limit=4)
+    with pytest.raises(InputError, match="3 annotations tagged 'b': too many"):
+        read_annotations(path, tag="b", limit=2)
+    assert len(read_annotations(path, tag="a", limit=2)) == 2
+
+
+def test_examples_or_negatives_outside_the_file_are_named_with_the_files_sizes():
+    from fewseg.cli.segment import check_locations
+
+    class Stack:  # FileFrames' counts: 1 position of 3 planes
+        def counts(self, location=None):
+            return {"XY": 1, "Z": 3, "T": 1}
+
+    check_locations("neg.json", {Location(z=2): [1]}, Stack(), image="s.tif", what="negative")
+    with pytest.raises(InputError) as err:
+        check_locations("neg.json", {Location(z=1): [1], Location(z=5): [1, 2]}, Stack(), image="s.tif", what="negative")
+    assert str(err.value) == ("neg.json: location: 2 negatives lie at XY 0, Z 5, Time 0 (0-based), outside s.tif "
+                              "(XY 1, Z 3, Time 1)")
+    with pytest.raises(InputError, match="an example lies at XY 3, Z 0, Time 0 .0-based., outside s.tif .XY 1.$"):
+        check_locations("ex.json", {Location(xy=3): [1]}, Stack(), image="s.tif")

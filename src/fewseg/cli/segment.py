@@ -155,7 +155,7 @@ def _segment_mosaic(args, config, frames, out) -> int:
     from .._atomic import committed_together
     from ..batch import FrameResult, run_record
     from ..classic.blockwise import fit_region, predict_blockwise
-    from ..io.annotations import read_annotations
+    from ..io.annotations import MAX_EXAMPLES, read_annotations
     from ..io.dataset import FilePlane
     from ..io.outputs import write_batch_output
     from ..objects import Location
@@ -180,7 +180,8 @@ def _segment_mosaic(args, config, frames, out) -> int:
     plane = FilePlane(args.image, z=args.z, t=args.t, xy=args.xy or 0, channels=args.channels, level=args.level)
     shape = plane.shape
     where = location if any(v is not None for v in (args.xy, args.z, args.t)) else None
-    examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates)
+    examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates,
+                                limit=MAX_EXAMPLES)
     if not examples:
         raise InputError(args.examples, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     model, region = fit_region(config, plane, shape, examples)
@@ -225,14 +226,14 @@ def _examples_frame(args, frames):
         The frames the fit reads (:attr:`~fewseg.plan.FitPlan.fit_locations`).
     plan : FitPlan
     """
-    from ..io.annotations import check_inside, read_annotations
+    from ..io.annotations import MAX_EXAMPLES, check_inside, read_annotations
     from ..objects import Location
     from ..plan import plan_fit
 
     counts = frames.counts()
     placed = any(v is not None for v in (args.xy, args.z, args.t))
     if not placed and counts["XY"] * counts["Z"] * counts["T"] > 1:
-        found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates)
+        found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates, limit=MAX_EXAMPLES)
         if any(a.location != Location() for a in found):
             plan = plan_fit(found, current=Location())
             check_locations(args.examples, plan.examples_at, frames, image=args.image)
@@ -241,7 +242,7 @@ def _examples_frame(args, frames):
                 for a in items:
                     check_inside(args.examples, a, fitted[loc].shape, coordinates=args.coordinates)
             return fitted, plan
-    frame, examples = read_input(args, args.examples, frames)
+    frame, examples = read_input(args, args.examples, frames, limit=MAX_EXAMPLES)
     return {frame.location: frame}, plan_fit(examples, at=frame.location)
 
 
