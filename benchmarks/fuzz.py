@@ -1,7 +1,7 @@
 """Fuzz the fewseg command line with malformed inputs and count broken promises.
 
     python benchmarks/fuzz.py                 # every case (~1,460), 60 s timeout each
-    python benchmarks/fuzz.py --no-hangs      # without the two many-examples cases (a minute each before issue 12)
+    python benchmarks/fuzz.py --no-hangs      # without the many-examples cases (a minute each before issues 12, 18)
     python benchmarks/fuzz.py --only json     # one group: tiff, json, zarr, clicks, output, option, valid, hang
 
 Each case runs ``fewseg.cli.main`` in a forked child of this process (so the libraries are

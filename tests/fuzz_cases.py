@@ -845,7 +845,41 @@ def hang_cases() -> list[Case]:
 
         cases.append(Case(f"hang/{n} examples", "hang", segment(frame="@big.ome.tif", examples="@all.json"),
                           setup=setup, expect=ACCEPT, outputs=SEGMENT_OUTPUTS))
+    # Absurd counts (issue 18): over a minute each before; now one line (too many examples) within seconds.
+    cases.append(Case("hang/65536 label-image examples", "hang", segment(frame="@big.ome.tif", examples="@labels.tif"),
+                      setup=_absurd_labels, expect=REFUSE, outputs=SEGMENT_OUTPUTS))
+    cases.append(Case("hang/210000 tiny polygons", "hang", segment(frame="@big.ome.tif", examples="@tiny.geojson"),
+                      setup=_absurd_polygons, expect=REFUSE, outputs=SEGMENT_OUTPUTS))
     return cases
+
+
+def _absurd_frame(d: Path) -> None:
+    from fewseg.demo import make_demo
+    from fewseg.io.frames import write_frame
+
+    write_frame(d / "big.ome.tif", make_demo(seed=5, shape=(1024, 1024), n_blobs=400)[0])
+
+
+def _absurd_labels(d: Path) -> None:
+    """65,536 labels of 4 x 4 pixels tiling a 1024 x 1024 frame."""
+    import tifffile
+
+    _absurd_frame(d)
+    rows = np.arange(1024) // 4
+    tifffile.imwrite(d / "labels.tif", (rows[:, None] * 256 + rows[None, :] + 1).astype(np.uint32))
+
+
+def _absurd_polygons(d: Path) -> None:
+    """210,000 polygons of 1.5 x 1.5 pixels, every one tagged as the examples are."""
+    _absurd_frame(d)
+    features = []
+    for k in range(210_000):
+        r, c = divmod(k, 511)
+        x, y = 2 * c + 0.5, 2 * r + 0.5
+        ring = [[x, y], [x + 1.5, y], [x + 1.5, y + 1.5], [x, y + 1.5], [x, y]]
+        features.append({"type": "Feature", "properties": {"tags": ["YFP blob"]},
+                         "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    (d / "tiny.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
 
 
 # --------------------------------------------------------------------------- OME-Zarr frames

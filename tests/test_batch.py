@@ -80,14 +80,17 @@ def _at(z: int, n: int, *, xy: int = 0) -> list[Annotation]:
     return [Annotation(point=(float(i), 0.0), location=Location(xy=xy, z=z)) for i in range(n)]
 
 
-def test_plan_fit_learns_where_most_examples_lie_and_excludes_each_where_it_lies():
+def test_plan_fit_learns_from_every_location_and_excludes_each_where_it_lies():
     on_z2, on_z0 = _at(2, 8), _at(0, 2)
     plan = plan_fit(on_z0 + on_z2, current=Location())
     assert plan.fit_location == Location(z=2) and plan.examples == on_z2
     assert plan.exclude == {Location(z=0): on_z0, Location(z=2): on_z2}
-    assert plan.examples_at == plan.exclude and plan.n_not_learned_from == 2
-    assert plan.locations == [Location(z=0), Location(z=2)]
-    assert plan.warning == ("learning from the 8 examples at XY 1, Z 3, Time 1; 2 example(s) at other locations "
+    assert plan.examples_at == plan.exclude == plan.learn and plan.n_not_learned_from == 0 and plan.n_learned == 10
+    assert plan.locations == plan.fit_locations == [Location(z=0), Location(z=2)] and plan.warning is None
+    # A way in that fits on one frame learns on the one holding the most, and says what it leaves out.
+    one = plan.one_frame()
+    assert one.learn == {Location(z=2): on_z2} and one.fit_locations == [Location(z=2)] and one.exclude == plan.exclude
+    assert one.n_not_learned_from == 2 and one.warning == ("learning from the 8 examples at XY 1, Z 3, Time 1; 2 example(s) at other locations "
                             "(XY 1, Z 1, Time 1) are not learned from (but are not outlined again)")
     # A tie: where the user is wins, else the first in time, Z, XY order.
     assert plan_fit(_at(3, 2) + _at(1, 2), current=Location(z=3)).fit_location == Location(z=3)
@@ -109,17 +112,22 @@ def test_plan_fit_on_one_frame_and_negatives_carried():
     assert plan.negatives == tuple(negatives) and plan.examples == on_z2 and plan.warning is None
     assert plan.exclude == {Location(z=2): on_z2 + negatives[:1], Location(z=5): negatives[1:]}
     assert plan.n_not_learned_from == 0 and plan.locations == [Location(z=2), Location(z=5)]
+    # Negatives are learned from where they lie, a frame holding only negatives included.
+    assert plan.negatives_at == {Location(z=2): negatives[:1], Location(z=5): negatives[1:]}
+    assert plan.fit_locations == [Location(z=2), Location(z=5)]
+    assert plan.one_frame().negatives_at == {Location(z=2): negatives[:1]}
 
 
 def test_run_record_keys_are_the_same_for_every_way_in(stack):
     frames, examples = stack
-    plan = plan_fit([replace(a, location=Location(z=1 if i < 8 else 0)) for i, a in enumerate(examples)])
+    # A way in that fits on one frame (as the napari plugin and the NimbusImage worker do).
+    plan = plan_fit([replace(a, location=Location(z=1 if i < 8 else 0)) for i, a in enumerate(examples)]).one_frame()
     batch = segment_batch(SegmentConfig(), frames[Location(z=1)], plan.examples, frames.__getitem__, list(frames),
                           exclude=plan.exclude)
     summaries = [r.summary() for r in batch.frames]
     record = run_record(plan, batch.segmenter, summaries, config=SegmentConfig(), fit_seconds=1.23456,
                         total_seconds=2.5)
-    assert list(record) == ["config", "learned", "fit_location", "n_examples", "n_examples_not_learned_from",
+    assert list(record) == ["config", "learned", "fit_location", "fit_locations", "n_examples", "n_examples_not_learned_from",
                             "n_frames", "n_objects", "n_candidates", "n_pred_on_examples", "fit_s", "total_s", "frames"]
     assert record["fit_location"] == {"XY": 0, "Z": 1, "Time": 0}
     assert (record["n_examples"], record["n_examples_not_learned_from"], record["n_frames"]) == (8, 2, 3)

@@ -215,15 +215,16 @@ def _stack_with_examples_on(tmp_path, counts: dict) -> tuple[Path, Path, list]:
 
 
 def test_segment_learns_where_the_examples_are_drawn(tmp_path, capsys):
-    # No --z: the examples' own locations count. 8 examples on Z 2, 2 on Z 0: learn on Z 2.
+    # No --z: the examples' own locations count. 8 examples on Z 2, 2 on Z 0: learn from both planes.
     image, ex, truths = _stack_with_examples_on(tmp_path, {0: 2, 2: 8})
     out = tmp_path / "found.json"
     code, stdout, err = run(capsys, "segment", image, "--examples", ex, "--batch-z", "all", "-o", out)
     assert code == 0, err
-    assert "warning: learning from the 8 examples at XY 1, Z 3, Time 1; 2 example(s)" in err
+    assert "warning" not in err and "from 10 examples on 2 frames" in stdout
     meta = json.loads((tmp_path / "found.json.fewseg.json").read_text())
-    assert meta["fit_location"] == {"XY": 0, "Z": 2, "Time": 0} and meta["n_examples"] == 8
-    assert meta["n_examples_not_learned_from"] == 2
+    assert meta["fit_location"] == {"XY": 0, "Z": 2, "Time": 0} and meta["n_examples"] == 10
+    assert meta["fit_locations"] == [{"XY": 0, "Z": 0, "Time": 0}, {"XY": 0, "Z": 2, "Time": 0}]
+    assert meta["n_examples_not_learned_from"] == 0
     found = json.loads(out.read_text())
     assert {a["location"]["Z"] for a in found} == {0, 1, 2}
     # No example is outlined again at its own plane, the 2 on Z 0 included.

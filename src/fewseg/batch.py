@@ -4,8 +4,8 @@ The loop every way in shares (the CLI, the NimbusImage worker, the napari plugin
 scale-out code)::
 
     plan = plan_fit(annotations, current=here)                   # what is learned from where (fewseg.plan)
-    segmenter = make_segmenter(config).fit(read(plan.fit_location), plan.examples)   # once
-    for result in segment_frames(segmenter, read, locations, examples=plan.exclude):  # one frame at a time
+    segmenter, fitted = fit_plan(make_segmenter(config), plan, read)   # once, on every frame holding examples
+    for result in segment_frames(segmenter, read, locations, examples=plan.exclude, frames=fitted):
         ...                                                      # write / upload / show it
     record = run_record(plan, segmenter, summaries, config=config, fit_seconds=...)  # what the run did
 
@@ -69,6 +69,49 @@ def parse_range(text: str | None, *, size: int, option: str, current: int = 0, f
     if not out:
         raise InputError(option, f"expected at least one index, got {text!r}")
     return out
+
+
+def fit_plan(segmenter, plan: FitPlan, read: FrameReader | None, *,
+             frames: Mapping[Location, Frame] | None = None) -> tuple[object, dict[Location, Frame]]:
+    """Fit ``segmenter`` on what ``plan`` learns from, reading only the frames that hold it.
+
+    One location: ``segmenter.fit(frame, examples)``; several:
+    ``segmenter.fit_frames([(frame, examples, negatives), ...])`` (the weight-free
+    method, :meth:`fewseg.classic.model.WeightFreeSegmenter.fit_frames`); a method
+    without it is refused in one line (or fit on :meth:`FitPlan.one_frame`). Negatives
+    are passed only where there are some.
+
+    Parameters
+    ----------
+    segmenter
+        Unfitted.
+    plan : FitPlan
+    read : callable
+        ``read(location) -> Frame`` for the locations not in ``frames``.
+    frames : mapping Location -> Frame, optional
+        Frames already in memory.
+
+    Returns
+    -------
+    segmenter
+        Fitted.
+    fitted : dict Location -> Frame
+        The frames fitted on (:attr:`FitPlan.fit_locations`), for predicting them
+        without reading them again.
+    """
+    frames = frames or {}
+    where = plan.fit_locations
+    fitted = {loc: frames[loc] if loc in frames else read(loc) for loc in where}
+    items = [(fitted[loc], plan.learn.get(loc, []), plan.negatives_at.get(loc, [])) for loc in where]
+    if len(items) == 1:
+        frame, examples, negatives = items[0]
+        return segmenter.fit(frame, examples, **({"negatives": negatives} if len(negatives) else {})), fitted
+    if not hasattr(segmenter, "fit_frames"):
+        method = getattr(getattr(segmenter, "config", None), "method", type(segmenter).__name__)
+        places = "; ".join(f"XY {loc.xy}, Z {loc.z}, Time {loc.time}" for loc in where)
+        raise InputError("--method", f"{method} learns from one frame; the examples lie on {len(where)} frames "
+                                     f"({places}; 0-based): use --method classic, or give the examples of one frame")
+    return segmenter.fit_frames(items), fitted
 
 
 @dataclass
@@ -191,8 +234,9 @@ def run_record(plan: FitPlan, segmenter, frames: Sequence[dict], *, config, fit_
     Returns
     -------
     dict
-        ``config``, ``learned``, ``fit_location`` (``{"XY", "Z", "Time"}``, 0-based),
-        ``n_examples`` (learned from), ``n_examples_not_learned_from``, ``n_frames``,
+        ``config``, ``learned``, ``fit_location`` (``{"XY", "Z", "Time"}``, 0-based: the
+        location holding the most examples), ``fit_locations`` (every location learned
+        from), ``n_examples`` (learned from), ``n_examples_not_learned_from``, ``n_frames``,
         ``n_objects``, ``n_candidates``, ``n_pred_on_examples`` (summed over the
         frames), ``fit_s``, ``total_s`` (when given) and ``frames``.
 
@@ -214,7 +258,8 @@ def run_record(plan: FitPlan, segmenter, frames: Sequence[dict], *, config, fit_
         "config": config.to_dict(),
         "learned": segmenter.describe_fit(),
         "fit_location": plan.fit_location.as_nimbus(),
-        "n_examples": len(plan.examples),
+        "fit_locations": [loc.as_nimbus() for loc in plan.fit_locations],
+        "n_examples": plan.n_learned,
         "n_examples_not_learned_from": plan.n_not_learned_from,
         **_totals(frames),
         "fit_s": round(fit_seconds, 4),
@@ -223,20 +268,22 @@ def run_record(plan: FitPlan, segmenter, frames: Sequence[dict], *, config, fit_
     }
 
 
-def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locations: Sequence[Location], *,
+def segment_batch(config, frame: Frame | None, examples: list | None, read: FrameReader, locations: Sequence[Location], *,
                   render=None, segmenter=None, show_progress: bool | None = None,
                   cancelled: Callable[[], bool] | None = None,
-                  exclude: Mapping[Location, list] | None = None, negatives: list | None = None) -> BatchResult:
-    """Fit once on ``examples`` drawn on ``frame``, then predict every location.
+                  exclude: Mapping[Location, list] | None = None, negatives: list | None = None,
+                  plan: FitPlan | None = None, frames: Mapping[Location, Frame] | None = None) -> BatchResult:
+    """Fit once on ``examples`` drawn on ``frame`` (or on ``plan``), then predict every location.
 
-    The examples' own frame is not read again, and objects re-discovering its examples
+    The frames fitted on are not read again, and objects re-discovering their examples
     are dropped there. ``segmenter`` (unfitted) replaces the one ``config`` would make
     (e.g. to reuse a loaded SAM model). ``show_progress``: a bar on stderr (default: when
-    stderr is a terminal). ``exclude``: what is not outlined again at each location
-    (a :class:`FitPlan`'s ``exclude``: examples drawn at other locations, not learned
-    from, are not outlined again there either); it replaces the examples at their own
-    frame when it names that frame. ``negatives``: objects on ``frame`` that are not
-    wanted, learned from (``fit(frame, examples, negatives=...)``).
+    stderr is a terminal). ``exclude``: what is not outlined again at each location; it
+    replaces the plan's at the locations it names. ``negatives``: objects on ``frame``
+    that are not wanted, learned from (``fit(frame, examples, negatives=...)``).
+    ``plan`` (a :class:`FitPlan`): learn from every location it names (:func:`fit_plan`:
+    the frames holding examples or negatives are read, ``frame`` and ``frames`` used where
+    given) and exclude its ``exclude``; ``examples`` and ``negatives`` are then not read.
 
     Examples
     --------
@@ -250,11 +297,12 @@ def segment_batch(config, frame: Frame, examples: list, read: FrameReader, locat
     from .methods import make_segmenter
     from .progress import progress
 
+    plan = plan if plan is not None else plan_fit(examples, at=frame.location, negatives=negatives or ())
+    known = {**({frame.location: frame} if frame is not None else {}), **(frames or {})}
     t0 = time.perf_counter()
-    segmenter = (segmenter or make_segmenter(config, render=render)).fit(
-        frame, examples, **({"negatives": negatives} if negatives else {}))
+    segmenter, fitted = fit_plan(segmenter or make_segmenter(config, render=render), plan, read, frames=known)
     out = BatchResult(segmenter, fit_seconds=time.perf_counter() - t0)
-    results = segment_frames(segmenter, read, locations, examples={frame.location: examples, **(exclude or {})},
-                             frames={frame.location: frame}, cancelled=cancelled)
+    results = segment_frames(segmenter, read, locations, examples={**plan.exclude, **(exclude or {})},
+                             frames={**known, **fitted}, cancelled=cancelled)
     out.frames.extend(progress(results, total=len(locations), desc="frames", enabled=show_progress))
     return out

@@ -26,6 +26,7 @@ from ..result import Candidates, Segmentation, finish
 from .clicks import as_masks
 from .negatives import check_negatives, negative_marks
 from .select import Selection, choose_outlines, mixture_selection, rejected, select_by_mixture
+from .training import training_frame
 
 
 #: The examples' component's standard deviation of the cluster size (log of the area of
@@ -129,6 +130,28 @@ class WeightFreeSegmenter:
         self.negative_vectors = np.vstack(rows)
         self._negatives = (_fingerprint(frame.data), marks)
         self._fitted_candidates = (frame.data, levels, vectors)
+
+    def fit_frames(self, items) -> "WeightFreeSegmenter":
+        """Learn from examples (and negatives) on several frames: ``items`` is a sequence of
+        ``(frame, examples, negatives)`` (``negatives`` may be None). One frame is
+        :meth:`fit`; several are fitted as one training frame, the crops around each
+        frame's examples side by side (:func:`~fewseg.classic.training.training_frame`;
+        clicks are outlined on their own frame first).
+
+        Examples
+        --------
+        >>> from fewseg.demo import make_demo
+        >>> (a, truth_a), (b, truth_b) = make_demo(seed=1, shape=(160, 160), n_blobs=20), make_demo(seed=2, shape=(160, 160), n_blobs=20)
+        >>> model = WeightFreeSegmenter().fit_frames([(a, truth_a[:4], None), (b, truth_b[:4], None)])
+        >>> len(model.profile.areas), len(model.predict(b, exclude=truth_b[:4]).polygons) > 8
+        (8, True)
+        """
+        items = [(frame, examples, negatives or []) for frame, examples, negatives in items]
+        if len(items) > 1:
+            frame, examples, negatives = training_frame([(f, as_masks(ex, f), as_masks(neg, f)) for f, ex, neg in items])
+            items = [(frame, examples, negatives)]
+        frame, examples, negatives = items[0]
+        return self.fit(frame, examples, **({"negatives": negatives} if len(negatives) else {}))
 
     def predict(self, frame: Frame, *, exclude: list[Annotation] | list[ObjectMask] | None = None,
                 reject: list[Annotation] | list[ObjectMask] | None = None,

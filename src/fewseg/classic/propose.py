@@ -684,19 +684,44 @@ def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: Prop
     margin = int(3 * settings.peak_radius) + 4
     windows = [_window(m, margin, signal.shape) for m in masks]
     if sum((r.stop - r.start) * (c.stop - c.start) for r, c in windows) >= SPARSE * signal.size:
-        whole = (slice(0, signal.shape[0]), slice(0, signal.shape[1]))
         labels = segment_signal(smooth_signal(signal, settings), settings)
-        return [_cluster_of(m, labels, whole) for m in masks]
+        area = np.bincount(labels.ravel())
+        return [_cluster_of(m, labels[win], win, area=area) for m, win in zip(masks, _cluster_windows(masks, labels, area))]
     return [_cluster_of(m, segment_signal(smooth_signal(signal[win], settings), settings), win)
             for m, win in zip(masks, windows)]
 
 
-def _cluster_of(m: ObjectMask, labels: np.ndarray, win) -> ObjectMask:
+def _cluster_windows(masks: list[ObjectMask], labels: np.ndarray, area: np.ndarray) -> list[tuple[slice, slice]]:
+    """For :func:`example_clusters` on the whole frame: a window per example that holds
+    its cluster, so each is found at the cost of its neighbourhood, not of the frame.
+
+    An example's cluster lies in the connected components, under ``labels``' proposals
+    of 15 pixels or more and every example grown by one pixel, that its own pixels touch
+    (the objects it can reach are a subset of those); the window is their bounding box.
+    Within it the cluster is the one found on the whole frame (every pixel its growth
+    and connection need lies in those components)."""
+    reach = (labels > 0) & (area >= 15)[labels]
+    for m in masks:
+        m.paste(reach)
+    components, _ = ndi.label(ndi.binary_dilation(reach))
+    boxes = ndi.find_objects(components)
+    out = []
+    for m in masks:
+        ids = np.unique(components[m.slices][m.mask])
+        ids = ids[ids > 0]
+        own = [boxes[i - 1] for i in ids] + [m.slices]
+        out.append((slice(min(b[0].start for b in own), max(b[0].stop for b in own)),
+                    slice(min(b[1].start for b in own), max(b[1].stop for b in own))))
+    return out
+
+
+def _cluster_of(m: ObjectMask, labels: np.ndarray, win, *, area: np.ndarray | None = None) -> ObjectMask:
     """:func:`example_clusters` for one example ``m`` and the proposals ``labels`` of
-    window ``win`` (fragments under 15 pixels, which :func:`propose` drops, left out)."""
+    window ``win`` (fragments under 15 pixels, which :func:`propose` drops, left out;
+    ``area``: each proposal's area, when ``labels`` is a window of a larger label image)."""
     own = np.zeros(labels.shape, dtype=bool)
     ObjectMask(m.row - win[0].start, m.col - win[1].start, m.mask).paste(own)
-    area = np.bincount(labels.ravel())
+    area = np.bincount(labels.ravel()) if area is None else area.copy()
     drop = area < 15
     drop[labels[own]] = True
     objects = ((labels > 0) & ~drop[labels]) | own

@@ -126,10 +126,11 @@ def make_config(args):
     return SegmentConfig(**values, exclude_examples=not args.keep_examples)
 
 
-def read_input(args, annotation_path: str, frames=None):
+def read_input(args, annotation_path: str, frames=None, *, limit: int | None = None):
     """Read the frame and the annotations for it (tag and location filters applied).
 
-    ``frames`` (:class:`~fewseg.io.dataset.FileFrames`): a list of files, read at ``--xy``."""
+    ``frames`` (:class:`~fewseg.io.dataset.FileFrames`): a list of files, read at ``--xy``;
+    ``limit``: the most annotations accepted (:func:`~fewseg.io.annotations.read_annotations`)."""
     from ..io.annotations import read_annotations
     from ..io.frames import read_frame
     from ..objects import Location
@@ -151,7 +152,7 @@ def read_input(args, annotation_path: str, frames=None):
     # Annotations are filtered by location only when the user placed the frame.
     where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
     annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where,
-                                   coordinates=args.coordinates)
+                                   coordinates=args.coordinates, limit=limit)
     if not annotations:
         raise InputError(annotation_path, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     return frame, annotations

@@ -83,7 +83,6 @@ def _output_tags(args) -> tuple[str, ...]:
 def run_segment(args) -> int:
     """Fit on the examples' frame, then predict on it and on every frame of the batch."""
     import time
-    from dataclasses import replace
 
     from .._atomic import committed_together
     from ..batch import parse_range, run_record, segment_batch
@@ -113,10 +112,10 @@ def run_segment(args) -> int:
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
     t0 = time.perf_counter()
-    frame, plan = _examples_frame(args, frames)
-    negatives = read_negatives(args, frame)
-    if negatives:  # marked on the frame learned from; the model rejects them there (predict)
-        plan = replace(plan, negatives=tuple(negatives))
+    fitted, plan = _examples_frame(args, frames)
+    frame = fitted[plan.fit_location]
+    negatives = read_negatives(args, frame)  # marked on the frame learned from: learned and rejected there
+    plan = plan.with_negatives(negatives, at=frame.location)
     counts = frames.counts(frame.location)
     xys = parse_range(args.batch_xy, size=counts["XY"], option="--batch-xy", current=frame.location.xy)
     zs = parse_range(args.batch_z, size=counts["Z"], option="--batch-z", current=frame.location.z)
@@ -125,12 +124,12 @@ def run_segment(args) -> int:
     address = scheduler_address(args.scheduler)
     extra = {}
     if args.workers or address:
-        batch, extra = _segment_distributed(args, config, frames, frame, plan, locations, out, address)
+        batch, extra = _segment_distributed(args, config, frames, fitted, plan, locations, out, address)
     else:
         segmenter = make_segmenter(config, render=render_config(args))
         check_learns_negatives(segmenter, negatives, config.method)
         batch = segment_batch(config, frame, plan.examples, frames.read, locations, segmenter=segmenter,
-                              exclude=plan.exclude, negatives=negatives)
+                              plan=plan, frames=fitted)
     tags = _output_tags(args)
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
@@ -153,8 +152,9 @@ def run_segment(args) -> int:
 
             overlay_png(args.overlay, to_rgb(frame, render_config(args)), here.segmentation.masks)
     where = f" in {len(locations)} frames" if len(locations) > 1 else ""
+    learned = f" on {len(plan.fit_locations)} frames" if len(plan.fit_locations) > 1 else ""
     rejected = f" and {len(negatives)} negatives" if negatives else ""
-    print(f"{len(found)} objects{where} from {len(plan.examples)} examples{rejected} ({record['n_candidates']} "
+    print(f"{len(found)} objects{where} from {plan.n_learned} examples{learned}{rejected} ({record['n_candidates']} "
           f"candidates) -> {out}")
     return 0
 
@@ -168,7 +168,7 @@ def _segment_mosaic(args, config, frames, out) -> int:
     from .._atomic import committed_together
     from ..batch import FrameResult, run_record
     from ..classic.blockwise import fit_region, predict_blockwise
-    from ..io.annotations import read_annotations
+    from ..io.annotations import MAX_EXAMPLES, read_annotations
     from ..io.dataset import FilePlane
     from ..io.outputs import write_batch_output
     from ..objects import Location
@@ -195,7 +195,8 @@ def _segment_mosaic(args, config, frames, out) -> int:
     plane = FilePlane(args.image, z=args.z, t=args.t, xy=args.xy or 0, channels=args.channels, level=args.level)
     shape = plane.shape
     where = location if any(v is not None for v in (args.xy, args.z, args.t)) else None
-    examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates)
+    examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates,
+                                limit=MAX_EXAMPLES)
     if not examples:
         raise InputError(args.examples, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     model, region = fit_region(config, plane, shape, examples)
@@ -225,50 +226,64 @@ def _segment_mosaic(args, config, frames, out) -> int:
 
 
 def _examples_frame(args, frames):
-    """Read the frame to learn on and plan the fit (:func:`fewseg.plan.plan_fit`).
+    """Plan the fit (:func:`fewseg.plan.plan_fit`) and read the frames it learns on.
 
     When the user placed the frame (``--xy/--z/--t``), or the file holds one frame, or
     the annotation file places no example anywhere but the first frame, this is
     :func:`read_input` (a stack then needs ``--z``/``--t``, as before), and every
     example is learned from on that frame. Otherwise the examples' own locations count:
-    fewseg learns on the location holding the most (as the NimbusImage worker and the
-    napari plugin do), warns which examples it does not learn from, and never outlines
-    an example again at its own location.
-    """
-    import sys
+    every location holding examples is read and learned from (only those), and an
+    example is never outlined again at its own location.
 
-    from ..io.annotations import check_inside, read_annotations
+    Returns
+    -------
+    fitted : dict Location -> Frame
+        The frames the fit reads (:attr:`~fewseg.plan.FitPlan.fit_locations`).
+    plan : FitPlan
+    """
+    from ..io.annotations import MAX_EXAMPLES, check_inside, read_annotations
     from ..objects import Location
     from ..plan import plan_fit
 
     counts = frames.counts()
     placed = any(v is not None for v in (args.xy, args.z, args.t))
     if not placed and counts["XY"] * counts["Z"] * counts["T"] > 1:
-        found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates)
+        found = read_annotations(args.examples, tag=args.tag, coordinates=args.coordinates, limit=MAX_EXAMPLES)
         if any(a.location != Location() for a in found):
             plan = plan_fit(found, current=Location())
-            for loc in plan.locations:
-                n = frames.counts(loc) if loc.xy < counts["XY"] else None
-                if n is None or loc.z >= n["Z"] or loc.time >= n["T"]:
-                    sizes = f"XY {counts['XY']}" + (f", Z {n['Z']}, Time {n['T']}" if n else "")
-                    raise InputError(args.examples, f"an example lies at XY {loc.xy}, Z {loc.z}, Time {loc.time} "
-                                                    f"(0-based), outside {args.image} ({sizes})", field="location")
-            frame = frames.read(plan.fit_location)
-            for a in found:  # as read_annotations(..., shape=) checks them
-                check_inside(args.examples, a, frame.shape, coordinates=args.coordinates)
-            if plan.warning:
-                print(f"fewseg: warning: {plan.warning}", file=sys.stderr)
-            return frame, plan
-    frame, examples = read_input(args, args.examples, frames)
-    return frame, plan_fit(examples, at=frame.location)
+            check_locations(args.examples, plan.examples_at, frames, image=args.image)
+            fitted = {loc: frames.read(loc) for loc in plan.fit_locations}
+            for loc, items in plan.examples_at.items():  # as read_annotations(..., shape=) checks them
+                for a in items:
+                    check_inside(args.examples, a, fitted[loc].shape, coordinates=args.coordinates)
+            return fitted, plan
+    frame, examples = read_input(args, args.examples, frames, limit=MAX_EXAMPLES)
+    return {frame.location: frame}, plan_fit(examples, at=frame.location)
 
 
-def _segment_distributed(args, config, frames, frame, plan, locations, out, address):
+def check_locations(source: str, annotations_at, frames, *, image: str, what: str = "example") -> None:
+    """One line naming ``source``, the location and the file's sizes when an annotation
+    (an example, a negative) lies at a location ``frames`` (a
+    :class:`~fewseg.io.dataset.FileFrames`) does not hold. ``annotations_at``:
+    annotations by location (:attr:`~fewseg.plan.FitPlan.examples_at`,
+    :attr:`~fewseg.plan.FitPlan.negatives_at`)."""
+    counts = frames.counts()
+    for loc in sorted(annotations_at, key=lambda loc: (loc.time, loc.z, loc.xy)):
+        n = frames.counts(loc) if 0 <= loc.xy < counts["XY"] else None
+        if n is None or not (0 <= loc.z < n["Z"] and 0 <= loc.time < n["T"]):
+            sizes = f"XY {counts['XY']}" + (f", Z {n['Z']}, Time {n['T']}" if n else "")
+            n_here = len(annotations_at[loc])
+            these = f"a{'n' * (what[0] in 'aeiou')} {what} lies" if n_here == 1 else f"{n_here} {what}s lie"
+            raise InputError(source, f"{these} at XY {loc.xy}, Z {loc.z}, Time {loc.time} (0-based), outside {image} "
+                                     f"({sizes})", field="location")
+
+
+def _segment_distributed(args, config, frames, fitted, plan, locations, out, address):
     """Fit here, predict every frame as a task on dask (:mod:`fewseg.scale.frames`)."""
     import time
 
     from .. import __version__
-    from ..batch import BatchResult
+    from ..batch import BatchResult, fit_plan
     from ..classic.clicks import as_masks
     from ..methods import make_segmenter
     from ..scale.cluster import connect
@@ -277,12 +292,18 @@ def _segment_distributed(args, config, frames, frame, plan, locations, out, addr
 
     t0 = time.perf_counter()
     segmenter = make_segmenter(config, render=render_config(args))
-    negatives = list(plan.negatives)
-    check_learns_negatives(segmenter, negatives, config.method)
-    segmenter = segmenter.fit(frame, plan.examples, **({"negatives": negatives} if negatives else {}))
+    check_learns_negatives(segmenter, list(plan.negatives), config.method)
+    segmenter, fitted = fit_plan(segmenter, plan, frames.read, frames=fitted)
     fit_s = time.perf_counter() - t0
-    signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(),
-                              examples_digest=masks_digest(as_masks(plan.examples, frame)), version=__version__)
+    digests = [masks_digest(as_masks(plan.learn.get(loc, []), fitted[loc])) for loc in plan.fit_locations]
+    if len(digests) > 1:  # where each frame's examples lie is part of what was learned
+        digests = [masks_digest([]) + "".join(f"{loc.as_nimbus()}{d}" for loc, d in zip(plan.fit_locations, digests))]
+    rejected = [masks_digest(as_masks(plan.negatives_at[loc], fitted[loc])) for loc in plan.fit_locations
+                if plan.negatives_at.get(loc)]
+    if rejected:  # which objects were rejected is part of what was learned too (resume must not reuse results)
+        digests = [digests[0] + "-negatives-" + "".join(rejected)]
+    signature = run_signature(config=config.to_dict(), learned=segmenter.describe_fit(), examples_digest=digests[0],
+                              version=__version__)
     base = _output_base(out)
     results_dir = base.with_name(base.name + ".fewseg-frames")
     with connect(workers=args.workers if not address else None, scheduler=address,

@@ -103,6 +103,7 @@ def read_annotations(
     tag: str | None = None,
     location: Location | None = None,
     coordinates: str = "pixel-corner",
+    limit: int | None = None,
 ) -> list[Annotation]:
     """Read the polygon (or label-image) annotations of a file.
 
@@ -138,12 +139,17 @@ def read_annotations(
         geometries) are skipped. Other keys of a NimbusImage annotation (``_id``...)
         and GeoJSON ``properties`` (and the Feature ``id``) land in ``properties``.
 
+    limit : int, optional
+        Refuse more than this many annotations (``tag`` applied), in one line, before
+        the cost of checking each (examples to learn from: :data:`MAX_EXAMPLES`).
+
     Raises
     ------
     InputError
         Unreadable file, wrong structure, a degenerate or out-of-frame polygon, a label
         image of the wrong shape or type, a ``tag`` no annotation has (the message
-        lists the tags there are), nothing at ``location`` (it lists the locations).
+        lists the tags there are), nothing at ``location`` (it lists the locations),
+        more than ``limit``.
 
     Examples
     --------
@@ -162,6 +168,7 @@ def read_annotations(
     suffix = Path(source).suffix.lower()
     if suffix in LABEL_SUFFIXES:
         annotations = _read_label_image(source, shape=shape)
+        _check_limit(source, len(annotations), limit, tag=None)
         if location is not None:
             annotations = [replace(a, location=location) for a in annotations]
         return annotations
@@ -171,7 +178,12 @@ def read_annotations(
     if suffix in CSV_SUFFIXES:
         annotations = _read_click_table(source, coordinates)
     else:
-        annotations = [_from_file_annotation(a, coordinates) for a in _parse_document(source, _load_json(source))]
+        doc = _load_json(source)
+        if limit is not None:  # counted before each polygon is checked (about a millisecond each)
+            _check_limit(source, _count_raw(doc, tag), limit, tag=tag)
+        annotations = [_from_file_annotation(a, coordinates) for a in _parse_document(source, doc)]
+    if limit is not None:
+        _check_limit(source, len(annotations) if tag is None else sum(tag in a.tags for a in annotations), limit, tag=tag)
     if tag is not None:
         annotations = _filter_tag(source, annotations, tag)
     if location is not None:
@@ -180,6 +192,44 @@ def read_annotations(
         for annotation in annotations:
             check_inside(source, annotation, shape, coordinates=coordinates)
     return annotations
+
+
+#: The most examples a fit is given (``read_annotations(..., limit=)``): few-shot
+#: learning needs a few; 65,536 labels or 210,000 polygons took minutes to read and fit.
+MAX_EXAMPLES = 5000
+
+
+def _check_limit(source: str, n: int, limit: int | None, *, tag: str | None) -> None:
+    if limit is not None and n > limit:
+        tagged = f" tagged {tag!r}" if tag is not None else ""
+        raise InputError(source, f"{n:,} annotations{tagged}: too many examples (at most {limit:,}); fewseg learns "
+                                 "from a few (about 10), give those (or their tag, --tag)")
+
+
+def _count_raw(doc, tag: str | None) -> int:
+    """How many annotations (carrying ``tag``) a JSON document holds, from its raw items
+    (0 for a structure :func:`_parse_document` will refuse); a GeoJSON Feature's tags
+    as :func:`_feature_fields` reads them."""
+    items = doc if isinstance(doc, list) else doc.get("features", doc.get("annotations")) if isinstance(doc, dict) else None
+    if isinstance(doc, dict) and doc.get("type") == "Feature":
+        items = [doc]
+    if not isinstance(items, list):
+        return 0
+    if tag is None:
+        return len(items)
+
+    def tags(item) -> list:
+        if not isinstance(item, dict):
+            return []
+        props = item.get("properties") if _is_feature(item) else item
+        props = props if isinstance(props, dict) else {}
+        found = props.get("tags")
+        if found is None and isinstance(props.get("classification"), dict):
+            c = props["classification"]
+            found = [c["name"]] if "name" in c else c.get("names")
+        return found if isinstance(found, list) else []
+
+    return sum(tag in tags(item) for item in items)
 
 
 def available_tags(annotations: Iterable[Annotation]) -> dict[str, int]:
@@ -205,6 +255,10 @@ def _load_json(source: str):
         raise InputError(source, f"not a JSON text file (not UTF-8: byte {exc.start} is {raw[exc.start]:#04x})") from None
     if not text.strip():
         raise InputError(source, "the file is empty; expected JSON annotations")
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()  # the cyclic collector, run again and again over millions of new objects, tripled a large file's parse
     try:
         with library_errors(source, "JSON", loggers=()):
             return json.loads(text)
@@ -214,6 +268,9 @@ def _load_json(source: str):
             where = f"line {cause.lineno}:{cause.colno}"
             raise InputError(source, f"not valid JSON ({cause.msg}); is the file complete?", field=where) from None
         raise
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _describe(value) -> str:

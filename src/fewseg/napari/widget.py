@@ -332,7 +332,7 @@ class FindObjects(Container):
         if self.clicks.value is not None and self.clicks.value is not self.examples.value:
             examples += self.example_annotations(self.clicks.value, axes=axes, here=here, shape=yx, tag=tag)
             layers.append(self.clicks.value)
-        fit = plan_fit(examples, current=here)
+        fit = plan_fit(examples, current=here).one_frame()  # fits on one frame until issue 19
         fit_frame = frame_at(channels, index_of(fit.fit_location, axes), fit.fit_location)
         sam = {}
         if self.method.value != "classic":

@@ -133,7 +133,7 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
         raise InputError(TRAINING_TAGS, f"no polygon or point in this dataset carries {tags_text}; draw about 10 "
                                         "polygons around example objects (or click a point near the centre of each) "
                                         "and give them that tag (or pick the tag they have)")
-    plan = plan_fit(examples, current=tile)
+    plan = plan_fit(examples, current=tile).one_frame()  # fits on one location until issue 20
     where, fit_examples = plan.fit_location, plan.examples
     if plan.warning:
         warning(plan.warning, "Examples on several frames")
