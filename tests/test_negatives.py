@@ -106,6 +106,24 @@ def test_a_negative_on_an_example_is_refused(busy):
         WeightFreeSegmenter().fit(frame, examples, negatives=[negative])
 
 
+def test_a_negative_on_a_clicked_example_is_refused_only_where_it_marks_the_clicked_pixel(busy):
+    # A click example is its clicked pixel; the outline fewseg draws for it is a guess.
+    frame, examples, *_ = busy
+    clicks = [Annotation(point=centre(e.to_mask(frame.shape)), origin=f"clicks.csv: row {i + 2}")
+              for i, e in enumerate(examples)]
+    same = Annotation(point=clicks[3].point.copy(), origin="neg.csv: row 2")
+    with pytest.raises(InputError, match=r"neg.csv: row 2: marks the object clicked as example 3 \(clicks.csv: row 5\)"):
+        WeightFreeSegmenter().fit(frame, clicks, negatives=[same])
+    # An outline that overlaps the clicked object's edge but not its clicked pixel is accepted.
+    mask = examples[3].to_mask(frame.shape)
+    r, c = mask.row, mask.col
+    corner = Annotation(polygon=np.array([[r - 6, c - 6], [r - 6, c + 3], [r + 3, c + 3], [r + 3, c - 6]], float),
+                        origin="neg.json: annotations[0]")
+    assert mask.mask[:3, :3].any() and not mask.mask[:3, :3].all()  # it does cover part of the object
+    model = WeightFreeSegmenter().fit(frame, clicks, negatives=[corner])
+    assert model.describe_fit()["n_negatives"] == 1
+
+
 def test_a_negative_outside_the_frame_is_refused(busy):
     frame, examples, *_ = busy
     with pytest.raises(InputError, match="outside"):

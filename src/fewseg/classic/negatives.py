@@ -100,7 +100,11 @@ def check_negatives(marks: list[NegativeMark], masks: list[ObjectMask], examples
                     source: str = "frame") -> None:
     """Refuse a negative that overlaps an example: a click inside an example, or an
     outline sharing :data:`OVERLAP` or more of the smaller of the two. One line naming
-    both (their ``origin``, else their index).
+    both (their ``origin``, else their index). An example given as a click is the
+    clicked pixel, not the outline fewseg drew for it: a negative conflicts with it only
+    where the negative's outline holds that pixel (the user pointed at the same object
+    both ways), so a rejection next to a clicked object is not refused because the
+    engine's guess of that object's outline reached it.
 
     Examples
     --------
@@ -110,8 +114,18 @@ def check_negatives(marks: list[NegativeMark], masks: list[ObjectMask], examples
     ...
     fewseg.errors.InputError: negative 0: lies on example 0 (a negative must mark something that is not an example)
     """
+    from .examples import is_click
+
     for k, mark in enumerate(marks):
         for j, m in enumerate(masks):
+            if j < len(examples) and is_click(examples[j]):
+                r, c = (int(v) for v in np.rint(examples[j].point))
+                if _overlap(mark.mask, NegativeMark(m, (r, c))):
+                    origin = getattr(examples[j], "origin", "")
+                    raise InputError(mark.origin or f"negative {k}", f"marks the object clicked as example {j}"
+                                     f"{f' ({origin})' if origin else ''} (a negative must mark something that is "
+                                     "not an example)")
+                continue
             inter = _overlap(m, mark)
             if inter and (mark.point is not None or inter >= OVERLAP * min(m.area, mark.mask.area)):
                 origin = getattr(examples[j], "origin", "")
