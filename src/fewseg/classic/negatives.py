@@ -102,9 +102,11 @@ def check_negatives(marks: list[NegativeMark], masks: list[ObjectMask], examples
     outline sharing :data:`OVERLAP` or more of the smaller of the two. One line naming
     both (their ``origin``, else their index). An example given as a click is the
     clicked pixel, not the outline fewseg drew for it: a negative conflicts with it only
-    where the negative's outline holds that pixel (the user pointed at the same object
-    both ways), so a rejection next to a clicked object is not refused because the
-    engine's guess of that object's outline reached it.
+    where the negative's outline holds that pixel and, for a negative click, the
+    example's outline holds the negative's click too (the user pointed at the same object
+    both ways). A rejection next to a clicked object, or of a false object that merged it
+    with a neighbour, is not refused because one of the engine's guessed outlines
+    reached the other click.
 
     Examples
     --------
@@ -120,7 +122,8 @@ def check_negatives(marks: list[NegativeMark], masks: list[ObjectMask], examples
         for j, m in enumerate(masks):
             if j < len(examples) and is_click(examples[j]):
                 r, c = (int(v) for v in np.rint(examples[j].point))
-                if _overlap(mark.mask, NegativeMark(m, (r, c))):
+                same = _overlap(mark.mask, NegativeMark(m, (r, c))) and (mark.point is None or _overlap(m, mark))
+                if same:
                     origin = getattr(examples[j], "origin", "")
                     raise InputError(mark.origin or f"negative {k}", f"marks the object clicked as example {j}"
                                      f"{f' ({origin})' if origin else ''} (a negative must mark something that is "
