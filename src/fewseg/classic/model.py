@@ -174,7 +174,6 @@ class WeightFreeSegmenter:
             from ..errors import InputError
 
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
-        cfg = self.config
         t0 = time.perf_counter()
         digest = _fingerprint(frame.data)
         signal, base = self._signal(frame, digest)
@@ -201,7 +200,6 @@ class WeightFreeSegmenter:
                                 exclude=self._exclude_masks(exclude, frame) if exclude else None, level=level,
                                 signal=signal if getattr(self, "boundary", None) is not None else None,
                                 source=frame.source)
-        t2 = time.perf_counter()
         out = self.keep(candidates, selection)
         polygons = out.timings["polygons"]
         out.timings = {"propose": t1 - t0 - seconds[1], "embed": seconds[1], "select": time.perf_counter() - t1 - polygons,
