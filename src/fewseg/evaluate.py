@@ -307,7 +307,8 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
     * rejects ``corrections`` false objects (predictions matching no truth object at
       ``config.iou``) chosen at random among those where a click inside
       (:func:`clicks_inside`) lies on no annotated object (a wrong outline or a piece of
-      a real object is not "not this"): each click is a negative, given to ``fit(..., negatives=...)`` when the method takes negatives
+      a real object is not "not this") and that holds none of the user's example clicks:
+      each click is a negative, given to ``fit(..., negatives=...)`` when the method takes negatives
       (:func:`learns_negatives`; else they are recorded and not used);
     * clicks ``corrections`` missed truth objects chosen at random, near their centre
       (:func:`as_clicks`' offset rule): the clicks are added to the examples, and the
@@ -370,6 +371,10 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
             # A click inside each false object; the user says "not this" only where the
             # click is on no object of the kind (a wrong outline of a real object, or a
             # piece of one, is not rejected: it would mark a real object as unwanted).
+            # Nor does the user reject a false object holding one of their own example clicks
+            # (a merge of a clicked object with background or a neighbour): that object is theirs.
+            points = [np.rint(e.point).astype(int) for e in examples if getattr(e, "point", None) is not None]
+            false = np.array([i for i in false if not any(_holds(last.predictions[i], p) for p in points)], dtype=int)
             inside = clicks_inside([last.predictions[i] for i in false], seed=int(rng.integers(2**31)))
             pixel = np.clip(np.rint(inside).astype(int), 0, np.array(frame.shape) - 1).reshape(-1, 2)
             on_background = objects[pixel[:, 0], pixel[:, 1]] == 0
@@ -387,6 +392,12 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
                            "rejected": rejected.tolist(), "clicked": clicked.tolist()})
         curve.append(ev)
     return curve
+
+
+def _holds(mask: ObjectMask, point) -> bool:
+    """Whether ``mask`` holds the pixel ``point`` ``(row, col)``."""
+    r, c = int(point[0]) - mask.row, int(point[1]) - mask.col
+    return bool(0 <= r < mask.mask.shape[0] and 0 <= c < mask.mask.shape[1] and mask.mask[r, c])
 
 
 def metrics_table(rows: list[dict]) -> str:
