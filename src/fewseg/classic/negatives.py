@@ -96,17 +96,21 @@ def _where(item, k: int, source: str) -> str:
     return getattr(item, "origin", "") or f"negative {k}"
 
 
+#: Two clicks this many pixels apart or closer (in rows and in columns) are the same spot:
+#: a negative click there on an example click is refused (:func:`check_negatives`).
+SAME_CLICK = 2
+
+
 def check_negatives(marks: list[NegativeMark], masks: list[ObjectMask], examples: list, negatives: list, *,
                     source: str = "frame") -> None:
     """Refuse a negative that overlaps an example: a click inside an example, or an
     outline sharing :data:`OVERLAP` or more of the smaller of the two. One line naming
     both (their ``origin``, else their index). An example given as a click is the
-    clicked pixel, not the outline fewseg drew for it: a negative conflicts with it only
-    where the negative's outline holds that pixel and, for a negative click, the
-    example's outline holds the negative's click too (the user pointed at the same object
-    both ways). A rejection next to a clicked object, or of a false object that merged it
-    with a neighbour, is not refused because one of the engine's guessed outlines
-    reached the other click.
+    clicked pixel, not the outline fewseg drew for it: a negative outline conflicts with
+    it where it holds that pixel, a negative click where the two clicks are within
+    :data:`SAME_CLICK` pixels (the user pointed at the same spot both ways). A rejection
+    next to a clicked object, or of a false object that merged it with a neighbour, is
+    not refused because the engine's guessed outlines of the two clicks meet.
 
     Examples
     --------
@@ -122,7 +126,10 @@ def check_negatives(marks: list[NegativeMark], masks: list[ObjectMask], examples
         for j, m in enumerate(masks):
             if j < len(examples) and is_click(examples[j]):
                 r, c = (int(v) for v in np.rint(examples[j].point))
-                same = _overlap(mark.mask, NegativeMark(m, (r, c))) and (mark.point is None or _overlap(m, mark))
+                if mark.point is not None:  # two clicks: the same spot, whatever the guessed outlines
+                    same = max(abs(mark.point[0] - r), abs(mark.point[1] - c)) <= SAME_CLICK
+                else:  # an outline (or label-image object) drawn over the clicked pixel
+                    same = bool(_overlap(mark.mask, NegativeMark(m, (r, c))))
                 if same:
                     origin = getattr(examples[j], "origin", "")
                     raise InputError(mark.origin or f"negative {k}", f"marks the object clicked as example {j}"
