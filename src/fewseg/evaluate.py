@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import InputError
 from .match import drop_rediscovered, greedy_match, iou_pairs, rediscovered  # noqa: F401 (public here too)
+from .methods import learns_negatives  # noqa: F401 (public here too: the correction curve asks it)
 from .objects import ObjectMask, labels_from_masks
 
 
@@ -281,18 +282,10 @@ def clicks_inside(masks: list[ObjectMask], *, seed: int) -> np.ndarray:
     out = as_clicks(masks, seed=seed)
     for k, m in enumerate(masks):
         inside = np.argwhere(m.mask)
-        local = np.rint(out[k] - (m.row, m.col)).astype(int)
-        if not (0 <= local[0] < m.mask.shape[0] and 0 <= local[1] < m.mask.shape[1] and m.mask[tuple(local)]):
+        if not m.holds(*np.rint(out[k]).astype(int)):
             nearest = inside[np.argmin(((inside - (out[k] - (m.row, m.col))) ** 2).sum(axis=1))]
             out[k] = nearest + (m.row, m.col)
     return out
-
-
-def learns_negatives(segmenter) -> bool:
-    """Whether ``segmenter.fit`` takes ``negatives=`` (the methods that learn from them)."""
-    import inspect
-
-    return "negatives" in inspect.signature(segmenter.fit).parameters
 
 
 def correction_curve(frame, annotations: list, *, config, num_train: int = 10, seed: int = 42, rounds: int = 3,
@@ -309,7 +302,7 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
       (:func:`clicks_inside`) lies on no annotated object (a wrong outline or a piece of
       a real object is not "not this") and that holds none of the user's example clicks:
       each click is a negative, given to ``fit(..., negatives=...)`` when the method takes negatives
-      (:func:`learns_negatives`; else they are recorded and not used);
+      (:func:`fewseg.methods.learns_negatives`; else they are recorded and not used);
     * clicks ``corrections`` missed truth objects chosen at random, near their centre
       (:func:`as_clicks`' offset rule): the clicks are added to the examples, and the
       clicked objects leave the truth (they are examples now, excluded as every example is);
@@ -374,7 +367,7 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
             # Nor does the user reject a false object holding one of their own example clicks
             # (a merge of a clicked object with background or a neighbour): that object is theirs.
             points = [np.rint(e.point).astype(int) for e in examples if getattr(e, "point", None) is not None]
-            false = np.array([i for i in false if not any(_holds(last.predictions[i], p) for p in points)], dtype=int)
+            false = np.array([i for i in false if not any(last.predictions[i].holds(*p) for p in points)], dtype=int)
             inside = clicks_inside([last.predictions[i] for i in false], seed=int(rng.integers(2**31)))
             pixel = np.clip(np.rint(inside).astype(int), 0, np.array(frame.shape) - 1).reshape(-1, 2)
             on_background = objects[pixel[:, 0], pixel[:, 1]] == 0
@@ -392,12 +385,6 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
                            "rejected": rejected.tolist(), "clicked": clicked.tolist()})
         curve.append(ev)
     return curve
-
-
-def _holds(mask: ObjectMask, point) -> bool:
-    """Whether ``mask`` holds the pixel ``point`` ``(row, col)``."""
-    r, c = int(point[0]) - mask.row, int(point[1]) - mask.col
-    return bool(0 <= r < mask.mask.shape[0] and 0 <= c < mask.mask.shape[1] and mask.mask[r, c])
 
 
 def metrics_table(rows: list[dict]) -> str:

@@ -30,3 +30,17 @@ def make_segmenter(config: SegmentConfig, *, render=None):
 
         return FastSegmenter(config, render=render)
     raise ValueError(f"unknown method {config.method!r}; expected one of {', '.join(METHODS)}")
+
+
+def learns_negatives(segmenter) -> bool:
+    """Whether ``segmenter.fit`` takes ``negatives=`` (the methods that learn from them):
+    what the command line checks before a run and the correction curve before each round.
+
+    Examples
+    --------
+    >>> learns_negatives(make_segmenter(SegmentConfig()))
+    True
+    """
+    import inspect
+
+    return "negatives" in inspect.signature(segmenter.fit).parameters

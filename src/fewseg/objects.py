@@ -107,6 +107,18 @@ class ObjectMask:
         r0, c0, r1, c1 = self.bbox
         return slice(r0, r1), slice(c0, c1)
 
+    def holds(self, row: int, col: int) -> bool:
+        """Whether the pixel ``(row, col)`` (frame coordinates) is in the mask.
+
+        Examples
+        --------
+        >>> m = ObjectMask(10, 20, np.array([[True, False]]))
+        >>> m.holds(10, 20), m.holds(10, 21), m.holds(9, 20)
+        (True, False, False)
+        """
+        r, c = int(row) - self.row, int(col) - self.col
+        return bool(0 <= r < self.mask.shape[0] and 0 <= c < self.mask.shape[1] and self.mask[r, c])
+
     def paste(self, canvas: np.ndarray, value=True) -> np.ndarray:
         """Write ``value`` into ``canvas`` where the mask is set; returns ``canvas``."""
         canvas[self.slices][self.mask] = value

@@ -129,7 +129,7 @@ def check_negatives(marks: list[NegativeMark], masks: list[ObjectMask], examples
                 if mark.point is not None:  # two clicks: the same spot, whatever the guessed outlines
                     same = max(abs(mark.point[0] - r), abs(mark.point[1] - c)) <= SAME_CLICK
                 else:  # an outline (or label-image object) drawn over the clicked pixel
-                    same = bool(_overlap(mark.mask, NegativeMark(m, (r, c))))
+                    same = mark.mask.holds(r, c)
                 if same:
                     origin = getattr(examples[j], "origin", "")
                     raise InputError(mark.origin or f"negative {k}", f"marks the object clicked as example {j}"
@@ -146,8 +146,7 @@ def check_negatives(marks: list[NegativeMark], masks: list[ObjectMask], examples
 def _overlap(m: ObjectMask, mark: NegativeMark) -> int:
     """Pixels ``m`` shares with the mark (a click: 1 when ``m`` holds the clicked pixel)."""
     if mark.point is not None:
-        r, c = mark.point[0] - m.row, mark.point[1] - m.col
-        return int(0 <= r < m.mask.shape[0] and 0 <= c < m.mask.shape[1] and m.mask[r, c])
+        return int(m.holds(*mark.point))
     other = mark.mask
     r0, c0 = max(m.row, other.row), max(m.col, other.col)
     r1 = min(m.row + m.mask.shape[0], other.row + other.mask.shape[0])

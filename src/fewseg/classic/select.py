@@ -301,7 +301,7 @@ def rejected(masks: list, marks: list, shape: tuple[int, int], *, per_mark: bool
         if mark.point is not None:
             r, c = (int(v) for v in mark.point)
             near = np.flatnonzero((boxes[:, 0] <= r) & (r < boxes[:, 2]) & (boxes[:, 1] <= c) & (c < boxes[:, 3]))
-            hits.append(np.array([i for i in near if masks[i].mask[r - masks[i].row, c - masks[i].col]], dtype=np.int64))
+            hits.append(np.array([i for i in near if masks[i].holds(r, c)], dtype=np.int64))
             continue
         m = mark.mask
         r0, c0, r1, c1 = m.row, m.col, m.row + m.mask.shape[0], m.col + m.mask.shape[1]

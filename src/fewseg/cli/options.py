@@ -69,9 +69,9 @@ def read_negatives(args, frame) -> list:
 
 def check_learns_negatives(segmenter, negatives: list, method: str) -> None:
     """One line when ``negatives`` are given to a method that does not learn from them."""
-    import inspect
+    from ..methods import learns_negatives
 
-    if negatives and "negatives" not in inspect.signature(segmenter.fit).parameters:
+    if negatives and not learns_negatives(segmenter):
         raise InputError("--negatives", f"method {method} does not learn from negatives yet; use --method classic")
 
 

@@ -150,9 +150,8 @@ def under_negatives(masks: list[ObjectMask], negatives: list[ObjectMask], *, poi
     """
     out = np.zeros(len(masks), dtype=bool)
     for k, m in enumerate(masks):
-        r0, c0, r1, c1 = m.bbox
         for r, c in points:
-            if r0 <= r < r1 and c0 <= c < c1 and m.mask[r - m.row, c - m.col]:
+            if m.holds(r, c):
                 out[k] = True
                 break
         if out[k]:
