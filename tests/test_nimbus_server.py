@@ -294,3 +294,35 @@ def test_a_collection_needs_its_compatibility(server):
     assert status_of(gc.get, "upenn_collection/0123456789abcdef01234567") == 400
     outsider, _ = new_user(server, level=None)
     assert status_of(outsider.get, f"upenn_collection/{made['_id']}") == 403
+
+
+# --------------------------------------------------------------------------- a user's corrections
+
+
+def test_retagging_and_deleting_as_a_user_corrects_and_what_it_takes(server):
+    gc = server["gc"]
+    reader, _ = new_user(server, level=0)
+    dataset = new_folder(server, "corrections", dataset=True)
+    share(server, dataset, reader.get("user/me")["_id"], 0)
+    parent, found, wrong, gone = gc.post("upenn_annotation/multiple", json=[
+        record(server, tags=["example"], x=10, y=10, dataset_id=dataset)]
+        + [record(server, tags=["found"], x=12 + k, y=12, dataset_id=dataset) for k in range(3)])
+    gc.post("annotation_connection/connectTo", json={"annotationsIds": [found["_id"], wrong["_id"], gone["_id"]],
+                                                     "tags": ["example"], "channelId": 1, "datasetId": dataset})
+    assert reader.get(f"upenn_annotation/{wrong['_id']}")["tags"] == ["found"]
+    assert status_of(reader.put, f"upenn_annotation/{wrong['_id']}", json={"tags": ["not found"]}) == 403
+    assert status_of(reader.delete, f"upenn_annotation/{gone['_id']}") == 403
+    assert status_of(reader.sendRestRequest, "DELETE", "upenn_annotation/multiple", json=[gone["_id"]]) == 403
+
+    retagged = gc.put(f"upenn_annotation/{wrong['_id']}", json={"tags": ["not found"], "_id": "ignored"})
+    assert retagged["_id"] == wrong["_id"] and retagged["tags"] == ["not found"]
+    assert status_of(gc.put, f"upenn_annotation/{wrong['_id']}", json={"tags": "no list"}) == 400
+    gc.delete(f"upenn_annotation/{gone['_id']}")
+    assert status_of(gc.get, f"upenn_annotation/{gone['_id']}") == 400  # Girder: "Invalid upenn_annotation id"
+    assert [r["_id"] for r in listed(gc, dataset, tags=json.dumps(["found"]))] == [found["_id"]]
+    assert [r["_id"] for r in listed(gc, dataset, tags=json.dumps(["not found"]))] == [wrong["_id"]]
+    links = gc.get("annotation_connection", parameters={"datasetId": dataset})
+    assert sorted(link["childId"] for link in links) == sorted([found["_id"], wrong["_id"]])  # gone's link went
+    gc.sendRestRequest("DELETE", "upenn_annotation/multiple", json=[found["_id"], wrong["_id"]])
+    assert [r["_id"] for r in listed(gc, dataset)] == [parent["_id"]]
+    assert gc.get("annotation_connection", parameters={"datasetId": dataset}) == []

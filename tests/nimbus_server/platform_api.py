@@ -8,7 +8,9 @@ behave as the platform's real server plugin (NimbusImage's
   carrying *all* of them (``$all``); ``afterId``, a cursor that makes ``offset`` ignored;
   ``limit`` (default 50, 0 = all), ``offset``, ``sort`` (default ``_id``), ``sortdir``),
   ``POST /multiple`` and ``POST`` (one): schema-checked as the platform's
-  ``AnnotationSchema``, one bad element rejects the whole batch.
+  ``AnnotationSchema``, one bad element rejects the whole batch; ``GET`` / ``PUT`` /
+  ``DELETE /{id}`` and ``DELETE /multiple`` (a user re-tagging or deleting what a worker
+  found; deleting removes the annotation's connections).
 * ``/annotation_connection``: ``POST /connectTo`` links each new annotation to its nearest
   annotation carrying any of the tags on the same location and channel (distance between
   centres: a point's coordinate, a polygon's or line's vertex mean), ``GET ?datasetId=``
@@ -50,6 +52,7 @@ from girder.constants import AccessType
 from girder.exceptions import AccessException, RestException, ValidationException
 from girder.models.folder import Folder
 from girder.models.model_base import AccessControlledModel, Model
+from girder.utility.acl_mixin import AccessControlMixin
 
 # The platform's AnnotationSchema (upenncontrast_annotation/server/models/annotation.py);
 # its custom "objectId" type is checked where the id is converted (500 when it is not one).
@@ -82,9 +85,13 @@ _log: list[dict] = []
 PAGE_CAP: int | None = None
 
 
-class _Annotations(Model):
+class _Annotations(AccessControlMixin, Model):
+    """Annotations; reading or writing one needs that access on its dataset folder."""
+
     def initialize(self):
         self.name = "upenn_annotation"
+        self.resourceColl = "folder"
+        self.resourceParent = "datasetId"
 
     def validate(self, doc):
         return doc
@@ -171,6 +178,11 @@ def _validate(annotations) -> list[dict]:
     return annotations
 
 
+def _remove(ids) -> None:
+    _Connections().removeWithQuery({"$or": [{"childId": {"$in": ids}}, {"parentId": {"$in": ids}}]})
+    _Annotations().removeWithQuery({"_id": {"$in": ids}})
+
+
 def _centre(annotation) -> dict | None:
     """Where the platform measures an annotation from: a point's coordinate, a polygon's or line's vertex mean."""
     coords = annotation["coordinates"]
@@ -197,8 +209,12 @@ class AnnotationResource(Resource):
         super().__init__()
         self.resourceName = "upenn_annotation"
         self.route("GET", (), self.find)
+        self.route("GET", (":id",), self.get)
         self.route("POST", (), self.create)
         self.route("POST", ("multiple",), self.create_multiple)
+        self.route("PUT", (":id",), self.update)
+        self.route("DELETE", (":id",), self.delete)
+        self.route("DELETE", ("multiple",), self.delete_multiple)
 
     @access.public
     @autoDescribeRoute(
@@ -240,6 +256,40 @@ class AnnotationResource(Resource):
         annotations = [_with_object_id(a) for a in body]
         _require_write({a["datasetId"] for a in annotations if "datasetId" in a}, self.getCurrentUser())
         return self._store(annotations)
+
+    @access.public
+    @autoDescribeRoute(Description("One annotation.").modelParam("id", model=_Annotations, level=AccessType.READ,
+                                                                 destName="annotation"))
+    def get(self, annotation):
+        return annotation
+
+    @access.user
+    @autoDescribeRoute(
+        Description("Change an annotation (its tags, coordinates, ...).")
+        .modelParam("id", model=_Annotations, level=AccessType.WRITE, destName="annotation")
+        .jsonParam("body", "The fields to change.", paramType="body", requireObject=True)
+    )
+    def update(self, annotation, body):
+        changed = {k: v for k, v in _with_object_id(body).items() if k in ANNOTATION_SCHEMA["properties"]
+                   or k == "datasetId"}
+        annotation = {**annotation, **changed}
+        _validate([annotation])
+        return _Annotations().save(annotation)
+
+    @access.user
+    @autoDescribeRoute(Description("Delete an annotation (and its connections).")
+                       .modelParam("id", model=_Annotations, level=AccessType.WRITE, destName="annotation"))
+    def delete(self, annotation):
+        _remove([annotation["_id"]])
+
+    @access.user
+    @describeRoute(Description("Delete annotations (and their connections).")
+                   .param("body", "Their ids.", paramType="body"))
+    def delete_multiple(self, params):
+        ids = [ObjectId(i) for i in self.getBodyJson()]
+        found = _Annotations().find({"_id": {"$in": ids}}, fields=["datasetId"])
+        _require_write({a["datasetId"] for a in found}, self.getCurrentUser())
+        _remove(ids)
 
     def _store(self, annotations):
         annotations = _validate(annotations)
@@ -431,10 +481,9 @@ class ConnectionResource(Resource):
             query["tags"] = {"$in": body["tags"]}
         made = []
         for child_id in ids:
-            child = _Annotations().load(child_id)
+            child = _Annotations().load(child_id, user=user, level=AccessType.READ)  # no access: 403
             if child is None:
                 continue
-            Folder().requireAccess(Folder().load(child["datasetId"], force=True), user, AccessType.READ)
             candidates = list(_Annotations().find({**query, "location": child["location"],
                                                    "datasetId": child["datasetId"]}))
             if not candidates:
