@@ -405,7 +405,16 @@ class FindObjects(Container):
 
             show_warning(plan.fit.warning)
         self.status.value = "learning from the examples..." if plan.segmenter is None else "predicting..."
+        if plan.config.method != "classic":
+            self._prepare_sam()
         self._start(plan, run_plan, plan)
+
+    def _prepare_sam(self):
+        """Keep torch's triton from crashing a napari drawn by software OpenGL (:mod:`.opengl_llvm`)."""
+        from .opengl_llvm import prepare_sam
+
+        if note := prepare_sam():
+            self.status.value += f" ({note})"
 
     def _start(self, plan: Plan, function, *args):
         """Run ``function(*args)`` (a generator yielding each frame's result, returning an
