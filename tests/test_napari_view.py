@@ -205,6 +205,7 @@ SAM_IN_NAPARI = textwrap.dedent("""
         app.processEvents()
         time.sleep(0.05)
     print("status:", widget.status.value, flush=True)
+    print("triton kept out:", "triton" in sys.modules and sys.modules["triton"] is None, flush=True)
 """)
 
 
@@ -231,6 +232,6 @@ def test_sam_run_in_a_napari_drawn_by_software_opengl(tmp_path):
     assert "status: found " in out.stdout, out.stdout + out.stderr[-3000:]
     if "libLLVM" in out.stdout and "triton loaded: False" in out.stdout:
         assert importlib.util.find_spec("triton") is not None
-        assert "triton left out of this napari process" not in out.stdout  # the note is in the run's status only
+        assert "triton kept out: True" in out.stdout  # the guard acted (a GPU-OpenGL machine skips this part)
         crashed = run("import-triton")
         assert crashed.returncode == -11, crashed.stdout + crashed.stderr[-2000:]  # SIGSEGV: the cause, shown

@@ -172,6 +172,8 @@ class ResultsView:
         self._outcomes: dict[int, str] = {}
         self._watched: set[int] = set()
         viewer.cursor.events.position.connect(self.on_pointer)
+        # The dock closed: stop following the pointer (its labels are gone).
+        self.hover.native.destroyed.connect(lambda *_: viewer.cursor.events.position.disconnect(self.on_pointer))
 
     @property
     def widgets(self) -> list:
