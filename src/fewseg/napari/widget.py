@@ -238,6 +238,8 @@ class FindObjects(Container):
         from .display import SCORE_DECIMALS, ResultsView
 
         self.similarity.native.setDecimals(SCORE_DECIMALS)
+        self.similarity.tooltip += ("; hover a found object for its score (to the same 8 decimals: the box set to it "
+                                    "keeps that object), log-odds and rank")
         self.view = ResultsView(self, self._viewer)
         self.extend(self.view.widgets)
 
