@@ -210,6 +210,7 @@ SAM_IN_NAPARI = textwrap.dedent("""
 
 
 @pytest.mark.sam
+@pytest.mark.slow
 def test_sam_run_in_a_napari_drawn_by_software_opengl(tmp_path):
     """A fresh process (nothing imported before napari, as a user starts it): a SAM run
     completes. Where the canvas maps Mesa's LLVM, importing triton there crashes the
