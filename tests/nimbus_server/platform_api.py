@@ -6,8 +6,11 @@ What fewseg's worker talks to besides Girder's folders, items and large_image ti
   them), ``limit``, ``offset``, ``sort``, ``sortdir``, ``afterId``), ``POST /multiple``
   (validated against the platform's ``AnnotationSchema``; one bad element rejects the
   whole batch, as the platform's ``validateMultiple`` does), ``POST`` (one).
-* ``/worker_interface``: ``POST ?image=`` stores the fields a worker declares, ``GET
-  ?image=`` returns them.
+* ``/worker_interface``: ``POST ?image=`` (admins) stores the fields a worker declares and
+  answers the whole stored document, ``GET ?image=`` returns the fields.
+* ``/worker_preview``: ``POST ?image=`` (admins) stores a worker's preview of the current
+  tile (``{"image": "data:image/png;base64,..."}``) as the document's ``preview``, ``GET
+  ?image=`` returns the document (``{}`` when none), ``DELETE ?image=`` forgets it.
 * ``/dataset_view`` (``GET ?datasetId=``) and ``/upenn_collection/{id}``: the display
   layers (colour, contrast, visibility) of the dataset.
 * ``/annotation_connection/connectTo``: accepted and recorded.
@@ -26,7 +29,7 @@ import threading
 import jsonschema
 from bson.objectid import ObjectId
 from girder.api import access
-from girder.api.describe import Description, autoDescribeRoute
+from girder.api.describe import Description, autoDescribeRoute, describeRoute
 from girder.api.rest import Resource
 from girder.constants import AccessType
 from girder.exceptions import RestException, ValidationException
@@ -55,7 +58,8 @@ ANNOTATION_SCHEMA = {
 
 _lock = threading.Lock()
 _annotations: list[dict] = []  # in _id order
-_interfaces: dict[str, dict] = {}
+_interfaces: dict[str, dict] = {}  # image -> {_id, image, interface, access}
+_previews: dict[str, dict] = {}  # image -> {_id, image, preview, access}
 _collections: dict[str, dict] = {}
 _views: list[dict] = []
 _log: list[dict] = []
@@ -159,29 +163,96 @@ class AnnotationResource(Resource):
         return stored
 
 
+def _image_document(store: dict, image: str, field: str, value, user) -> dict:
+    """Store ``value`` under ``field`` of ``image``'s document (made on first use, owned by ``user``)."""
+    with _lock:
+        document = store.get(image)
+        if document is None:
+            document = {"_id": str(ObjectId()), "image": image,
+                        "access": {"users": [{"id": str(user["_id"]), "level": AccessType.ADMIN, "flags": []}],
+                                   "groups": []}}
+            store[image] = document
+        document[field] = value
+        return dict(document)
+
+
+def _require_image(params) -> str:
+    if "image" not in params:
+        raise RestException("Missing 'image' parameter", code=400)
+    return params["image"]
+
+
 class WorkerInterfaceResource(Resource):
+    """``worker_interface``: one document per worker image, ``{_id, image, interface, access}``.
+
+    ``POST`` (admins only) answers the whole stored document; ``GET`` only its ``interface``
+    (``null`` when none).
+    """
+
     def __init__(self):
         super().__init__()
         self.resourceName = "worker_interface"
         self.route("POST", (), self.set_interface)
         self.route("GET", (), self.get_interface)
 
-    @access.user
-    @autoDescribeRoute(
-        Description("Store the interface a worker image declares.")
-        .param("image", "The worker's docker image.", required=True)
-        .jsonParam("body", "The interface fields.", paramType="body", requireObject=True)
-    )
-    def set_interface(self, image, body):
-        with _lock:
-            _interfaces[image] = body
-        return {"image": image, "interface": body}
+    @access.admin
+    @describeRoute(Description("Store the interface a worker image declares.")
+                   .param("image", "The worker's docker image.").param("body", "The fields.", paramType="body"))
+    def set_interface(self, params):
+        image = _require_image(params)
+        body = self.getBodyJson()
+        if not isinstance(body, dict):
+            raise ValidationException("the interface must be a JSON object")
+        return _image_document(_interfaces, image, "interface", body, self.getCurrentUser())
 
     @access.user
-    @autoDescribeRoute(Description("The interface of a worker image.").param("image", "The image.", required=True))
-    def get_interface(self, image):
+    @describeRoute(Description("The interface of a worker image.").param("image", "The image."))
+    def get_interface(self, params):
+        image = _require_image(params)
         with _lock:
-            return _interfaces.get(image)
+            return _interfaces.get(image, {}).get("interface")
+
+
+class WorkerPreviewResource(Resource):
+    """``worker_preview``: what a worker last showed for the current tile, one document per image.
+
+    ``POST ?image=`` (admins only) stores the body (``{"image": "data:image/png;base64,...",
+    ...}``) as the document's ``preview`` and answers the whole document ``{_id, image,
+    preview, access}``; ``GET ?image=`` answers that document (``{}`` when none: the app
+    reads its ``preview``); ``DELETE ?image=`` (admins only) forgets it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.resourceName = "worker_preview"
+        self.route("GET", (), self.get_preview)
+        self.route("POST", (), self.set_preview)
+        self.route("DELETE", (), self.clear_preview)
+
+    @access.admin
+    @describeRoute(Description("Store a worker's preview.").param("image", "The worker's docker image.")
+                   .param("body", "The preview.", paramType="body"))
+    def set_preview(self, params):
+        image = _require_image(params)
+        body = self.getBodyJson()
+        if not isinstance(body, dict) or not isinstance(body.get("image", ""), str):
+            raise ValidationException("the preview must be a JSON object whose 'image' is text")
+        return _image_document(_previews, image, "preview", body, self.getCurrentUser())
+
+    @access.user
+    @describeRoute(Description("A worker's preview.").param("image", "The image."))
+    def get_preview(self, params):
+        image = _require_image(params)
+        with _lock:
+            document = _previews.get(image)
+            return dict(document) if document is not None else {}
+
+    @access.admin
+    @describeRoute(Description("Forget a worker's preview.").param("image", "The image."))
+    def clear_preview(self, params):
+        image = _require_image(params)
+        with _lock:
+            _previews.pop(image, None)
 
 
 class DatasetViewResource(Resource):
@@ -249,6 +320,7 @@ def mount(api_root) -> None:
     """Add the platform's endpoints to a Girder API root (``root.api.v1``)."""
     api_root.upenn_annotation = AnnotationResource()
     api_root.worker_interface = WorkerInterfaceResource()
+    api_root.worker_preview = WorkerPreviewResource()
     api_root.dataset_view = DatasetViewResource()
     api_root.upenn_collection = CollectionResource()
     api_root.annotation_connection = ConnectionResource()
