@@ -101,8 +101,9 @@ def _run(args, params: dict) -> int:
         from .compute import run
 
         summary = run(source, params, progress=progress, warning=warning)
+        rejected = f" and {summary['n_negatives']} not wanted" if summary["n_negatives"] else ""
         progress(1.0, "Done", f"{summary['n_objects']} objects in {summary['n_frames']} frame(s) from "
-                              f"{summary['n_examples']} examples")
+                              f"{summary['n_examples']} examples{rejected}")
         return 0
     except FewsegError as exc:
         error(str(exc), "fewseg")
