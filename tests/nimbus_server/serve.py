@@ -95,11 +95,11 @@ def _populate(args, data: Path, platform_api) -> dict:
     if "fileId" not in item.get("largeImage", {}):  # girder-large-image usually makes it on upload
         ImageItem().createImageItem(item, upload, user=admin, createJob=False)
     Folder().setMetadata(dataset, {"subtype": "contrastDataset", "selectedLargeImageId": str(item["_id"])})
-    collection = platform_api.add_collection(str(dataset["_id"]), json.loads(args.layers), owner_id=str(admin["_id"]))
+    collection = platform_api.add_collection(str(dataset["_id"]), json.loads(args.layers), owner=admin)
     token = Token().createToken(admin, days=1)
 
     return {"apiUrl": f"http://127.0.0.1:{args.port}/api/v1", "token": str(token["_id"]),
-            "datasetId": str(dataset["_id"]), "itemId": str(item["_id"]), "collectionId": collection["_id"]}
+            "datasetId": str(dataset["_id"]), "itemId": str(item["_id"]), "collectionId": str(collection["_id"])}
 
 
 if __name__ == "__main__":
