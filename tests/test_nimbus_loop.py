@@ -58,10 +58,12 @@ def done_line(messages) -> dict:
 
 
 def test_objects_tagged_not_are_learned_from_and_never_returned(server, demo):
-    """Run, re-tag four found objects "not" (two as outlines, two as a point on each), run
-    again: none of them comes back, the worker says it learned from them, and a rerun with
-    the first run's tag adds nothing (its results are already there)."""
+    """Run; re-tag three found objects "not" (two with the "not" tag instead of the run's,
+    one with it added) and click a point on a fourth with it; run again: none of the four
+    comes back, the worker says it learned from them, and a rerun with the first run's tag
+    adds nothing already there."""
     _, _, truth = demo
+    gc = server["gc"]
     post_examples(server, nimbus_items(truth[:10]), "loop example")
     interface = {"Training tags": ["loop example"], "Not these tags": ["loop not"]}
 
@@ -73,9 +75,10 @@ def test_objects_tagged_not_are_learned_from_and_never_returned(server, demo):
     first = annotations_tagged(server, "loop run 1")
     assert len(first) > 20
     wrong = [from_nimbus(a, source="server") for a in first[:4]]
-    post_examples(server, nimbus_items(wrong[:2]), "loop not")  # re-tagged outlines
-    clicks = [Annotation(point=np.argwhere(w.to_mask(SHAPE).to_full(SHAPE)).mean(axis=0) + 0.5) for w in wrong[2:]]
-    post_examples(server, nimbus_items(clicks), "loop not")  # a point on each
+    for a, tags in zip(first[:3], (["loop not"], ["loop not"], ["loop run 1", "loop not"])):
+        gc.put(f"upenn_annotation/{a['_id']}", json={"tags": tags})  # the user re-tags it in the app
+    click = Annotation(point=np.argwhere(wrong[3].to_mask(SHAPE).to_full(SHAPE)).mean(axis=0) + 0.5)
+    post_examples(server, nimbus_items([click]), "loop not")  # a point on the fourth
 
     code, messages, err = run_worker(server, "compute", compute_params(server, interface, tags=["loop run 2"]))
 
@@ -90,6 +93,8 @@ def test_objects_tagged_not_are_learned_from_and_never_returned(server, demo):
         mask = w.to_mask(SHAPE)
         assert max(mask.iou(m) for m in second) < SegmentConfig().iou  # not returned
 
+    kept = annotations_tagged(server, "loop run 1")  # the first run's results, less the two re-tagged
+    assert len(kept) == len(first) - 2
     before = log_length(server)
     code, messages, err = run_worker(server, "compute", compute_params(server, interface, tags=["loop run 1"]))
 
@@ -97,8 +102,10 @@ def test_objects_tagged_not_are_learned_from_and_never_returned(server, demo):
     added = sum(u["count"] for u in uploads_since(server, before))
     assert added < len(first) // 2  # the objects already there are not uploaded again
     again = masks_tagged(server, "loop run 1")
-    for m in again[len(first):]:  # what the rerun added re-discovers nothing that was there
-        assert max(m.iou(old) for old in again[:len(first)]) < SegmentConfig().iou
+    old = [from_nimbus(a, source="server").to_mask(SHAPE) for a in kept]
+    assert len(again) == len(kept) + added
+    for m in again[len(kept):]:  # what the rerun added re-discovers nothing that was there
+        assert max(m.iou(o) for o in old) < SegmentConfig().iou
 
 
 @pytest.mark.parametrize("case, interface, posts, expected", [
