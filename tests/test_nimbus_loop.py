@@ -212,6 +212,26 @@ def test_a_preview_without_the_image_name_is_one_error_line(server):
     assert "image: the preview is stored for the worker's image" in messages[-1]["error"]
 
 
+def test_a_preview_by_a_user_who_is_not_an_admin_says_why_it_is_refused(server, demo):
+    """NimbusImage stores a worker's preview only for an admin's job (the job runs with the
+    user's token): a writer's preview ends in one line saying so, and stores nothing."""
+    from test_nimbus_server import new_user
+
+    _, _, truth = demo
+    post_examples(server, nimbus_items(truth[:10]), "writer example")
+    writer, _ = new_user(server, level=1)
+    image = "fewseg/nimbus:writer"
+    params = {**compute_params(server, {"Training tags": ["writer example"]}), "image": image}
+
+    code, messages, err = run_worker({**server, "token": writer.token}, "preview", params)
+
+    assert code == 1, err
+    errors = [m for m in messages if "error" in m]
+    assert len(errors) == 1 and messages[-1] is errors[0], messages
+    assert "the server refused to store the preview (403)" in errors[0]["error"]
+    assert server["gc"].get("worker_preview", parameters={"image": image}) == {}
+
+
 # --------------------------------------------------------------------------- the images
 
 

@@ -86,7 +86,16 @@ def preview(source: DatasetSource, params: dict, *, token: str, progress: Report
         f" and {len(job.plan.negatives)} not wanted" if job.plan.negatives else "")
     client = girder_client.GirderClient(apiUrl=source.api_url)
     client.setToken(token)
-    client.post(f"worker_preview?image={urllib.parse.quote(image, safe='')}",
-                json={"image": png_data_url(overlay_rgba(masks, frame.shape)), "text": text})
+    try:
+        client.post(f"worker_preview?image={urllib.parse.quote(image, safe='')}",
+                    json={"image": png_data_url(overlay_rgba(masks, frame.shape)), "text": text})
+    except girder_client.HttpError as exc:
+        if exc.status not in (401, 403):
+            raise
+        from ..errors import FewsegError
+
+        raise FewsegError(f"the server refused to store the preview ({exc.status}): NimbusImage stores a worker's "
+                          "preview only for an administrator's job; ask one to preview, or run the tool (a run "
+                          "needs only WRITE access to the dataset)") from None
     return {"tile": tile.as_nimbus(), "n_objects": len(masks), "text": text, "fit_s": round(fit_seconds, 4),
             "total_s": round(time.perf_counter() - t0, 4)}
