@@ -149,7 +149,7 @@ def test_examples_and_negatives_on_several_frames_are_all_learned_from(server, d
     assert code == 0, err
     assert not [m for m in messages if "warning" in m], messages
     reading = next(m for m in messages if m.get("title") == "Reading the frames")
-    assert reading["info"] == "XY 1, Z 1, Time 1, XY 1, Z 2, Time 1"
+    assert reading["info"] == "XY 1, Z 1, Time 1; XY 1, Z 2, Time 1"
     learning = next(m for m in messages if m.get("title") == "Learning from the examples")
     assert learning["info"].startswith("9 examples and 1 not wanted")
     at_z2 = masks_tagged(server, "two frames out", z=1)

@@ -225,7 +225,7 @@ def fit(source: DatasetSource, job: Prepared, *, progress: Report) -> tuple[obje
     from ..methods import make_segmenter
 
     plan, config = job.plan, job.config
-    places = ", ".join(f"XY {w.xy + 1}, Z {w.z + 1}, Time {w.time + 1}" for w in plan.fit_locations[:3])
+    places = "; ".join(f"XY {w.xy + 1}, Z {w.z + 1}, Time {w.time + 1}" for w in plan.fit_locations[:3])
     progress(0.05, "Reading the frame" if len(plan.fit_locations) == 1 else "Reading the frames",
              places + (" ..." if len(plan.fit_locations) > 3 else ""))
     frames = {loc: source.read(loc) for loc in plan.fit_locations}
