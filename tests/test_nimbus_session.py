@@ -3,7 +3,8 @@
 ``fewseg evaluate --rounds R --corrections K`` (:func:`fewseg.evaluate.correction_curve`)
 records every round's clicks: the false objects the simulated user rejected and the missed
 ones they clicked. Here the same user works through the test server (a real Girder 3.2,
-``tests/nimbus_server``): round 0's examples are polygons with the training tag; in each
+``tests/nimbus_server``): round 0's examples are polygons (or, as ``--clicks``, points)
+with the training tag; in each
 later round the rejections become points with the "Not these tags" tag and the clicks
 points with the training tag; the worker runs as the platform runs it (a subprocess with
 the platform's flags, results under a tag of their own each round), and what it uploaded
@@ -34,23 +35,29 @@ EXAMPLE, NOT = "session blob", "session not"
 ROUNDS, CORRECTIONS, NUM_TRAIN, SEED = 2, 4, 10, 3
 
 
-def test_a_correction_session_through_the_server_reproduces_the_curve(server, demo):
+@pytest.mark.parametrize("clicks", [False, True], ids=["outlines", "clicks"])
+def test_a_correction_session_through_the_server_reproduces_the_curve(server, demo, clicks):
     first, _, truth = demo
     curve = correction_curve(first, truth, config=SegmentConfig(), num_train=NUM_TRAIN, seed=SEED, rounds=ROUNDS,
-                             corrections=CORRECTIONS)
-    assert sum(len(ev.metrics["rejected"]) for ev in curve) > 0  # the session does reject something
+                             corrections=CORRECTIONS, clicks=clicks)
+    # the session does click missed objects, and with outlines it rejects false ones (from
+    # clicks, this frame's few false objects lie on real ones, which the user does not reject)
     assert sum(len(ev.metrics["clicked"]) for ev in curve) > 0
-    train, _ = split_examples(truth, num_train=NUM_TRAIN, seed=SEED)  # round 0's examples, as the curve splits them
-    post_examples(server, nimbus_items(train), EXAMPLE)
-    interface = {"Training tags": [EXAMPLE], "Not these tags": [NOT], "Method": "classic"}
+    if not clicks:
+        assert sum(len(ev.metrics["rejected"]) for ev in curve) > 0
+    # round 0's examples: the outlines the curve splits off, or the clicks it makes of them
+    example, negative = f"{EXAMPLE} {clicks}", f"{NOT} {clicks}"
+    train, _ = split_examples(truth, num_train=NUM_TRAIN, seed=SEED)
+    post_examples(server, nimbus_items(curve[0].examples if clicks else train), example)
+    interface = {"Training tags": [example], "Not these tags": [negative], "Method": "classic"}
 
     for ev in curve:
         k = ev.metrics["round"]
         if k:  # the user's corrections of the last round's result, as points
-            for points, what in ((ev.metrics["rejected"], NOT), (ev.metrics["clicked"], EXAMPLE)):
+            for points, what in ((ev.metrics["rejected"], negative), (ev.metrics["clicked"], example)):
                 if points:
                     post_examples(server, nimbus_items([Annotation(point=np.asarray(p)) for p in points]), what)
-        tag = f"session round {k}"
+        tag = f"session round {k} {clicks}"
 
         code, messages, err = run_worker(server, "compute", compute_params(server, interface, tags=[tag]))
 
