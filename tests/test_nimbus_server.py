@@ -290,7 +290,9 @@ def test_a_collection_needs_its_compatibility(server):
     without = {k: v for k, v in meta.items() if k != "compatibility"}
     assert status_of(gc.post, "upenn_collection", parameters={
         "folderId": server["datasetId"], "name": "without", "metadata": json.dumps(without)}) == 400
-    assert gc.get(f"upenn_collection/{server['collectionId']}")["meta"]["compatibility"] == {}  # the server's own
+    names = gc.get(f"item/{server['itemId']}/tiles").get("channels") or ["Unnamed channel"] * 2  # the app's fallback
+    assert gc.get(f"upenn_collection/{server['collectionId']}")["meta"]["compatibility"] == {  # as the app makes it
+        "xyDimensions": "one", "zDimensions": "multiple", "tDimensions": "one", "channels": {"0": names[0], "1": names[1]}}
     assert status_of(gc.get, "upenn_collection/0123456789abcdef01234567") == 400
     outsider, _ = new_user(server, level=None)
     assert status_of(outsider.get, f"upenn_collection/{made['_id']}") == 403

@@ -123,9 +123,9 @@ class CollectionModel(AccessControlledModel):
         return doc
 
 
-def add_collection(dataset_id: str, layers: list[dict], *, owner) -> dict:
+def add_collection(dataset_id: str, layers: list[dict], *, owner, compatibility: dict) -> dict:
     """Store a configuration (collection) with ``layers`` and a view linking it to the dataset."""
-    meta = {"subtype": "contrastConfiguration", "compatibility": {}, "layers": layers, "tools": [],
+    meta = {"subtype": "contrastConfiguration", "compatibility": compatibility, "layers": layers, "tools": [],
             "propertyIds": [], "snapshots": [], "scales": {}}
     collection = _new_collection(Folder().load(dataset_id, force=True), "fewseg test configuration", "", meta, owner)
     view = {"_id": str(ObjectId()), "datasetId": dataset_id, "configurationId": str(collection["_id"]),
