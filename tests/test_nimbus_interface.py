@@ -23,6 +23,14 @@ def test_defaults_are_the_command_lines():
         assert default == (getattr(SegmentConfig(), key) or 0)
 
 
+def test_not_these_tags_are_read_and_may_not_be_training_tags():
+    chosen = choices({"Training tags": ["blob"], "Not these tags": ["debris", " "]})
+    assert chosen.training_tags == ("blob",) and chosen.negative_tags == ("debris",)
+    assert choices({"Training tags": ["blob"]}).negative_tags == ()
+    with pytest.raises(InputError, match="Not these tags: 'blob' is also a training tag"):
+        choices({"Training tags": ["blob"], "Not these tags": "blob"})
+
+
 def test_values_become_the_config():
     chosen = choices({"Training tags": ["a", " "], "Method": "fast", "Model": "sam2.1_tiny", "Similarity": 0.7,
                       "Minimum area": "12", "Batch Z": "1-3", "Max tiles": 2, "Boundary": "learned"})

@@ -38,6 +38,9 @@ def add_segment(sub) -> None:
     p.add_argument("--overlay", default=None, help="also write a PNG of the frame with the found outlines")
     p.add_argument("--output-tag", action="append", default=None,
                    help="tag(s) for the results (default: --tag, else 'fewseg')")
+    p.add_argument("--output-channel", type=int, default=None,
+                   help="the channel the results carry in NimbusImage JSON / GeoJSON (default: the channel most "
+                        "examples carry, 0 when they carry none); NimbusImage draws an object on its channel's layer")
     p.add_argument("--batch-z", default=None,
                    help="also segment these Z planes with the same examples: '1-3, 5-8', 'all' (default: --z only)")
     p.add_argument("--batch-t", default=None, help="also segment these time points: '0-9', 'all' (default: --t only)")
@@ -80,6 +83,29 @@ def _output_tags(args) -> tuple[str, ...]:
     return tuple(args.output_tag or ([args.tag] if args.tag else ["fewseg"]))
 
 
+def _output_channel(args, examples) -> int:
+    """The results' channel: ``--output-channel``, else the channel most ``examples`` carry
+    (ties: the lowest), else 0.
+
+    Examples
+    --------
+    >>> from argparse import Namespace
+    >>> from fewseg.objects import Annotation
+    >>> _output_channel(Namespace(output_channel=None), [Annotation(channel=1), Annotation(channel=1), Annotation()])
+    1
+    >>> _output_channel(Namespace(output_channel=2), [Annotation(channel=1)]), _output_channel(Namespace(output_channel=None), [])
+    (2, 0)
+    """
+    from collections import Counter
+
+    if args.output_channel is not None:
+        if args.output_channel < 0:
+            raise InputError("--output-channel", f"expected a channel index (0 or more), got {args.output_channel}")
+        return args.output_channel
+    counts = Counter(int(getattr(a, "channel", 0)) for a in examples)
+    return min(counts, key=lambda c: (-counts[c], c)) if counts else 0
+
+
 def run_segment(args) -> int:
     """Fit on the examples' frame, then predict on it and on every frame of the batch."""
     import time
@@ -109,6 +135,7 @@ def run_segment(args) -> int:
                     "--overlay": args.overlay}, inputs=(*frames.paths, args.examples,
                                                         *([args.negatives] if args.negatives else [])))
     config = make_config(args)
+    _output_channel(args, ())  # a bad --output-channel is said before the run
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
     t0 = time.perf_counter()
@@ -131,6 +158,7 @@ def run_segment(args) -> int:
         batch = segment_batch(config, frame, plan.examples, frames.read, locations, segmenter=segmenter,
                               plan=plan, frames=fitted)
     tags = _output_tags(args)
+    channel = _output_channel(args, [a for items in plan.examples_at.values() for a in items])
     found = batch.annotations(tags=tags)
     here = batch.at(frame.location)
     record = {
@@ -138,13 +166,14 @@ def run_segment(args) -> int:
         **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
         "examples": args.examples,
         **({"negatives": args.negatives, "n_negatives": len(negatives)} if negatives else {}),
+        "output_channel": channel,
         **run_record(plan, batch.segmenter, [r.summary() for r in batch.frames], config=config,
                      fit_seconds=batch.fit_seconds, total_seconds=time.perf_counter() - t0),
         **extra,
     }
     with committed_together():  # the result, its side file and the overlay appear together or not at all
         write_batch_output(out, batch.frames, shape=frame.shape, tags=tags, level=args.level,
-                           properties={"examples": args.examples}, coordinates=args.coordinates)
+                           properties={"examples": args.examples}, coordinates=args.coordinates, channel=channel)
         write_json(side, record)
         if here is not None and args.overlay:
             from ..figure import overlay_png
@@ -218,7 +247,8 @@ def _segment_mosaic(args, config, frames, out) -> int:
               "blocks": segmentation.extra["blocks"]}
     with committed_together():  # the result and its side file appear together or not at all
         write_batch_output(out, [result], shape=shape, tags=_output_tags(args), level=args.level,
-                           properties={"examples": args.examples}, coordinates=args.coordinates)
+                           properties={"examples": args.examples}, coordinates=args.coordinates,
+                           channel=_output_channel(args, examples))
         write_json(_side_file(out), record)
     print(f"{len(segmentation.polygons)} objects from {len(examples)} examples ({segmentation.n_candidates} candidates, "
           f"{segmentation.extra['blocks']['count']} blocks) -> {out}")

@@ -40,10 +40,12 @@ def _plane_labels(result, shape) -> np.ndarray:
 
 
 def write_batch_output(path: str | os.PathLike, results, *, shape: tuple[int, int], tags, level: int = 0,
-                       properties: dict | None = None, coordinates: str = "pixel-corner") -> None:
+                       properties: dict | None = None, coordinates: str = "pixel-corner", channel: int = 0) -> None:
     """Write the frames' results (``FrameResult`` list) to ``path`` (see the module's text).
 
     ``coordinates``: how JSON outputs place x / y (:data:`fewseg.io.annotations.COORDINATES`).
+    ``channel``: the channel every object carries in the annotation formats (NimbusImage
+    draws an annotation on its channel's layer).
     """
     from .annotations import write_annotations
 
@@ -62,7 +64,7 @@ def write_batch_output(path: str | os.PathLike, results, *, shape: tuple[int, in
         return
     if path.suffix.lower() == ".png" and len(results) > 1:
         raise InputError(str(path), f"a PNG holds one label image; {len(results)} frames were segmented: write a .tif stack")
-    write_annotations(path, [a for r in results for a in r.annotations(tags=tags)], shape=shape,
+    write_annotations(path, [a for r in results for a in r.annotations(tags=tags, channel=channel)], shape=shape,
                       coordinates=coordinates)
 
 

@@ -1,18 +1,24 @@
-"""The ``compute`` request: learn from the tagged polygons or points, outline every other object.
+"""The ``compute`` and ``preview`` requests: learn from the tagged polygons or points (and
+from those marked "not these"), outline every other object.
 
 1. Read the tool's fields (:func:`.interface.choices`) and the batch (1-based Batch XY /
    Z / Time; empty = the tile the user is on).
 2. Fetch every polygon and point carrying a training tag (all pages): outlines, or
    clicks near an object's centre that fewseg outlines when it learns; skip degenerate
-   ones with a warning.
-3. **Fit on one location** (:func:`fewseg.plan.plan_fit`, as the CLI and the napari
-   plugin): the XY / Z / Time holding the most examples (ties: the user's current tile,
-   else the first). fewseg's methods learn from one frame; examples drawn elsewhere are
-   not learned from (a warning says how many), but no object re-discovering any example
-   is uploaded at that example's location.
-4. Predict every batch location through :func:`fewseg.batch.segment_frames` (each frame
-   read from the server when its turn comes) and upload each frame's outlines once that
-   frame is done, in chunks, with the job's tags and channel.
+   ones with a warning. Fetch those carrying a "Not these tags" tag the same way: the
+   negatives (a wrong result re-tagged, or a point clicked on one).
+3. **Plan the fit** (:func:`fewseg.plan.plan_fit`, as the CLI and the napari plugin):
+   every example and negative is learned from where it lies, and only the frames holding
+   them are read (:func:`fewseg.batch.fit_plan`); the SAM methods learn from one frame
+   (:meth:`~fewseg.plan.FitPlan.one_frame`, a warning says what is left out). No object
+   re-discovering an example, a negative, or an object already on the server with the
+   job's tags (the worker's earlier results) is uploaded at its location: a rerun adds,
+   it never duplicates, changes or deletes.
+4. ``compute``: predict every batch location through :func:`fewseg.batch.segment_frames`
+   (each frame read from the server when its turn comes) and upload each frame's outlines
+   once that frame is done, in chunks, with the job's tags and channel. ``preview``
+   (:mod:`.preview`): predict the current tile only and post an RGBA overlay of the
+   outlines to ``worker_preview``; nothing is uploaded.
 5. Return the run's record (:func:`fewseg.batch.run_record`), which the worker's last
    line reports.
 """
@@ -20,14 +26,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from ..batch import parse_range, run_record, segment_frames
+from ..batch import fit_plan, parse_range, run_record, segment_frames
 from ..errors import InputError
 from ..objects import Location
-from ..plan import plan_fit
-from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, TRAINING_TAGS, choices
+from ..plan import group_by_location, plan_fit
+from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, NOT_TAGS, TRAINING_TAGS, choices
 from .server import DatasetSource
 
 Report = Callable[..., None]
@@ -87,11 +93,94 @@ def batch_locations(chosen, sizes: dict[str, int], tile: Location) -> list[Locat
     return [Location(xy=xy, z=z, time=t) for t in ts for z in zs for xy in xys]
 
 
-def run(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> dict:
-    """Do the compute request; returns the run's record (:func:`fewseg.batch.run_record`, plus
-    ``n_examples_given``: every example read). User-caused problems raise :class:`InputError`."""
-    from ..methods import make_segmenter
+def _on_dataset(found: list, skipped: list, sizes: dict[str, int]) -> tuple[list, list]:
+    """``found`` less the annotations at locations the dataset does not have (each one said in ``skipped``)."""
+    inside = [a for a in found if a.location.xy < sizes["XY"] and a.location.z < sizes["Z"]
+              and a.location.time < sizes["Time"]]
+    return inside, skipped + [f"{a.origin}: at XY {a.location.xy + 1}, Z {a.location.z + 1}, Time "
+                              f"{a.location.time + 1}, which this dataset does not have" for a in found if a not in inside]
 
+
+def _said(skipped: list[str], what: str, warning: Report) -> None:
+    if skipped:
+        warning(f"{len(skipped)} {what}(s) skipped: {skipped[0]}" + (" ..." if len(skipped) > 1 else ""),
+                f"{what.capitalize()}s skipped")
+
+
+def read_examples(source: DatasetSource, chosen, sizes: dict[str, int], *, warning: Report) -> list:
+    """Every polygon and point carrying a training tag; :class:`InputError` when there is none to learn from."""
+    examples, skipped = _on_dataset(*source.examples(chosen.training_tags), sizes)
+    tags_text = ", ".join(repr(t) for t in chosen.training_tags)
+    _said(skipped, "example", warning)
+    if not examples:
+        if skipped:
+            raise InputError(TRAINING_TAGS, f"every polygon or point tagged {tags_text} is degenerate or outside the "
+                                            "frame; redraw a few examples as closed outlines around whole objects, "
+                                            "or click points near their centres")
+        raise InputError(TRAINING_TAGS, f"no polygon or point in this dataset carries {tags_text}; draw about 10 "
+                                        "polygons around example objects (or click a point near the centre of each) "
+                                        "and give them that tag (or pick the tag they have)")
+    return examples
+
+
+def read_negatives(source: DatasetSource, chosen, sizes: dict[str, int], examples: list, *, warning: Report) -> list:
+    """Every polygon and point carrying a "Not these tags" tag: the objects the user does not want.
+
+    None chosen: none. A tag chosen that nothing carries yet is a warning (the field is
+    usually filled in before the first correction), not an error. An annotation that
+    carries a training tag too is refused in one line: it cannot be both.
+    """
+    if not chosen.negative_tags:
+        return []
+    negatives, skipped = _on_dataset(*source.examples(chosen.negative_tags), sizes)
+    _said(skipped, "negative", warning)
+    tags_text = ", ".join(repr(t) for t in chosen.negative_tags)
+    if not negatives:
+        warning(f"no polygon or point carries {tags_text} yet: nothing is marked as not wanted; tag a wrong result "
+                "(or click a point on it) with it and run again", "No negatives")
+        return []
+    example_origins = {a.origin for a in examples}
+    for a in negatives:
+        if a.origin in example_origins:
+            both = [t for t in a.tags if t in chosen.training_tags] + [t for t in a.tags if t in chosen.negative_tags]
+            raise InputError(NOT_TAGS, f"{a.origin} carries the training tag {both[0]!r} and the not tag {both[-1]!r}; "
+                                       "an object is either an example or not wanted: remove one of the tags")
+    return negatives
+
+
+def earlier_results(source: DatasetSource, out_tags: list[str], known: list, sizes: dict[str, int]) -> dict:
+    """The objects on the server carrying the job's tags (this worker's earlier results, and
+    whatever the user gave those tags), less the examples and negatives among them, by
+    location: a run does not upload an object that re-discovers one of them (no duplicates
+    on a rerun; nothing on the server is changed or deleted)."""
+    if not out_tags:
+        return {}
+    found, _ = _on_dataset(*source.examples(out_tags), sizes)
+    seen = {a.origin for a in known}
+    return group_by_location(a for a in found if a.origin not in seen)
+
+
+@dataclass
+class Prepared:
+    """What a request learns from and where it writes: the checked parameters, the fit plan
+    (:func:`fewseg.plan.plan_fit`) and what is not outlined again at each location."""
+
+    chosen: object
+    config: object
+    tile: Location
+    locations: list
+    out_tags: list
+    channel: int
+    connect: dict | None
+    plan: object
+    exclude: dict
+    n_examples: int
+    n_negatives: int
+
+
+def prepare(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> Prepared:
+    """Check every parameter (before the server is asked), read the examples, the negatives
+    and the earlier results, and plan the fit. User-caused problems raise :class:`InputError`."""
     chosen = choices(params.get("workerInterface") or {})
     if not chosen.training_tags:
         raise InputError(TRAINING_TAGS, "no training tag chosen: pick the tag(s) of your example polygons in "
@@ -115,45 +204,51 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
         config = replace(config, checkpoint=checkpoint_for(config.model))
 
     progress(0.0, "Reading the examples", ", ".join(chosen.training_tags))
-    examples, skipped = source.examples(chosen.training_tags)
-    inside = [a for a in examples if a.location.xy < sizes["XY"] and a.location.z < sizes["Z"]
-              and a.location.time < sizes["Time"]]
-    skipped += [f"{a.origin}: at XY {a.location.xy + 1}, Z {a.location.z + 1}, Time {a.location.time + 1}, "
-                "which this dataset does not have" for a in examples if a not in inside]
-    examples = inside
-    tags_text = ", ".join(repr(t) for t in chosen.training_tags)
-    if skipped:
-        warning(f"{len(skipped)} example(s) skipped: {skipped[0]}" + (" ..." if len(skipped) > 1 else ""),
-                "Examples skipped")
-    if not examples:
-        if skipped:
-            raise InputError(TRAINING_TAGS, f"every polygon or point tagged {tags_text} is degenerate or outside the "
-                                            "frame; redraw a few examples as closed outlines around whole objects, "
-                                            "or click points near their centres")
-        raise InputError(TRAINING_TAGS, f"no polygon or point in this dataset carries {tags_text}; draw about 10 "
-                                        "polygons around example objects (or click a point near the centre of each) "
-                                        "and give them that tag (or pick the tag they have)")
-    plan = plan_fit(examples, current=tile).one_frame()  # fits on one location until issue 20
-    where, fit_examples = plan.fit_location, plan.examples
-    if plan.warning:
-        warning(plan.warning, "Examples on several frames")
-    if len(fit_examples) < 3:
-        warning(f"only {len(fit_examples)} example(s) to learn from; about 10 give better results", "Few examples")
+    examples = read_examples(source, chosen, sizes, warning=warning)
+    negatives = read_negatives(source, chosen, sizes, examples, warning=warning)
+    plan = plan_fit(examples, current=tile, negatives=negatives)
+    if config.method != "classic" and len(plan.fit_locations) > 1:
+        plan = plan.one_frame()  # the SAM methods learn from one frame
+        if plan.warning:
+            warning(plan.warning, "Examples on several frames")
+    if plan.n_learned < 3:
+        warning(f"only {plan.n_learned} example(s) to learn from; about 10 give better results", "Few examples")
+    earlier = earlier_results(source, out_tags, [*examples, *negatives], sizes)
+    exclude = {loc: [*plan.exclude.get(loc, ()), *earlier.get(loc, ())] for loc in {**plan.exclude, **earlier}}
+    return Prepared(chosen, config, tile, locations, out_tags, channel, connect, plan, exclude,
+                    len(examples), len(negatives))
 
-    progress(0.05, "Reading the frame", f"XY {where.xy + 1}, Z {where.z + 1}, Time {where.time + 1}")
-    frame = source.read(where)
-    render = source.render_config(frame) if config.method != "classic" else None
-    progress(0.1, "Learning from the examples", f"{len(fit_examples)} examples, method {config.method}")
+
+def fit(source: DatasetSource, job: Prepared, *, progress: Report) -> tuple[object, dict, float]:
+    """Fit the job's method on its plan (:func:`fewseg.batch.fit_plan`, reading only the
+    frames holding examples or negatives); returns the segmenter, the frames read, the seconds."""
+    from ..methods import make_segmenter
+
+    plan, config = job.plan, job.config
+    places = "; ".join(f"XY {w.xy + 1}, Z {w.z + 1}, Time {w.time + 1}" for w in plan.fit_locations[:3])
+    progress(0.05, "Reading the frame" if len(plan.fit_locations) == 1 else "Reading the frames",
+             places + (" ..." if len(plan.fit_locations) > 3 else ""))
+    frames = {loc: source.read(loc) for loc in plan.fit_locations}
+    render = source.render_config(frames[plan.fit_location]) if config.method != "classic" else None
+    rejected = f" and {len(plan.negatives)} not wanted" if plan.negatives else ""
+    progress(0.1, "Learning from the examples", f"{plan.n_learned} examples{rejected}, method {config.method}")
     t0 = time.perf_counter()
-    segmenter = make_segmenter(config, render=render).fit(frame, fit_examples)
-    fit_seconds = time.perf_counter() - t0
+    segmenter, frames = fit_plan(make_segmenter(config, render=render), plan, source.read, frames=frames)
+    return segmenter, frames, time.perf_counter() - t0
 
+
+def run(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> dict:
+    """Do the compute request; returns the run's record (:func:`fewseg.batch.run_record`, plus
+    ``n_examples_given`` and ``n_negatives``). User-caused problems raise :class:`InputError`."""
+    job = prepare(source, params, progress=progress, warning=warning)
+    segmenter, fitted, fit_seconds = fit(source, job, progress=progress)
+    locations = job.locations
     total = 0
-    frames = segment_frames(segmenter, source.read, locations, examples=plan.exclude, frames={where: frame})
+    frames = segment_frames(segmenter, source.read, locations, examples=job.exclude, frames=fitted)
     done, summaries = 0, []
     try:
         for k, result in enumerate(frames, start=1):
-            n = source.upload(result.annotations(), tags=out_tags, channel=channel, connect_to=connect)
+            n = source.upload(result.annotations(), tags=job.out_tags, channel=job.channel, connect_to=job.connect)
             total, done = total + n, k
             summaries.append(result.summary())
             loc = result.location
@@ -164,5 +259,5 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
             warning(f"the outlines of the first {done} of {len(locations)} frame(s) ({total} objects) were uploaded "
                     "before the error; the other frames have none from this run", "Partly done")
         raise
-    return {**run_record(plan, segmenter, summaries, config=config, fit_seconds=fit_seconds),
-            "n_examples_given": len(examples)}
+    return {**run_record(job.plan, segmenter, summaries, config=job.config, fit_seconds=fit_seconds),
+            "n_examples_given": job.n_examples, "n_negatives": job.n_negatives}

@@ -13,6 +13,7 @@ from ..config import BOUNDARIES, METHODS, SegmentConfig
 from ..errors import InputError
 
 TRAINING_TAGS = "Training tags"
+NOT_TAGS = "Not these tags"
 BATCH_XY, BATCH_Z, BATCH_TIME = "Batch XY", "Batch Z", "Batch Time"
 METHOD, MODEL, DEVICE, BOUNDARY = "Method", "Model", "Device", "Boundary"
 
@@ -50,22 +51,26 @@ def fields(models: list[str], *, default_model: str) -> dict:
                         "tooltip": "Polygons (outlines) or points (a click near an object's centre) with any of "
                                    "these tags are the examples (about 10 are enough); every other object like "
                                    "them is outlined."},
-        BATCH_XY: {"type": "text", "displayOrder": 1, "default": "", "tooltip": _BATCH_TIP.format(axis="XY positions")},
-        BATCH_Z: {"type": "text", "displayOrder": 2, "default": "", "tooltip": _BATCH_TIP.format(axis="Z planes")},
-        BATCH_TIME: {"type": "text", "displayOrder": 3, "default": "", "tooltip": _BATCH_TIP.format(axis="time points")},
-        METHOD: {"type": "select", "items": list(METHODS), "default": "classic", "displayOrder": 4,
+        NOT_TAGS: {"type": "tags", "displayOrder": 1,
+                   "tooltip": "Polygons or points with any of these tags are objects you do not want (tag a wrong "
+                              "result, or click a point on it): things like them are scored down everywhere and "
+                              "the objects under them are never returned. Run again after tagging."},
+        BATCH_XY: {"type": "text", "displayOrder": 2, "default": "", "tooltip": _BATCH_TIP.format(axis="XY positions")},
+        BATCH_Z: {"type": "text", "displayOrder": 3, "default": "", "tooltip": _BATCH_TIP.format(axis="Z planes")},
+        BATCH_TIME: {"type": "text", "displayOrder": 4, "default": "", "tooltip": _BATCH_TIP.format(axis="time points")},
+        METHOD: {"type": "select", "items": list(METHODS), "default": "classic", "displayOrder": 5,
                  "tooltip": "classic: weight-free, learns from the examples alone (CPU, seconds). "
                             "fast: SAM outlines the objects classic finds (one encoder pass per tile). "
                             "seed: the seed report's SAM pipeline (automatic masks, slow without a GPU)."},
-        MODEL: {"type": "select", "items": list(models), "default": default_model, "displayOrder": 5,
+        MODEL: {"type": "select", "items": list(models), "default": default_model, "displayOrder": 6,
                 "tooltip": "SAM checkpoint for the fast and seed methods (only those in this worker's image run)."},
-        DEVICE: {"type": "select", "items": ["auto", "cpu", "cuda"], "default": "auto", "displayOrder": 6,
+        DEVICE: {"type": "select", "items": ["auto", "cpu", "cuda"], "default": "auto", "displayOrder": 7,
                  "tooltip": "Where SAM runs; auto = the GPU when there is one."},
-        BOUNDARY: {"type": "select", "items": list(BOUNDARIES), "default": "level", "displayOrder": 7,
+        BOUNDARY: {"type": "select", "items": list(BOUNDARIES), "default": "level", "displayOrder": 8,
                    "tooltip": "Classic method: outlines at each object's own signal level, or redrawn by a "
                               "per-pixel model learned from the examples (closer outlines, ~0.3 s more per frame)."},
     }
-    for order, (name, (_, default, lo, hi, step, unit, tip)) in enumerate(NUMBERS.items(), start=8):
+    for order, (name, (_, default, lo, hi, step, unit, tip)) in enumerate(NUMBERS.items(), start=9):
         field = {"type": "number", "min": lo, "max": hi, "step": step, "default": default,
                  "displayOrder": order, "tooltip": tip}
         if unit:
@@ -79,6 +84,7 @@ class Choices:
     """What the user chose in the tool's fields."""
 
     training_tags: tuple[str, ...]
+    negative_tags: tuple[str, ...]
     batch_xy: str
     batch_z: str
     batch_time: str
@@ -104,15 +110,24 @@ def _choice(values: dict, name: str, allowed, default: str) -> str:
     return value
 
 
+def _tag_list(values: dict, name: str) -> tuple[str, ...]:
+    tags = values.get(name) or []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InputError(name, f"expected a list of tags, got {tags!r:.80}")
+    return tuple(t for t in tags if t.strip())
+
+
 def choices(values: dict) -> Choices:
     """Read the ``workerInterface`` values; :class:`InputError` names the field at fault."""
     if not isinstance(values, dict):
         raise InputError("workerInterface", f"expected the tool's fields as a JSON object, got {values!r:.80}")
-    tags = values.get(TRAINING_TAGS) or []
-    if isinstance(tags, str):
-        tags = [tags]
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise InputError(TRAINING_TAGS, f"expected a list of tags, got {tags!r:.80}")
+    tags, negative_tags = _tag_list(values, TRAINING_TAGS), _tag_list(values, NOT_TAGS)
+    both = sorted(set(tags) & set(negative_tags))
+    if both:
+        raise InputError(NOT_TAGS, f"{both[0]!r} is also a training tag; an object is either an example or not "
+                                   "wanted: give the unwanted ones a tag of their own")
     settings = {}
     for name, (key, default, lo, hi, *_rest) in NUMBERS.items():
         value = values.get(name)
@@ -137,5 +152,5 @@ def choices(values: dict) -> Choices:
                            # the classic method's; SAM draws the others' outlines (the form shows every field)
                            boundary=_choice(values, BOUNDARY, BOUNDARIES, "level") if method == "classic" else "level",
                            **settings)
-    return Choices(tuple(t for t in tags if t.strip()), _text(values, BATCH_XY), _text(values, BATCH_Z),
+    return Choices(tags, negative_tags, _text(values, BATCH_XY), _text(values, BATCH_Z),
                    _text(values, BATCH_TIME), config)

@@ -1,8 +1,10 @@
 """The worker's command line: exactly the flags the platform passes, JSON lines out.
 
 ``--request interface`` posts the tool's fields for ``--parameters '{"image": IMAGE}'``;
-``--request compute`` runs :func:`.compute.run`. Every problem a user can cause ends in
-one ``{"error": ..., "title": ..., "info": ..., "type": "error"}`` line saying what to do,
+``--request compute`` runs :func:`.compute.run`; ``--request preview`` runs
+:func:`.preview.preview` (the current tile, drawn over the view; nothing uploaded).
+Every problem a user can cause ends in one
+``{"error": ..., "title": ..., "info": ..., "type": "error"}`` line saying what to do,
 and exit status 1; success is exit status 0.
 """
 
@@ -87,17 +89,21 @@ def _run(args, params: dict) -> int:
                 return 1
             interface(source, params["image"])
             return 0
-        if args.request == "preview":
-            error("this worker has no preview; run it to see its outlines", "No preview")
-            return 1
         if not source.dataset_id:
-            error("no dataset: the compute request needs --datasetId", "Bad parameters")
+            error(f"no dataset: the {args.request} request needs --datasetId", "Bad parameters")
             return 1
+        if args.request == "preview":
+            from .preview import preview
+
+            record = preview(source, params, token=args.token, progress=progress, warning=warning)
+            progress(1.0, "Preview", f"{record['text']} on the current tile")
+            return 0
         from .compute import run
 
         summary = run(source, params, progress=progress, warning=warning)
+        rejected = f" and {summary['n_negatives']} not wanted" if summary["n_negatives"] else ""
         progress(1.0, "Done", f"{summary['n_objects']} objects in {summary['n_frames']} frame(s) from "
-                              f"{summary['n_examples']} examples")
+                              f"{summary['n_examples']} examples{rejected}")
         return 0
     except FewsegError as exc:
         error(str(exc), "fewseg")
@@ -106,7 +112,7 @@ def _run(args, params: dict) -> int:
               "worker's container can reach it (--apiUrl)", "Server unreachable")
     except girder_client.HttpError as exc:
         what = {401: "the token was refused (expired or wrong --token)",
-                403: "the job's user may not read or write this dataset",
+                403: "the job's user may not read or write this dataset (or, for a preview, store previews)",
                 404: "the dataset or an endpoint was not found (wrong --datasetId or an older server)"}
         error(f"the server answered {exc.status} to {exc.method} {exc.url}: "
               f"{what.get(exc.status, 'see the server log')}", "Server error", info=exc.responseText[:500])
