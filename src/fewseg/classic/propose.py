@@ -638,10 +638,21 @@ def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> 
 
     The size limits come from all examples; the search segments the signal around at
     most :data:`FIT_EXAMPLES` of them (:func:`fit_subset`), so its cost is bounded
-    however many examples there are (14 trial settings x that many windows).
+    however many examples there are (14 trial settings x that many windows). Searched
+    once for the same signal, masks and radius (:func:`~fewseg.classic.reuse.reuse`: the
+    click outlining and the fit ask for the same search, and so does every correction
+    round that adds clicks or negatives).
 
     Returns the settings and their example-fit score (mean best IoU, 0..1).
     """
+    from .reuse import array_key, masks_key, reuse
+
+    return reuse("proposer", (array_key(signal), masks_key(masks), float(radius)),
+                 lambda: _fit_proposer(signal, masks, radius))
+
+
+def _fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> tuple[ProposerSettings, float]:
+    """:func:`fit_proposer`, searched."""
     areas = np.array([m.area for m in masks], dtype=float)
     # Regions larger than any example are candidates for a split along dark lines.
     fill = label_shapes(labels_from_masks(masks, signal.shape), len(masks))["ellipse_fill"]
