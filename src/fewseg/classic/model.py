@@ -22,7 +22,7 @@ from .describe import DESCRIPTOR_NAMES, channel_levels, describe
 from .examples import ExampleProfile, is_click, learn_profile_and_signal, object_signal
 from ..objects import Annotation, Frame, ObjectMask
 from .propose import ProposerSettings, example_clusters, fit_proposer, propose_levels
-from .reuse import array_key, masks_key, remember, reuse
+from .reuse import array_key, examples_key, masks_key, remember, reuse
 from ..result import Candidates, Segmentation, finish
 from .clicks import as_masks
 from .negatives import check_negatives, negative_marks
@@ -92,7 +92,11 @@ class WeightFreeSegmenter:
         InputError
             A negative that overlaps an example (both named), or one outside the frame.
         """
-        masks = as_masks(examples, frame)
+        frame_key = array_key(frame.data)
+        # Clicks are outlined once for the same frame and the same examples (the outlines
+        # among them are the caller's own masks: left writable).
+        masks = (reuse("example masks", (frame_key, examples_key(examples)), lambda: as_masks(examples, frame),
+                       freeze=False) if any(is_click(e) for e in examples) else as_masks(examples, frame))
         # predict(frame, exclude=the same examples) reuses their masks (clicks are
         # outlined once).
         self._example_masks = (tuple(examples), masks)
@@ -100,15 +104,17 @@ class WeightFreeSegmenter:
         # proposer itself) do so only when there are no outlines.
         taught = [m for m, e in zip(masks, examples) if not is_click(e)] or masks
         self.profile, signal = learn_profile_and_signal(frame, taught)
-        frame_key = array_key(frame.data)
         # predict on the frame fitted on (the usual next call) finds its signal.
         remember("signal", (frame_key, self.profile), signal)
         base = reuse("levels", frame_key, lambda: channel_levels(frame))
         self.settings, self.example_fit = fit_proposer(signal, taught, self.profile.radius)
         fitted = (frame_key, self.profile, self.settings, masks_key(masks))
         # Each example judged in its own cluster in the frame, as candidates are in theirs.
+        # (The clusters of the examples met before are kept with the frame's signal and settings.)
+        known = reuse("clusters", (frame_key, self.profile, self.settings), dict, freeze=False)
         self.example_vectors = reuse("examples", fitted, lambda: describe(
-            frame, signal, masks, self.profile, base=base, clusters=example_clusters(signal, masks, self.settings)))
+            frame, signal, masks, self.profile, base=base,
+            clusters=example_clusters(signal, masks, self.settings, cache=known)))
         self.negative_vectors = None
         self._negatives = None
         if negatives:

@@ -679,7 +679,8 @@ def _fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) ->
     return best, best_score
 
 
-def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings) -> list[ObjectMask]:
+def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings, *,
+                     cache: dict | None = None) -> list[ObjectMask]:
     """Each example's cluster in its frame: the example with the objects the proposer
     finds touching it (directly or through others), one mask per example.
 
@@ -691,15 +692,27 @@ def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: Prop
     cover a quarter of the frame or more, over the whole frame once), the proposals
     overlapping an example are replaced by it, and the objects that touch it, directly
     or through others, are its cluster.
+
+    ``cache`` (a dict kept with one ``signal`` and ``settings``: a correction round adds
+    an example or two) keeps the whole frame's proposals and each example's cluster found
+    in its own window, which depends on that example alone; the result is the same.
     """
+    cache = {} if cache is None else cache
     margin = int(3 * settings.peak_radius) + 4
     windows = [_window(m, margin, signal.shape) for m in masks]
     if sum((r.stop - r.start) * (c.stop - c.start) for r, c in windows) >= SPARSE * signal.size:
-        labels = segment_signal(smooth_signal(signal, settings), settings)
-        area = np.bincount(labels.ravel())
+        if "frame" not in cache:
+            labels = segment_signal(smooth_signal(signal, settings), settings)
+            cache["frame"] = labels, np.bincount(labels.ravel())
+        labels, area = cache["frame"]
         return [_cluster_of(m, labels[win], win, area=area) for m, win in zip(masks, _cluster_windows(masks, labels, area))]
-    return [_cluster_of(m, segment_signal(smooth_signal(signal[win], settings), settings), win)
-            for m, win in zip(masks, windows)]
+    out = []
+    for m, win in zip(masks, windows):
+        key = ("cluster", m.row, m.col, m.mask.shape, m.mask.tobytes())
+        if key not in cache:
+            cache[key] = _cluster_of(m, segment_signal(smooth_signal(signal[win], settings), settings), win)
+        out.append(cache[key])
+    return out
 
 
 def _cluster_windows(masks: list[ObjectMask], labels: np.ndarray, area: np.ndarray) -> list[tuple[slice, slice]]:
