@@ -24,6 +24,9 @@ sys.path.insert(0, str(HERE))
 
 
 def cpu(f, *args, **kwargs):
+    from report import cold
+
+    cold()  # as a fresh process would make it
     c0 = time.process_time()
     out = f(*args, **kwargs)
     return out, time.process_time() - c0
@@ -50,7 +53,7 @@ def main() -> None:
             runs[name].append(t)
     # The learned boundary's own stages, on a fitted model.
     model = WeightFreeSegmenter(SegmentConfig(boundary="learned")).fit(frame, examples)
-    signal = model._fitted_signal[2]
+    signal = model._signal(frame)[0]
     masks = model._example_masks[1]
     stages: dict[str, list[float]] = {"outline the examples (fit)": [], "fit the model (fit)": [], "redraw (predict)": []}
     found = WeightFreeSegmenter(SegmentConfig()).fit(frame, examples).predict(frame).masks

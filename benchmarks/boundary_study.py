@@ -92,7 +92,7 @@ def bound(frame, annotations, seeds) -> tuple[list[str], dict]:
     class OracleBoundary(WeightFreeSegmenter):
         def fit(self, frame, examples):
             super().fit(frame, examples)
-            signal = self._fitted_signal[2]
+            signal = self._signal(frame)[0]
             self.boundary = fit_boundary(signal, every, proposed_outlines(signal, every, self.settings),
                                          radius=self.profile.radius)
             return self

@@ -57,6 +57,7 @@ def main() -> None:
     from fewseg.evaluate import as_clicks, split_examples
     from fewseg.classic.examples import example_masks
     from fewseg.classic.clicks import outline_clicks
+    from report import cold
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0,1,2,3,4")
@@ -77,6 +78,7 @@ def main() -> None:
             clicks = as_clicks(true, seed=seed)
             cpu = []
             for _ in range(3):
+                cold()  # each run as a fresh process would make it
                 c0 = time.process_time()
                 drawn = outline_clicks(frame, clicks)
                 cpu.append(time.process_time() - c0)

@@ -14,3 +14,13 @@ def publish(out_dir, name: str, lines: list[str], data) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text(text + "\n")
     (out / f"{name}.json").write_text(json.dumps(data, indent=1, default=float))
+
+
+def cold() -> None:
+    """Forget what fewseg keeps between fits in this process (:mod:`fewseg.classic.reuse`),
+    so a timed run starts cold, as a fresh process does; a tree from before it keeps nothing."""
+    try:
+        from fewseg.classic.reuse import clear
+    except ImportError:
+        return
+    clear()

@@ -100,7 +100,7 @@ def test_outline_geometry_and_levels():
 def test_proposed_outlines_match_their_examples():
     frame, truth, radius = _offset_frame(n_side=3)
     model = WeightFreeSegmenter().fit(frame, truth[:4])
-    signal = model._fitted_signal[2]
+    signal = model._signal(frame)[0]
     for example, current in zip(truth[:4], proposed_outlines(signal, truth[:4], model.settings)):
         assert current is not None and 0.3 < current.iou(example) < 1.0 and current.area < example.area
 

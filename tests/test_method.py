@@ -10,6 +10,7 @@ from fewseg.classic.describe import SHAPE_DESCRIPTORS, describe, descriptor_name
 from fewseg.evaluate import run_evaluation, score
 from fewseg.classic.examples import estimate_background, learn_profile, object_signal, percentile_filter, robust_noise
 from fewseg.classic.model import WeightFreeSegmenter
+from fewseg.classic import reuse
 from fewseg.objects import Frame, ObjectMask, masks_from_labels
 from dataclasses import replace
 
@@ -220,13 +221,15 @@ def test_fit_subset_bounds_the_search_and_spans_the_sizes():
 def test_predict_on_the_fitted_frame_reuses_its_signal_unless_it_changed():
     frame, truth = make_demo(seed=2, shape=(192, 192), n_blobs=25)
     model = WeightFreeSegmenter().fit(frame, truth[:8])
-    fresh = WeightFreeSegmenter().fit(frame, truth[:8])
-    del fresh._fitted_signal
-    a, b = model.predict(frame), fresh.predict(frame)
+    a = model.predict(frame)
+    reuse.clear()  # nothing kept: the signal computed anew
+    b = model.predict(frame)
     assert len(a.masks) == len(b.masks) and all(np.array_equal(x.mask, y.mask) for x, y in zip(a.masks, b.masks))
-    frame.data[1] = frame.data[1, ::-1]  # same array, new content: the cached signal must not be used
-    c, d = model.predict(frame), fresh.predict(frame)
-    assert [m.bbox for m in c.masks] == [m.bbox for m in d.masks]
+    frame.data[1] = frame.data[1, ::-1]  # same array, new content: the kept signal must not be used
+    c = model.predict(frame)
+    reuse.clear()
+    d = model.predict(frame)
+    assert [m.bbox for m in c.masks] == [m.bbox for m in d.masks] != [m.bbox for m in a.masks]
 
 
 def test_rethresholding_the_same_frame_reuses_its_candidates_and_equals_a_fresh_run():

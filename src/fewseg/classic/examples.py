@@ -216,7 +216,16 @@ def learn_profile(frame: Frame, masks: list[ObjectMask]) -> ExampleProfile:
 
 
 def learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[ExampleProfile, np.ndarray]:
-    """:func:`learn_profile` and the frame's :func:`object_signal` under it, computed once."""
+    """:func:`learn_profile` and the frame's :func:`object_signal` under it, computed once
+    for the same frame's bytes and the same masks (:func:`~fewseg.classic.reuse.reuse`: a
+    correction round that adds clicks or negatives teaches the same profile; the signal
+    is read-only)."""
+    from .reuse import array_key, masks_key, reuse
+
+    return reuse("profile", (array_key(frame.data), masks_key(masks)), lambda: _learn_profile_and_signal(frame, masks))
+
+
+def _learn_profile_and_signal(frame: Frame, masks: list[ObjectMask]) -> tuple[ExampleProfile, np.ndarray]:
     shape = frame.shape
     areas = np.array([m.area for m in masks], dtype=np.float64)
     radius = float(np.sqrt(np.median(areas) / np.pi))

@@ -22,6 +22,7 @@ from .describe import DESCRIPTOR_NAMES, channel_levels, describe
 from .examples import ExampleProfile, is_click, learn_profile_and_signal, object_signal
 from ..objects import Annotation, Frame, ObjectMask
 from .propose import ProposerSettings, example_clusters, fit_proposer, propose_levels
+from .reuse import array_key, examples_key, masks_key, remember, reuse
 from ..result import Candidates, Segmentation, finish
 from .clicks import as_masks
 from .negatives import check_negatives, negative_marks
@@ -79,12 +80,23 @@ class WeightFreeSegmenter:
         third component (:func:`~fewseg.classic.select.mixture_fit`), so things like them
         are scored down on every frame, and they are never returned on ``frame``.
 
+        A correction round (the same frame, a few more or fewer examples or negatives)
+        costs only what changed: this is the one way to refit, on a new segmenter or
+        this one. What depends only on the frame's bytes and on what did not change
+        (the profile and proposer the outlines teach, the frame's candidates and their
+        descriptors, the examples' descriptors, the learned boundary) is kept between
+        calls (:mod:`fewseg.classic.reuse`), with the same results as a first fit.
+
         Raises
         ------
         InputError
             A negative that overlaps an example (both named), or one outside the frame.
         """
-        masks = as_masks(examples, frame)
+        frame_key = array_key(frame.data)
+        # Clicks are outlined once for the same frame and the same examples (the outlines
+        # among them are the caller's own masks: left writable).
+        masks = (reuse("example masks", (frame_key, examples_key(examples)), lambda: as_masks(examples, frame),
+                       freeze=False) if any(is_click(e) for e in examples) else as_masks(examples, frame))
         # predict(frame, exclude=the same examples) reuses their masks (clicks are
         # outlined once).
         self._example_masks = (tuple(examples), masks)
@@ -92,32 +104,35 @@ class WeightFreeSegmenter:
         # proposer itself) do so only when there are no outlines.
         taught = [m for m, e in zip(masks, examples) if not is_click(e)] or masks
         self.profile, signal = learn_profile_and_signal(frame, taught)
-        # predict on the frame fitted on (the usual first call) reuses its signal.
-        base = channel_levels(frame)
-        self._fitted_signal = (frame.data, _fingerprint(frame.data), signal, base)
+        # predict on the frame fitted on (the usual next call) finds its signal.
+        remember("signal", (frame_key, self.profile), signal)
+        base = reuse("levels", frame_key, lambda: channel_levels(frame))
         self.settings, self.example_fit = fit_proposer(signal, taught, self.profile.radius)
+        fitted = (frame_key, self.profile, self.settings, masks_key(masks))
         # Each example judged in its own cluster in the frame, as candidates are in theirs.
-        self.example_vectors = describe(frame, signal, masks, self.profile, base=base,
-                                        clusters=example_clusters(signal, masks, self.settings))
+        # (The clusters of the examples met before are kept with the frame's signal and settings.)
+        known = reuse("clusters", (frame_key, self.profile, self.settings), dict, freeze=False)
+        self.example_vectors = reuse("examples", fitted, lambda: describe(
+            frame, signal, masks, self.profile, base=base,
+            clusters=example_clusters(signal, masks, self.settings, cache=known)))
         self.negative_vectors = None
         self._negatives = None
-        self._fitted_candidates = None
         if negatives:
-            self._fit_negatives(frame, list(examples), masks, list(negatives), signal, base)
+            self._fit_negatives(frame, frame_key, list(examples), masks, list(negatives), signal, base)
         self.boundary = None
         if self.config.boundary == "learned":
-            self.boundary = fit_boundary(signal, masks, proposed_outlines(signal, masks, self.settings),
-                                         radius=self.profile.radius)
+            self.boundary = reuse("boundary", fitted, lambda: fit_boundary(
+                signal, masks, proposed_outlines(signal, masks, self.settings), radius=self.profile.radius))
         return self
 
-    def _fit_negatives(self, frame: Frame, examples: list, masks: list[ObjectMask], negatives: list,
+    def _fit_negatives(self, frame: Frame, frame_key: tuple, examples: list, masks: list[ObjectMask], negatives: list,
                        signal: np.ndarray, base: tuple[float, ...]) -> None:
         """What ``fit`` learns from ``negatives``: the candidates of ``frame`` each one
         rejects (:func:`~fewseg.classic.select.rejected`) described as predict describes
         them (kept for predict on this frame), else the negative's own outline."""
         marks = negative_marks(negatives, frame, signal=signal, radius=self.profile.radius, settings=self.settings)
         check_negatives(marks, masks, examples, negatives, source=frame.source)
-        levels, vectors = self._describe_candidates(frame, signal, base)
+        (levels, vectors), _ = self._candidates(frame, frame_key, signal, base)
         candidates = [c for level in levels for c in level]
         hit = rejected(candidates, marks, frame.shape, per_mark=True)
         rows = []
@@ -128,8 +143,7 @@ class WeightFreeSegmenter:
                 rows.append(describe(frame, signal, [mark.mask], self.profile, base=base,
                                      clusters=example_clusters(signal, [mark.mask], self.settings)))
         self.negative_vectors = np.vstack(rows)
-        self._negatives = (_fingerprint(frame.data), marks)
-        self._fitted_candidates = (frame.data, levels, vectors)
+        self._negatives = (frame_key, marks)
 
     def fit_frames(self, items) -> "WeightFreeSegmenter":
         """Learn from examples (and negatives) on several frames: ``items`` is a sequence of
@@ -175,14 +189,9 @@ class WeightFreeSegmenter:
 
             raise InputError(frame.source, f"has {frame.data.shape[0]} channel(s); the model was fitted on {len(self.profile.weights)}")
         t0 = time.perf_counter()
-        digest = _fingerprint(frame.data)
+        digest = array_key(frame.data)
         signal, base = self._signal(frame, digest)
-        cached = getattr(self, "_fitted_candidates", None)
-        if cached is not None and cached[0] is frame.data and self._negatives[0] == digest:
-            _, levels, vectors = cached  # fit proposed and described this frame already
-            seconds = (0.0, 0.0)
-        else:
-            levels, vectors, seconds = self._describe_candidates(frame, signal, base, timed=True)
+        (levels, vectors), seconds = self._candidates(frame, digest, signal, base)
         masks = [c for level in levels for c in level]
         level = np.concatenate([np.full(len(lv), k) for k, lv in enumerate(levels)])
         t1 = time.perf_counter()
@@ -206,16 +215,26 @@ class WeightFreeSegmenter:
                        "polygons": polygons}
         return out
 
-    def _describe_candidates(self, frame: Frame, signal: np.ndarray, base: tuple[float, ...], *, timed: bool = False):
-        """The candidates of ``frame`` at each level (:func:`~fewseg.classic.propose.propose_levels`)
-        and their descriptors, each level described on its own (descriptors assume
-        non-overlapping masks); ``timed``: also the seconds of each of the two."""
+    def _candidates(self, frame: Frame, frame_key: tuple, signal: np.ndarray, base: tuple[float, ...]):
+        """The candidates of ``frame`` (``frame_key``: its :func:`~fewseg.classic.reuse.array_key`)
+        at each level (:func:`~fewseg.classic.propose.propose_levels`) and their
+        descriptors, each level described on its own (descriptors assume non-overlapping
+        masks): ``((levels, vectors), (propose seconds, describe seconds))``, the seconds
+        0 where they were kept from an earlier call with the same frame, profile and
+        settings (:func:`~fewseg.classic.reuse.reuse`)."""
         cfg = self.config
-        t0 = time.perf_counter()
-        levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
-        t1 = time.perf_counter()
-        vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
-        return (levels, vectors, (t1 - t0, time.perf_counter() - t1)) if timed else (levels, vectors)
+        seconds = [0.0, 0.0]
+
+        def compute():
+            t0 = time.perf_counter()
+            levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
+            t1 = time.perf_counter()
+            vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
+            seconds[:] = t1 - t0, time.perf_counter() - t1
+            return levels, vectors
+
+        found = reuse("candidates", (frame_key, self.profile, self.settings, cfg.min_area, cfg.max_area), compute)
+        return found, tuple(seconds)
 
     def rethreshold(self, segmentation: Segmentation, *, similarity: float | None | str = FROM_CONFIG) -> Segmentation:
         """``segmentation`` (what :meth:`predict` returned) kept at another ``similarity``
@@ -283,9 +302,8 @@ class WeightFreeSegmenter:
                                  negatives=getattr(self, "negative_vectors", None))
 
     def __getstate__(self) -> dict:
-        # The cached signal, masks and candidates stay with this process (a pickled model is for other frames).
-        return {k: v for k, v in self.__dict__.items()
-                if k not in ("_fitted_signal", "_example_masks", "_fitted_candidates", "_negatives")}
+        # The examples' masks and the negatives stay with this process (a pickled model is for other frames).
+        return {k: v for k, v in self.__dict__.items() if k not in ("_example_masks", "_negatives")}
 
     def _exclude_masks(self, exclude, frame: Frame) -> list[ObjectMask]:
         """Masks of ``exclude``: those ``fit`` made when they are its examples (the same
@@ -295,14 +313,14 @@ class WeightFreeSegmenter:
             return masks
         return as_masks(exclude, frame)
 
-    def _signal(self, frame: Frame, digest: bytes) -> tuple[np.ndarray, tuple[float, ...]]:
-        """The frame's object signal and channel levels (:func:`~fewseg.classic.describe.channel_levels`);
-        those ``fit`` computed when this is its frame, unchanged (same array, same bytes:
-        ``digest`` is the frame's :func:`_fingerprint`)."""
-        data, print_, signal, base = getattr(self, "_fitted_signal", (None, None, None, None))
-        if frame.data is data and digest == print_:
-            return signal, base
-        return object_signal(frame, self.profile), channel_levels(frame)
+    def _signal(self, frame: Frame, frame_key: tuple | None = None) -> tuple[np.ndarray, tuple[float, ...]]:
+        """The frame's object signal (read-only) and channel levels
+        (:func:`~fewseg.classic.describe.channel_levels`), kept for the same bytes
+        (``frame_key``: the frame's :func:`~fewseg.classic.reuse.array_key`) and profile:
+        ``fit`` keeps its frame's."""
+        frame_key = array_key(frame.data) if frame_key is None else frame_key
+        return (reuse("signal", (frame_key, self.profile), lambda: object_signal(frame, self.profile)),
+                reuse("levels", frame_key, lambda: channel_levels(frame)))
 
     def describe_fit(self) -> dict:
         """What ``fit`` learned, as JSON-ready data."""
@@ -316,9 +334,3 @@ class WeightFreeSegmenter:
                if getattr(self, "negative_vectors", None) is not None else {}),
         }
 
-
-def _fingerprint(data: np.ndarray) -> bytes:
-    """A digest of an array's bytes (milliseconds for a frame)."""
-    import hashlib
-
-    return hashlib.blake2b(np.ascontiguousarray(data).data, digest_size=16).digest()

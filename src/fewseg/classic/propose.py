@@ -638,10 +638,21 @@ def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> 
 
     The size limits come from all examples; the search segments the signal around at
     most :data:`FIT_EXAMPLES` of them (:func:`fit_subset`), so its cost is bounded
-    however many examples there are (14 trial settings x that many windows).
+    however many examples there are (14 trial settings x that many windows). Searched
+    once for the same signal, masks and radius (:func:`~fewseg.classic.reuse.reuse`: the
+    click outlining and the fit ask for the same search, and so does every correction
+    round that adds clicks or negatives).
 
     Returns the settings and their example-fit score (mean best IoU, 0..1).
     """
+    from .reuse import array_key, masks_key, reuse
+
+    return reuse("proposer", (array_key(signal), masks_key(masks), float(radius)),
+                 lambda: _fit_proposer(signal, masks, radius))
+
+
+def _fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> tuple[ProposerSettings, float]:
+    """:func:`fit_proposer`, searched."""
     areas = np.array([m.area for m in masks], dtype=float)
     # Regions larger than any example are candidates for a split along dark lines.
     fill = label_shapes(labels_from_masks(masks, signal.shape), len(masks))["ellipse_fill"]
@@ -668,7 +679,8 @@ def fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) -> 
     return best, best_score
 
 
-def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings) -> list[ObjectMask]:
+def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings, *,
+                     cache: dict | None = None) -> list[ObjectMask]:
     """Each example's cluster in its frame: the example with the objects the proposer
     finds touching it (directly or through others), one mask per example.
 
@@ -680,15 +692,27 @@ def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: Prop
     cover a quarter of the frame or more, over the whole frame once), the proposals
     overlapping an example are replaced by it, and the objects that touch it, directly
     or through others, are its cluster.
+
+    ``cache`` (a dict kept with one ``signal`` and ``settings``: a correction round adds
+    an example or two) keeps the whole frame's proposals and each example's cluster found
+    in its own window, which depends on that example alone; the result is the same.
     """
+    cache = {} if cache is None else cache
     margin = int(3 * settings.peak_radius) + 4
     windows = [_window(m, margin, signal.shape) for m in masks]
     if sum((r.stop - r.start) * (c.stop - c.start) for r, c in windows) >= SPARSE * signal.size:
-        labels = segment_signal(smooth_signal(signal, settings), settings)
-        area = np.bincount(labels.ravel())
+        if "frame" not in cache:
+            labels = segment_signal(smooth_signal(signal, settings), settings)
+            cache["frame"] = labels, np.bincount(labels.ravel())
+        labels, area = cache["frame"]
         return [_cluster_of(m, labels[win], win, area=area) for m, win in zip(masks, _cluster_windows(masks, labels, area))]
-    return [_cluster_of(m, segment_signal(smooth_signal(signal[win], settings), settings), win)
-            for m, win in zip(masks, windows)]
+    out = []
+    for m, win in zip(masks, windows):
+        key = ("cluster", m.row, m.col, m.mask.shape, m.mask.tobytes())
+        if key not in cache:
+            cache[key] = _cluster_of(m, segment_signal(smooth_signal(signal[win], settings), settings), win)
+        out.append(cache[key])
+    return out
 
 
 def _cluster_windows(masks: list[ObjectMask], labels: np.ndarray, area: np.ndarray) -> list[tuple[slice, slice]]:
