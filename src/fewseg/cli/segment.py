@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from .options import (
+    announce_axes,
+    check_batch_axes,
     check_learns_negatives,
     check_outputs,
     check_suffix,
@@ -95,7 +97,8 @@ def run_segment(args) -> int:
     if any(str(i).startswith("nimbus:") for i in args.image) or args.api_url:
         raise InputError("segment", "reads frames from files; to outline objects in a NimbusImage dataset use the "
                                     "fewseg worker there ('fewseg evaluate' and 'fewseg sweep' read datasets)")
-    frames = FileFrames.open(args.image, channels=args.channels, level=args.level)
+    frames = FileFrames.open(args.image, channels=args.channels, level=args.level, axes=args.axes)
+    read_as = announce_axes(frames.paths, args.axes)
     args.image = frames.path_of(Location(xy=args.xy or 0))
     image = Path(args.image)
     out = Path(args.output) if args.output is not None else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
@@ -111,6 +114,7 @@ def run_segment(args) -> int:
     config = make_config(args)
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
+    check_batch_axes(args, frames, frames.counts(Location(xy=args.xy or 0)))  # before reading anything
     t0 = time.perf_counter()
     fitted, plan = _examples_frame(args, frames)
     frame = fitted[plan.fit_location]
@@ -136,6 +140,7 @@ def run_segment(args) -> int:
     record = {
         "image": str(image),
         **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
+        **read_as,
         "examples": args.examples,
         **({"negatives": args.negatives, "n_negatives": len(negatives)} if negatives else {}),
         **run_record(plan, batch.segmenter, [r.summary() for r in batch.frames], config=config,
@@ -184,6 +189,8 @@ def _segment_mosaic(args, config, frames, out) -> int:
                                     "or --boundary learned")
     if args.negatives:
         raise InputError("--negatives", "are not learned from block by block yet; leave out --block or --negatives")
+    if args.axes is not None:
+        raise InputError("--axes", "is not read block by block yet; leave out --block or --axes")
     if args.block < 64:
         raise InputError("--block", f"expected at least 64 pixels, got {args.block}")
     if any(getattr(args, f"batch_{a}") for a in ("xy", "z", "t")) or len(frames.paths) > 1:
