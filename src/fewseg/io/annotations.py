@@ -896,9 +896,11 @@ def _clip(mask: ObjectMask, shape: tuple[int, int]) -> ObjectMask:
 def _write_tiff_labels(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
     import tifffile
 
+    from .frames import LABELS_MARK
+
     labels = _label_image(annotations, shape)
-    with atomic_path(target) as tmp:
-        tifffile.imwrite(tmp, labels, photometric="minisblack", compression="zlib")
+    with atomic_path(target) as tmp:  # marked, so napari's File > Open through fewseg opens it as Labels
+        tifffile.imwrite(tmp, labels, photometric="minisblack", compression="zlib", metadata=dict(LABELS_MARK))
 
 
 def _write_png_labels(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:

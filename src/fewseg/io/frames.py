@@ -47,7 +47,8 @@ from ..errors import InputError
 from .formats import is_source_path
 from ..objects import Frame, Location
 
-__all__ = ["read_frame", "write_frame", "read_array", "open_plane", "frame_axes", "check_axes", "FrameAxes"]
+__all__ = ["read_frame", "write_frame", "read_array", "open_plane", "frame_axes", "check_axes", "FrameAxes",
+           "label_image_reason", "LABELS_MARK"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf2", ".tf8")
 
@@ -424,6 +425,82 @@ def frame_axes(path: str | os.PathLike, *, axes: str | None = None) -> FrameAxes
             series = tif.series[0]
             stored, shape = series.axes, series.shape
     return _resolve_axes(source, stored, shape, axes)
+
+
+# ---- label images: which files hold labels, not intensities
+
+#: What fewseg's label writers put in a label TIFF's (shaped) metadata: ``{"fewseg": "labels"}``.
+LABELS_MARK = {"fewseg": "labels"}
+#: Name parts that say a file holds labels (``nuclei_labels.tif``, ``mask2d.tif``, ``truth.png``).
+_LABEL_WORDS = re.compile(r"(?:^|[._\- ])(labels?|masks?|truth|gt|ground[_-]?truth|seg|segmentation|instances?)(?:\d*d)?"
+                          r"(?:$|[._\- ])", re.IGNORECASE)
+#: A label image is flat: at least this share of neighbouring pixels are equal (stardist's mask2d.tif:
+#: 0.978; its img2d.tif: 0.053; scikit-image's camera 0.24, moon 0.60).
+FLAT_SHARE = 0.9
+
+
+def label_image_reason(path: str | os.PathLike) -> str | None:
+    """Why the image file at ``path`` holds labels rather than intensities, or None.
+
+    A TIFF or PNG of one channel of integer (or boolean) pixels is a label image when
+
+    1. fewseg's label writer marked it (:data:`LABELS_MARK` in the TIFF's metadata);
+    2. its name says so: a name part ``label(s)``, ``mask(s)``, ``truth``, ``gt``,
+       ``seg``, ``segmentation``, ``instance(s)`` (``mask2d.tif``, ``cells_labels.tif``);
+    3. or its first plane looks like one: 0 is its most common value and at least
+       :data:`FLAT_SHARE` of neighbouring pixels are equal (what napari's own label
+       writer saves, whatever the name).
+
+    Float pixels, several channels or any other file: None (an image). Reads the header
+    and, for rule 3, the first plane only.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, tifffile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> labels = np.zeros((40, 40), np.uint16); labels[5:15, 5:15] = 1; labels[20:30, 8:20] = 2
+    >>> tifffile.imwrite(d / "untitled.tif", labels)
+    >>> label_image_reason(d / "untitled.tif")
+    'its pixels are whole numbers in flat areas on a background of 0'
+    >>> tifffile.imwrite(d / "image.tif", np.random.default_rng(0).integers(0, 4000, (40, 40), dtype=np.uint16))
+    >>> label_image_reason(d / "image.tif") is None
+    True
+    """
+    source = os.fspath(path)
+    if is_source_path(source) or not Path(source).is_file():
+        return None
+    if _is_tiff(source):
+        import tifffile
+
+        with library_errors(source, "TIFF"):
+            with tifffile.TiffFile(source) as tif:
+                series = tif.series[0]
+                dtype, letters = np.dtype(series.dtype), frame_axes(source).axes
+                if dtype.kind not in "biu" or any(a in "CS" and n > 1 for a, n in zip(letters, series.shape)):
+                    return None
+                marked = any(isinstance(m, dict) and m.get("fewseg") == LABELS_MARK["fewseg"]
+                             for m in (tif.shaped_metadata or ()))
+                if marked:
+                    return "fewseg saved it as labels"
+                if _LABEL_WORDS.search(Path(source).stem):
+                    return "its name says labels"
+                plane = series.pages[0].asarray() if len(series.pages) else None
+    elif Path(source).suffix.lower() == ".png":
+        plane = _read_pillow_image(source, palette_indices=True)
+        if plane.ndim != 2 or plane.dtype.kind not in "biu":
+            return None
+        if _LABEL_WORDS.search(Path(source).stem):
+            return "its name says labels"
+    else:
+        return None
+    if plane is None or plane.ndim != 2 or plane.size < 2:
+        return None
+    values, counts = np.unique(plane, return_counts=True)
+    if values[counts.argmax()] != 0:
+        return None
+    flat = ((plane[:, 1:] == plane[:, :-1]).sum() + (plane[1:] == plane[:-1]).sum()) / max(
+        plane[:, 1:].size + plane[1:].size, 1)
+    return "its pixels are whole numbers in flat areas on a background of 0" if flat >= FLAT_SHARE else None
 
 
 # ---- TIFF
