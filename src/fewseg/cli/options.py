@@ -66,6 +66,7 @@ def read_negatives(args, frame) -> list:
     where = frame.location if any(getattr(args, a, None) is not None for a in ("xy", "z", "t")) else None
     negatives = read_annotations(args.negatives, shape=frame.shape, tag=args.negative_tag, location=where,
                                  coordinates=args.coordinates)
+    warn_repairs(negatives, args.coordinates)
     if not negatives:
         raise InputError(args.negatives, "holds no annotations to use as negatives")
     return negatives
@@ -163,9 +164,22 @@ def read_input(args, annotation_path: str, frames=None, *, limit: int | None = N
     where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
     annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where,
                                    coordinates=args.coordinates, limit=limit)
+    warn_repairs(annotations, args.coordinates)
     if not annotations:
         raise InputError(annotation_path, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     return frame, annotations
+
+
+def warn_repairs(annotations, coordinates: str) -> None:
+    """One warning line on stderr per outline repaired as it was read (a hand-drawn one
+    reaching past the frame's edge, or crossing itself a little): file, index, centre, what
+    (:func:`fewseg.io.annotations.repairs`)."""
+    import sys
+
+    from ..io.annotations import repairs
+
+    for line in repairs(annotations, coordinates=coordinates):
+        print(f"fewseg: warning: {line}", file=sys.stderr)
 
 
 def announce_axes(paths, axes: str | None) -> dict:

@@ -20,6 +20,7 @@ from .options import (
     read_input,
     read_negatives,
     render_config,
+    warn_repairs,
     write_json,
 )
 
@@ -204,6 +205,7 @@ def _segment_mosaic(args, config, frames, out) -> int:
     where = location if any(v is not None for v in (args.xy, args.z, args.t)) else None
     examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates,
                                 limit=MAX_EXAMPLES)
+    warn_repairs(examples, args.coordinates)
     if not examples:
         raise InputError(args.examples, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     model, region = fit_region(config, plane, shape, examples)
@@ -248,7 +250,7 @@ def _examples_frame(args, frames):
         The frames the fit reads (:attr:`~fewseg.plan.FitPlan.fit_locations`).
     plan : FitPlan
     """
-    from ..io.annotations import MAX_EXAMPLES, check_inside, read_annotations
+    from ..io.annotations import MAX_EXAMPLES, fit_inside, read_annotations
     from ..objects import Location
     from ..plan import plan_fit
 
@@ -260,9 +262,9 @@ def _examples_frame(args, frames):
             plan = plan_fit(found, current=Location())
             check_locations(args.examples, plan.examples_at, frames, image=args.image)
             fitted = {loc: frames.read(loc) for loc in plan.fit_locations}
-            for loc, items in plan.examples_at.items():  # as read_annotations(..., shape=) checks them
-                for a in items:
-                    check_inside(args.examples, a, fitted[loc].shape, coordinates=args.coordinates)
+            for loc, items in plan.examples_at.items():  # as read_annotations(..., shape=) checks and repairs them
+                warn_repairs([fit_inside(args.examples, a, fitted[loc].shape, coordinates=args.coordinates)
+                              for a in items], args.coordinates)
             return fitted, plan
     frame, examples = read_input(args, args.examples, frames, limit=MAX_EXAMPLES)
     return {frame.location: frame}, plan_fit(examples, at=frame.location)
