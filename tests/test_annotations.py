@@ -571,16 +571,21 @@ def test_one_pixel_square_is_that_pixel(tmp_path, suffix, row, col):
     np.testing.assert_array_equal(a.to_mask(SHAPE).to_full(SHAPE), expected)
 
 
+def _box_file(path, box, suffix):
+    """A file of one polygon with ``box``'s ``[x, y]`` vertices (pixel-corner), NimbusImage or GeoJSON."""
+    if suffix == ".json":
+        document = [{"shape": "polygon", "coordinates": [{"x": x, "y": y} for x, y in box]}]
+    else:
+        document = [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [box + box[:1]]}, "properties": {}}]
+    return write_json(path, document)
+
+
 @pytest.mark.parametrize("suffix", [".json", ".geojson"])
 def test_polygon_touching_the_bottom_right_edge_is_inside(tmp_path, suffix):
     rows, cols = SHAPE
     # the last 3 rows and 4 columns: vertices on y = height and x = width
     box = [[cols - 4, rows - 3], [cols, rows - 3], [cols, rows], [cols - 4, rows]]
-    if suffix == ".json":
-        document = [{"shape": "polygon", "coordinates": [{"x": x, "y": y} for x, y in box]}]
-    else:
-        document = [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [box + box[:1]]}, "properties": {}}]
-    path = write_json(tmp_path / f"edge{suffix}", document)
+    path = _box_file(tmp_path / f"edge{suffix}", box, suffix)
 
     [a] = read_annotations(path, shape=SHAPE)
 
@@ -589,12 +594,7 @@ def test_polygon_touching_the_bottom_right_edge_is_inside(tmp_path, suffix):
     np.testing.assert_array_equal(a.to_mask(SHAPE).to_full(SHAPE), expected)
     # half a pixel further, as a hand-drawn outline goes: clipped to the frame, and said so
     box[1][0] = box[2][0] = cols + 0.5
-    if suffix == ".json":
-        document[0]["coordinates"] = [{"x": x, "y": y} for x, y in box]
-    else:
-        document[0]["geometry"]["coordinates"] = [box + box[:1]]
-    write_json(path, document)
-    [a] = read_annotations(path, shape=SHAPE)
+    [a] = read_annotations(_box_file(path, box, suffix), shape=SHAPE)
     np.testing.assert_array_equal(a.to_mask(SHAPE).to_full(SHAPE), expected)
     assert a.polygon[:, 1].max() == cols - 0.5
     assert repairs([a], coordinates="pixel-corner") == [
@@ -602,13 +602,8 @@ def test_polygon_touching_the_bottom_right_edge_is_inside(tmp_path, suffix):
         "frame: clipped to it"]
     # further still, mostly outside: refused, in the file's own terms
     box[1][0] = box[2][0] = cols + 8
-    if suffix == ".json":
-        document[0]["coordinates"] = [{"x": x, "y": y} for x, y in box]
-    else:
-        document[0]["geometry"]["coordinates"] = [box + box[:1]]
-    write_json(path, document)
     assert f"polygon lies mostly outside the {rows} x {cols} (rows x cols) frame: vertex at x {cols + 8:g}, y {rows - 3}" \
-        in error_text(path, shape=SHAPE)
+        in error_text(_box_file(path, box, suffix), shape=SHAPE)
 
 
 @pytest.mark.parametrize("suffix", [".json", ".geojson"])

@@ -338,3 +338,25 @@ def test_evaluate_reads_the_plane_axes_names(movie, tmp_path, capsys):
     code, _, err = run(capsys, "evaluate", image, "--truth", truth, "--axes", "TYX", "--t", 1, "--json", tmp_path / "m.json")
     assert code == 0 and err == ""
     assert json.loads((tmp_path / "m.json").read_text())["f1"] > 0.5  # plane 1 was read: its own truth matches
+
+
+def test_small_outline_mistakes_are_repaired_with_one_warning_each(demo, tmp_path, capsys):
+    items = json.loads(Path(demo["examples"]).read_text())
+    items[3]["coordinates"] = [{"x": x, "y": y} for x, y in ((-0.5, 50), (6, 50), (6, 56), (-0.5, 56))]  # 0.5 px out
+    items[5]["coordinates"] = [{"x": x, "y": y} for x, y in
+                               ((100, 100), (120, 100), (120, 120), (100, 120), (101, 99), (99, 101))]  # a small loop
+    ex = tmp_path / "examples.json"
+    ex.write_text(json.dumps(items))
+    code, stdout, err = run(capsys, "segment", demo["frame"], "--examples", ex, "-o", tmp_path / "f.json")
+    assert code == 0 and "from 10 examples" in stdout
+    assert err.splitlines() == [
+        f"fewseg: warning: {ex}: annotations[3]: repaired (centre x 3, y 53): reached 0.5 px outside the 200 x 200 "
+        "frame: clipped to it",
+        f"fewseg: warning: {ex}: annotations[5]: repaired (centre x 110.2, y 110.1): crossed itself: made simple, 100% of "
+        "its area kept"]
+    items[3]["coordinates"] = [{"x": x, "y": y} for x, y in ((-20, 50), (6, 50), (6, 56), (-20, 56))]  # mostly out
+    ex.write_text(json.dumps(items))
+    code, _, err = run(capsys, "segment", demo["frame"], "--examples", ex, "-o", tmp_path / "g.json")
+    assert code == 2 and err.splitlines()[-1].startswith(
+        f"fewseg: error: {ex}: annotations[3]: polygon lies mostly outside the 200 x 200 (rows x cols) frame: vertex at "
+        "x -20, y 50")
