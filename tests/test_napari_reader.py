@@ -192,3 +192,33 @@ def test_outlines_drawn_at_t1_are_saved_at_time_1_and_the_cli_reads_them(make_na
     record = json.loads(out.with_name("found.json.fewseg.json").read_text())
     assert record["fit_location"] == {"XY": 0, "Z": 0, "Time": 1} and record["n_examples"] == 10
     assert [f["time"] for f in record["frames"]] == [0, 1, 2, 3, 4]
+
+
+# --------------------------------------------------------------------------- small outline mistakes
+
+
+def test_small_outline_mistakes_are_repaired_named_and_selected(make_napari_viewer, qtbot, messages):
+    frame, truth = make_demo(seed=5, shape=(160, 160), n_blobs=25)
+    viewer = make_napari_viewer()
+    for name, channel in zip(frame.channel_names, frame.data):
+        viewer.add_image(channel, name=name)
+    past_edge = np.array([[20.0, -1.0], [20, 8], [28, 8], [28, -1]])  # half a pixel past the left edge (-0.5)
+    loop = np.array([[100.0, 100], [100, 112], [112, 112], [112, 100], [101, 100], [99, 101]])  # crosses itself a little
+    layer = viewer.add_shapes([t.polygon for t in truth[:8]] + [past_edge, loop], shape_type="polygon", name="examples")
+    _, widget = viewer.window.add_plugin_dock_widget("fewseg", WIDGET)
+    widget.find_button.native.click()
+    qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
+    warnings = [m for s, m in messages if s == "warning" and "repaired" in m]
+    assert warnings == [
+        "examples: shapes[8]: repaired at row 24, col 4 (selected): reached 0.5 px outside the 160 x 160 frame: "
+        "clipped to it",
+        "examples: shapes[9]: repaired at row 106, col 106 (selected): crossed itself: made simple, 100% of its area kept"]
+    assert layer.selected_data == {8, 9}
+    assert not [m for s, m in messages if s == "error"]
+    assert widget.status.value.startswith("found ")  # the run went on
+    # A figure of eight is still refused, in one line naming the shape.
+    layer.data = [t.polygon for t in truth[:8]] + [np.array([[40.0, 40], [60, 60], [40, 60], [60, 40]])]
+    widget.find_button.native.click()
+    assert [m for s, m in messages if s == "error"] == [
+        "examples: shapes[8]: polygon is not simple (Self-intersection[50 50]): its largest simple part holds only 50% "
+        "of its area; expected a non-self-intersecting outline"]
