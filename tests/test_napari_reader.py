@@ -222,3 +222,17 @@ def test_small_outline_mistakes_are_repaired_named_and_selected(make_napari_view
     assert [m for s, m in messages if s == "error"] == [
         "examples: shapes[8]: polygon is not simple (Self-intersection[50 50]): its largest simple part holds only 50% "
         "of its area; expected a non-self-intersecting outline"]
+
+
+def test_a_segment_stack_output_reopens_as_labels_along_its_frames(tmp_path, capsys):
+    from fewseg.napari.reader import get_reader
+
+    _, truths = _movie(tmp_path / "movie.TYX.tif")
+    write_annotations(tmp_path / "ex.json", truths[0][:10], shape=(128, 128), location=Location())
+    out = tmp_path / "found.tif"
+    assert main(["segment", str(tmp_path / "movie.TYX.tif"), "--examples", str(tmp_path / "ex.json"), "--t", "0",
+                 "--batch-t", "0-2", "-o", str(out)]) == 0, capsys.readouterr().err
+    [(data, kwargs, kind)] = get_reader(str(out))(str(out))
+    assert kind == "labels" and data.shape == (3, 128, 128)  # three frames, not three channels
+    assert kwargs["metadata"]["fewseg"]["why"] == "fewseg saved it as labels"
+    np.testing.assert_array_equal(data, tifffile.imread(out))

@@ -48,7 +48,7 @@ from .formats import is_source_path
 from ..objects import Frame, Location
 
 __all__ = ["read_frame", "write_frame", "read_array", "open_plane", "frame_axes", "check_axes", "FrameAxes",
-           "label_image_reason", "LABELS_MARK"]
+           "label_image_reason", "label_axes", "LABELS_MARK"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf2", ".tf8")
 
@@ -439,6 +439,15 @@ _LABEL_WORDS = re.compile(r"(?:^|[._\- ])(labels?|masks?|truth|gt|ground[_-]?tru
 FLAT_SHARE = 0.9
 
 
+def label_axes(path: str | os.PathLike) -> str:
+    """A label TIFF's axes as :func:`frame_axes` reads them, except that a plain stack's
+    guessed axis is Z planes, never channels (labels have no channels)."""
+    read = frame_axes(path)
+    if read.how != "guess":
+        return read.axes
+    return "".join("Z" if a not in read.stored and a != "Z" and "Z" not in read.axes else a for a in read.axes)
+
+
 def label_image_reason(path: str | os.PathLike) -> str | None:
     """Why the image file at ``path`` holds labels rather than intensities, or None.
 
@@ -475,7 +484,7 @@ def label_image_reason(path: str | os.PathLike) -> str | None:
         with library_errors(source, "TIFF"):
             with tifffile.TiffFile(source) as tif:
                 series = tif.series[0]
-                dtype, letters = np.dtype(series.dtype), frame_axes(source).axes
+                dtype, letters = np.dtype(series.dtype), label_axes(source)
                 if dtype.kind not in "biu" or any(a in "CS" and n > 1 for a, n in zip(letters, series.shape)):
                     return None
                 marked = any(isinstance(m, dict) and m.get("fewseg") == LABELS_MARK["fewseg"]

@@ -30,7 +30,8 @@ import numpy as np
 
 from ..io.annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
 from ..classic.examples import is_click
-from ..io.frames import TIFF_SUFFIXES, frame_axes, label_image_reason, plane_counts, read_array, read_frame
+from ..io.frames import (TIFF_SUFFIXES, frame_axes, label_axes, label_image_reason, plane_counts, read_array,
+                         read_frame)
 from .layers import varying_axes, annotation_points, annotation_shapes, image_layers
 
 IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")
@@ -105,8 +106,8 @@ def read_labels(path, *, reason: str = "") -> tuple:
     one plane, in that order), its ids as saved."""
     source = _one(path)
     data, _ = read_array(source)
-    read = frame_axes(source) if Path(source).suffix.lower() in TIFF_SUFFIXES else None
-    letters = read.axes if read is not None and len(read.axes) == data.ndim else "YX"[-data.ndim:]
+    stored = label_axes(source) if Path(source).suffix.lower() in TIFF_SUFFIXES else ""
+    letters = stored if len(stored) == data.ndim else "YX"[-data.ndim:]
     if data.ndim != len(letters) or "Y" not in letters or "X" not in letters:
         from ..errors import InputError
 
