@@ -160,13 +160,19 @@ class Outcome:
         return verdict(self)
 
 
+#: Lines fewseg prints on purpose beside a result or a refusal.
+SAID = ("fewseg: note: read ", "fewseg: warning: ")
+
+
 def verdict(outcome: Outcome) -> list[str]:
     """What in this run broke the promise (empty when it kept it)."""
     case, status, err = outcome.case, outcome.status, outcome.stderr
     problems = []
     if status is None:
         return ["hang"]
-    lines = [line for line in err.splitlines() if line.strip()]
+    # fewseg's own notes and warnings (how a plain stack was read, an outline repaired) are
+    # what it promises to say; anything else on stderr is noise or a refusal's line
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(SAID)]
     if "Traceback (most recent call last)" in err or status not in (0, 2):
         problems.append("traceback")
     if status == 2 and len(lines) > 2:
