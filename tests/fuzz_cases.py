@@ -160,13 +160,19 @@ class Outcome:
         return verdict(self)
 
 
+#: Lines fewseg prints on purpose beside a result or a refusal.
+SAID = ("fewseg: note: read ", "fewseg: warning: ")
+
+
 def verdict(outcome: Outcome) -> list[str]:
     """What in this run broke the promise (empty when it kept it)."""
     case, status, err = outcome.case, outcome.status, outcome.stderr
     problems = []
     if status is None:
         return ["hang"]
-    lines = [line for line in err.splitlines() if line.strip()]
+    # fewseg's own notes and warnings (how a plain stack was read, an outline repaired) are
+    # what it promises to say; anything else on stderr is noise or a refusal's line
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(SAID)]
     if "Traceback (most recent call last)" in err or status not in (0, 2):
         problems.append("traceback")
     if status == 2 and len(lines) > 2:
@@ -731,14 +737,17 @@ def option_cases() -> list[Case]:
         ("--z", "1e400"), ("--z", "0"), ("--t", "3"), ("--t", ""), ("--xy", "x"), ("--channels", ""), ("--channels", ","),
         ("--channels", "7"), ("--channels", "-1"), ("--channels", "nope"), ("--tag", ""), ("--tag", "nope"),
         ("--method", "x"), ("--blend", "x"), ("--batch-z", "x"), ("--batch-z", "5-1"), ("--batch-z", "0-9"),
-        ("--batch-t", "all,x"), ("--points-per-side", "0"), ("--max-tiles", "0"), ("--decode-window", "-1"),
+        ("--batch-t", "all,x"), ("--batch-z", "all"), ("--batch-t", "all"), ("--batch-xy", "all"),
+        ("--axes", ""), ("--axes", "TYQ"), ("--axes", "TTYX"), ("--axes", "TZ"), ("--axes", "TCYX"), ("--axes", "T,YX"),
+        ("--points-per-side", "0"), ("--max-tiles", "0"), ("--decode-window", "-1"),
         ("--target-occupancy", "nan"), ("--pred-iou-thresh", "nan"), ("--stability-score-thresh", "inf"),
         ("--render", "garbage"), ("--render", "gray:p200-p300"), ("--render", ":"), ("--render", "red:5-1"),
         ("--render", "nocolour:p1-p99"), ("--foo", "1"), ("--examples", ""),
     ]
     seg_accept = [
         ("--smoothing", "0"), ("--similarity", "0.5"), ("--iou", "1"), ("--channels", "YFP"),
-        ("--channels", "Brightfield,YFP"), ("--channels", "1"), ("--tag", "YFP blob"), ("--batch-z", "all"),
+        ("--channels", "Brightfield,YFP"), ("--channels", "1"), ("--tag", "YFP blob"), ("--batch-z", "0"),
+        ("--axes", "CYX"), ("--axes", "cyx"),
 ("--render", "gray:p1-p99,yellow:p1-p99.8"), ("--blend", "add"), ("--verbose", None),
         ("--output-tag", "found"), ("--keep-examples", None),
     ]

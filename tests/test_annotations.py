@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from fewseg.io.annotations import available_tags, read_annotations, write_annotations
+from fewseg.io.annotations import available_tags, read_annotations, repairs, write_annotations
 from fewseg.errors import InputError
 from fewseg.objects import Annotation, Location, ObjectMask, labels_from_masks
 from fewseg.polygons import rasterize
+from shapely.geometry import Polygon
 
 SHAPE = (40, 50)
 
@@ -434,9 +435,9 @@ def test_binary_json_file(tmp_path):
 @pytest.mark.parametrize(
     "polygon, how, vertex",
     [
-        (square(36, 10, 5), "partly", "x 15.5, y 41.5"),
+        (square(37, 10, 8), "mostly", "x 18.5, y 45.5"),
         (square(-20, -30, 5), "wholly", "x -29.5, y -19.5"),
-        (square(10, 49.25, 0.5), "partly", "x 50.25, y 10.5"),
+        (square(10, 49.4, 0.5), "mostly", "x 50.4, y 10.5"),
     ],
 )
 def test_polygons_outside_the_frame(tmp_path, polygon, how, vertex):
@@ -445,6 +446,28 @@ def test_polygons_outside_the_frame(tmp_path, polygon, how, vertex):
     assert text.startswith(f"{path}: annotations[1]: polygon lies {how} outside the 40 x 50 (rows x cols) frame: vertex at {vertex}")
     assert "vertices must be within x 0..50 and y 0..40 (pixel-corner coordinates)" in text
     assert len(read_annotations(path)) == 2  # no shape, no check
+
+
+def test_a_polygon_mostly_inside_is_clipped_with_one_note(tmp_path):
+    path = write_json(tmp_path / "examples.json", [nimbus_item(square(1, 1)), nimbus_item(square(36, 10, 5))])
+    first, clipped = read_annotations(path, shape=SHAPE)
+    assert "repaired" not in first.properties
+    assert clipped.polygon[:, 0].max() == SHAPE[0] - 0.5  # the frame's bottom edge
+    assert repairs([first, clipped], coordinates="pixel-corner") == [
+        f"{path}: annotations[1]: repaired (centre x 13, y 38.25): reached 1.5 px outside the 40 x 50 frame: clipped to it"]
+
+
+def test_a_slightly_self_crossing_outline_is_made_simple(tmp_path):
+    loop = [[10, 10], [10, 30], [30, 30], [30, 10], [11, 10], [9, 11]]  # the pen crossed the first edge again
+    figure_eight = [[0, 0], [4, 4], [0, 4], [4, 0]]
+    path = write_json(tmp_path / "examples.json", [nimbus_item(np.array(loop, float))])
+    [a] = read_annotations(path, shape=SHAPE)
+    assert Polygon(a.polygon).is_valid and abs(Polygon(a.polygon).area - 400) < 2
+    assert repairs([a])[0].startswith(f"{path}: annotations[0]: repaired (centre x ")
+    assert repairs([a])[0].endswith("crossed itself: made simple, 100% of its area kept")
+    write_json(path, [nimbus_item(np.array(figure_eight, float))])
+    assert error_text(path, shape=SHAPE).startswith(f"{path}: annotations[0].coordinates: polygon is not simple "
+                                                    "(Self-intersection[2.5 2.5]): its largest simple part holds only 50%")
 
 
 def test_outside_check_applies_after_filtering(tmp_path):
@@ -548,30 +571,39 @@ def test_one_pixel_square_is_that_pixel(tmp_path, suffix, row, col):
     np.testing.assert_array_equal(a.to_mask(SHAPE).to_full(SHAPE), expected)
 
 
+def _box_file(path, box, suffix):
+    """A file of one polygon with ``box``'s ``[x, y]`` vertices (pixel-corner), NimbusImage or GeoJSON."""
+    if suffix == ".json":
+        document = [{"shape": "polygon", "coordinates": [{"x": x, "y": y} for x, y in box]}]
+    else:
+        document = [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [box + box[:1]]}, "properties": {}}]
+    return write_json(path, document)
+
+
 @pytest.mark.parametrize("suffix", [".json", ".geojson"])
 def test_polygon_touching_the_bottom_right_edge_is_inside(tmp_path, suffix):
     rows, cols = SHAPE
     # the last 3 rows and 4 columns: vertices on y = height and x = width
     box = [[cols - 4, rows - 3], [cols, rows - 3], [cols, rows], [cols - 4, rows]]
-    if suffix == ".json":
-        document = [{"shape": "polygon", "coordinates": [{"x": x, "y": y} for x, y in box]}]
-    else:
-        document = [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [box + box[:1]]}, "properties": {}}]
-    path = write_json(tmp_path / f"edge{suffix}", document)
+    path = _box_file(tmp_path / f"edge{suffix}", box, suffix)
 
     [a] = read_annotations(path, shape=SHAPE)
 
     expected = np.zeros(SHAPE, bool)
     expected[rows - 3 :, cols - 4 :] = True
     np.testing.assert_array_equal(a.to_mask(SHAPE).to_full(SHAPE), expected)
-    # half a pixel further is outside, and the message says it in the file's own terms
+    # half a pixel further, as a hand-drawn outline goes: clipped to the frame, and said so
     box[1][0] = box[2][0] = cols + 0.5
-    if suffix == ".json":
-        document[0]["coordinates"] = [{"x": x, "y": y} for x, y in box]
-    else:
-        document[0]["geometry"]["coordinates"] = [box + box[:1]]
-    write_json(path, document)
-    assert f"vertex at x {cols + 0.5:g}, y {rows - 3}" in error_text(path, shape=SHAPE)
+    [a] = read_annotations(_box_file(path, box, suffix), shape=SHAPE)
+    np.testing.assert_array_equal(a.to_mask(SHAPE).to_full(SHAPE), expected)
+    assert a.polygon[:, 1].max() == cols - 0.5
+    assert repairs([a], coordinates="pixel-corner") == [
+        f"{a.origin}: repaired (centre x {cols - 2:g}, y {rows - 1.5:g}): reached 0.5 px outside the {rows} x {cols} "
+        "frame: clipped to it"]
+    # further still, mostly outside: refused, in the file's own terms
+    box[1][0] = box[2][0] = cols + 8
+    assert f"polygon lies mostly outside the {rows} x {cols} (rows x cols) frame: vertex at x {cols + 8:g}, y {rows - 3}" \
+        in error_text(_box_file(path, box, suffix), shape=SHAPE)
 
 
 @pytest.mark.parametrize("suffix", [".json", ".geojson"])

@@ -267,4 +267,96 @@ def test_single_frame_takes_examples_wherever_the_file_places_them(tmp_path, cap
 def test_batch_range_errors(tmp_path, capsys, demo):
     code, _, err = run(capsys, "segment", demo["frame"], "--examples", demo["examples"], "--batch-z", "0-4",
                        "-o", tmp_path / "x.geojson")
-    assert code == 2 and "--batch-z: range '0-4' is outside 0-0" in err
+    assert code == 2 and f"{demo['frame']}: axes: --batch-z 0-4: the file has no Z planes (read as " in err
+
+
+# --------------------------------------------------------------------------- plain stacks: --axes, batch ranges
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    """A time-lapse saved as a plain 3-D TIFF (5 x 120 x 120, no axis names) and 10 examples on its first plane."""
+    from fewseg.demo import make_demo
+    from fewseg.io.annotations import write_annotations
+    from fewseg.objects import Location
+
+    d = tmp_path_factory.mktemp("movie")
+    planes, truths = [], []
+    for t in range(5):
+        frame, truth = make_demo(seed=40 + t, shape=(120, 120), n_blobs=15)
+        planes.append(frame.data[frame.channel_names.index("YFP")])
+        truths.append(truth)
+    tifffile.imwrite(d / "movie.tif", np.stack(planes).astype(np.uint16))
+    write_annotations(d / "examples.json", truths[0][:10], shape=(120, 120), location=Location())
+    write_annotations(d / "truth1.json", truths[1], shape=(120, 120), location=Location(time=1))
+    return d / "movie.tif", d / "examples.json", d / "truth1.json"
+
+
+NOTE = ("fewseg: note: read movie.tif as ZYX (5 x 120 x 120): 5 Z planes; pass --axes TYX if they are time points, "
+        "--axes CYX if channels")
+
+
+def test_batch_t_on_a_plain_stack_is_one_line_naming_the_file_and_axes(movie, tmp_path, capsys):
+    image, ex, _ = movie
+    code, stdout, err = run(capsys, "segment", image, "--examples", ex, "--t", 0, "--batch-t", "all",
+                            "-o", tmp_path / "f.json")
+    assert code == 2 and stdout == ""
+    assert err.splitlines() == [NOTE, f"fewseg: error: {image}: axes: --batch-t all: the file has no time points "
+                                      "(read as ZYX (5 x 120 x 120)); its 5 planes are Z planes: use --batch-z, or "
+                                      "--axes TYX if they are time points"]
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_axes_tyx_segments_every_time_point(movie, tmp_path, capsys):
+    image, ex, _ = movie
+    out = tmp_path / "f.json"
+    code, stdout, err = run(capsys, "segment", image, "--examples", ex, "--axes", "TYX", "--t", 0, "--batch-t", "all",
+                            "-o", out)
+    assert code == 0 and err == "" and " in 5 frames from 10 examples" in stdout
+    record = json.loads(out.with_name("f.json.fewseg.json").read_text())
+    assert (record["axes"], record["axes_read"]) == ("TYX", "option") and "axes_note" not in record
+    assert [(f["time"], f["z"]) for f in record["frames"]] == [(t, 0) for t in range(5)]
+    assert {a["location"]["Time"] for a in json.loads(out.read_text())} == set(range(5))
+
+
+def test_the_guess_is_said_and_recorded(movie, tmp_path, capsys):
+    image, ex, _ = movie
+    out = tmp_path / "f.json"
+    code, stdout, err = run(capsys, "segment", image, "--examples", ex, "--z", 0, "--batch-z", "1-2", "-o", out)
+    assert code == 0 and err.splitlines() == [NOTE]
+    record = json.loads(out.with_name("f.json.fewseg.json").read_text())
+    assert record["axes"] == "ZYX" and record["axes_read"] == "guess" and record["axes_note"] == NOTE[len("fewseg: note: "):]
+    assert [(f["time"], f["z"]) for f in record["frames"]] == [(0, 1), (0, 2)]
+    assert {a["location"]["Z"] for a in json.loads(out.read_text())} == {1, 2}
+
+
+def test_evaluate_reads_the_plane_axes_names(movie, tmp_path, capsys):
+    image, _, truth = movie
+    code, _, err = run(capsys, "evaluate", image, "--truth", truth, "--t", 1, "--json", tmp_path / "m.json")
+    assert code == 2 and err.splitlines() == [NOTE, f"fewseg: error: {image}: Z: the file has 5 Z planes; choose one "
+                                                    "with --z (Python: z=) in 0..4"]
+    code, _, err = run(capsys, "evaluate", image, "--truth", truth, "--axes", "TYX", "--t", 1, "--json", tmp_path / "m.json")
+    assert code == 0 and err == ""
+    assert json.loads((tmp_path / "m.json").read_text())["f1"] > 0.5  # plane 1 was read: its own truth matches
+
+
+def test_small_outline_mistakes_are_repaired_with_one_warning_each(demo, tmp_path, capsys):
+    items = json.loads(Path(demo["examples"]).read_text())
+    items[3]["coordinates"] = [{"x": x, "y": y} for x, y in ((-0.5, 50), (6, 50), (6, 56), (-0.5, 56))]  # 0.5 px out
+    items[5]["coordinates"] = [{"x": x, "y": y} for x, y in
+                               ((100, 100), (120, 100), (120, 120), (100, 120), (101, 99), (99, 101))]  # a small loop
+    ex = tmp_path / "examples.json"
+    ex.write_text(json.dumps(items))
+    code, stdout, err = run(capsys, "segment", demo["frame"], "--examples", ex, "-o", tmp_path / "f.json")
+    assert code == 0 and "from 10 examples" in stdout
+    assert err.splitlines() == [
+        f"fewseg: warning: {ex}: annotations[3]: repaired (centre x 3, y 53): reached 0.5 px outside the 200 x 200 "
+        "frame: clipped to it",
+        f"fewseg: warning: {ex}: annotations[5]: repaired (centre x 110.2, y 110.1): crossed itself: made simple, 100% of "
+        "its area kept"]
+    items[3]["coordinates"] = [{"x": x, "y": y} for x, y in ((-20, 50), (6, 50), (6, 56), (-20, 56))]  # mostly out
+    ex.write_text(json.dumps(items))
+    code, _, err = run(capsys, "segment", demo["frame"], "--examples", ex, "-o", tmp_path / "g.json")
+    assert code == 2 and err.splitlines()[-1].startswith(
+        f"fewseg: error: {ex}: annotations[3]: polygon lies mostly outside the 200 x 200 (rows x cols) frame: vertex at "
+        "x -20, y 50")

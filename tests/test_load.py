@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from fewseg.errors import InputError
-from fewseg.io.frames import read_array, read_frame, write_frame
+from fewseg.io.frames import frame_axes, plane_counts, read_array, read_frame, write_frame
 from fewseg.objects import Frame, Location
 
 Y, X = 6, 7
@@ -127,6 +127,106 @@ def test_plain_tiff_channels_are_named_by_index(tmp_path):
     frame = read_frame(tmp_path / "plain.tif", channels="1")
     assert frame.channel_names == ("1",)
     np.testing.assert_array_equal(frame.data[0], data[1])
+
+
+# --------------------------------------------------------------------------- plain stacks and axes=
+
+
+def test_a_plain_stack_of_five_planes_is_read_as_z_planes_and_says_so(tmp_path):
+    data = coded_stack((5, Y, X), np.uint16)
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, data)  # no axis names: tifffile says 'QYX'
+    with pytest.raises(InputError, match=r"movie\.tif: Z: the file has 5 Z planes; choose one with --z"):
+        read_frame(path)  # never 5 channels
+    frame = read_frame(path, z=3)
+    np.testing.assert_array_equal(frame.data, data[3:4])
+    assert plane_counts(path) == {"Z": 5, "T": 1}
+    read = frame_axes(path)
+    assert (read.axes, read.how, read.stored) == ("ZYX", "guess", "QYX")
+    assert read.note() == (f"read movie.tif as ZYX (5 x {Y} x {X}): 5 Z planes; pass --axes TYX if they are time "
+                           "points, --axes CYX if channels")
+    assert "name the file movie.TYX.tif if they are time points" in read.note(napari=True)
+
+
+def test_a_plain_stack_of_three_planes_is_read_as_channels_and_says_so(tmp_path):
+    data = coded_stack((3, Y, X), np.uint16)
+    tifffile.imwrite(tmp_path / "cells.tif", data, photometric="minisblack")  # 'QYX' (tifffile's default: RGB)
+    np.testing.assert_array_equal(read_frame(tmp_path / "cells.tif").data, data)
+    assert frame_axes(tmp_path / "cells.tif").note() == (
+        f"read cells.tif as CYX (3 x {Y} x {X}): 3 channels; pass --axes ZYX if they are Z planes, --axes TYX if time points")
+
+
+@pytest.mark.parametrize("axes, kwargs, expected", [
+    ("TYX", {"t": 4}, lambda d: d[4:5]),
+    ("tyx", {"t": 1}, lambda d: d[1:2]),
+    ("CYX", {}, lambda d: d),
+    ("ZYX", {"z": 2}, lambda d: d[2:3]),
+    ("CXY", {}, lambda d: np.swapaxes(d, 1, 2)),
+])
+def test_axes_say_what_the_planes_are(tmp_path, axes, kwargs, expected):
+    data = coded_stack((5, Y, X), np.uint16)
+    tifffile.imwrite(tmp_path / "movie.tif", data)
+    frame = read_frame(tmp_path / "movie.tif", axes=axes, **kwargs)
+    np.testing.assert_array_equal(frame.data, expected(data))
+    assert frame_axes(tmp_path / "movie.tif", axes=axes).note() is None  # the caller said it
+
+
+def test_axes_override_a_labelled_file(tmp_path):
+    data = coded_stack((3, Y, X))
+    path = write_ome(tmp_path / "z.ome.tif", data, "ZYX")
+    np.testing.assert_array_equal(read_frame(path, t=2, axes="TYX").data, data[2:3])
+    assert frame_axes(path).how == "file" and frame_axes(path).note() is None
+
+
+def test_the_file_name_gives_the_axes_and_axes_wins(tmp_path):
+    data = coded_stack((5, Y, X), np.uint16)
+    path = tmp_path / "movie.TYX.tif"
+    tifffile.imwrite(path, data)
+    assert read_frame(path, t=2).location == Location(time=2)
+    np.testing.assert_array_equal(read_frame(path, t=2).data, data[2:3])
+    assert frame_axes(path).note() == f"read movie.TYX.tif as TYX (5 x {Y} x {X}), as its name says"
+    assert read_frame(path, axes="CYX").data.shape == (5, Y, X)
+    tifffile.imwrite(tmp_path / "cells_CYX.ome.tif", data, photometric="minisblack")
+    assert read_frame(tmp_path / "cells_CYX.ome.tif").data.shape == (5, Y, X)
+
+
+def test_two_unlabelled_axes_ask_for_axes(tmp_path):
+    data = coded_stack((2, 3, Y, X), np.uint16)
+    tifffile.imwrite(tmp_path / "hyper.tif", data, photometric="minisblack")  # 'QQYX'
+    with pytest.raises(InputError) as excinfo:
+        read_frame(tmp_path / "hyper.tif")
+    assert message(excinfo) == (f"{tmp_path / 'hyper.tif'}: axes: cannot tell what axis Q (size 2), Q (size 3) is in "
+                                f"axes QQYX of shape 2 x 3 x {Y} x {X}; give the axes with --axes (Python: axes=), "
+                                "e.g. --axes TCYX")
+    frame = read_frame(tmp_path / "hyper.tif", axes="TCYX", t=1)
+    np.testing.assert_array_equal(frame.data, data[1])
+
+
+@pytest.mark.parametrize("axes, expected", [
+    ("TYQ", "--axes: unknown axis letter 'Q' in 'TYQ'; use T (time), Z, C (channels), Y and X"),
+    ("TTYX", "--axes: 'T' appears twice in 'TTYX'; name each axis once, e.g. TYX"),
+    ("TZ", "--axes: 'TZ' has no Y or X; the image plane is Y and X (e.g. TYX, CYX)"),
+    ("ZY", "--axes: 'ZY' has no X; the image plane is Y and X (e.g. TYX, CYX)"),
+    ("", "--axes: expected axis letters such as TYX, ZYX, CYX or TCYX"),
+    ("TCYX", "{path}: axes: --axes TCYX names 4 axes; the file has 3: QYX of shape 5 x 6 x 7"),
+    ("YX", "{path}: axes: --axes YX names 2 axes; the file has 3: QYX of shape 5 x 6 x 7"),
+])
+def test_bad_axes_are_one_line_each(tmp_path, axes, expected):
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, coded_stack((5, Y, X), np.uint16))
+    for call in (lambda: read_frame(path, axes=axes), lambda: plane_counts(path, axes=axes)):
+        with pytest.raises(InputError) as excinfo:
+            call()
+        assert message(excinfo) == expected.format(path=path)
+
+
+def test_axes_of_a_png_are_yx_or_yxc(tmp_path):
+    iio.imwrite(tmp_path / "gray.png", np.zeros((Y, X), np.uint8))
+    iio.imwrite(tmp_path / "rgb.png", np.zeros((Y, X, 3), np.uint8))
+    assert read_frame(tmp_path / "gray.png", axes="YX").data.shape == (1, Y, X)
+    assert read_frame(tmp_path / "rgb.png", axes="YXC").data.shape == (3, Y, X)
+    with pytest.raises(InputError, match=r"gray\.png: axes: --axes TYX: this image is YX \(gray\)$"):
+        read_frame(tmp_path / "gray.png", axes="TYX")
 
 
 def test_planar_rgb_samples_count_as_channels(tmp_path):

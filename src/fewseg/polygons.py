@@ -67,12 +67,16 @@ def _largest_polygon(geom):
     return max(polys, key=lambda p: p.area) if polys else None
 
 
-def check_polygon(polygon, *, source: str, field: str) -> np.ndarray:
-    """Return ``polygon`` as an open ``(N, 2)`` float array or raise :class:`InputError`.
+#: A self-crossing outline is repaired when its largest simple part keeps at least this
+#: share of its area (a small loop where a hand-drawn line crossed itself), else refused.
+KEEP_WHEN_REPAIRED = 0.8
+#: An outline partly outside the frame is clipped to it when at least this share of its
+#: area is inside, else refused ("mostly outside").
+INSIDE_TO_CLIP = 0.5
 
-    Rejects fewer than 3 distinct vertices, non-finite values, zero area and
-    self-intersection, naming ``source`` and ``field`` in the message.
-    """
+
+def _checked(polygon, *, source: str, field: str) -> tuple[np.ndarray, Polygon]:
+    """An open ``(N, 2)`` float array of at least 3 distinct vertices and positive area, and its shapely polygon."""
     try:
         arr = np.asarray(polygon, dtype=float)
     except (TypeError, ValueError):
@@ -86,12 +90,89 @@ def check_polygon(polygon, *, source: str, field: str) -> np.ndarray:
     if len(np.unique(arr, axis=0)) < 3:
         raise InputError(source, f"a polygon needs at least 3 distinct vertices, got {len(np.unique(arr, axis=0))}", field=field)
     geom = Polygon(arr[:, ::-1])
-    if geom.area <= 0:
+    if geom.area <= 0 and (geom.is_valid or shapely.make_valid(geom).area <= 0):  # a bow tie's signed halves cancel
         raise InputError(source, "polygon has zero area (all vertices on one line)", field=field)
+    return arr, geom
+
+
+def check_polygon(polygon, *, source: str, field: str) -> np.ndarray:
+    """Return ``polygon`` as an open ``(N, 2)`` float array or raise :class:`InputError`.
+
+    Rejects fewer than 3 distinct vertices, non-finite values, zero area and
+    self-intersection, naming ``source`` and ``field`` in the message
+    (:func:`repair_polygon` repairs small mistakes instead).
+    """
+    arr, geom = _checked(polygon, source=source, field=field)
     if not geom.is_valid:
         reason = shapely.is_valid_reason(geom)
         raise InputError(source, f"polygon is not simple ({reason}); expected a non-self-intersecting outline", field=field)
     return arr
+
+
+def _as_rows_cols(geom: Polygon) -> np.ndarray:
+    return np.asarray(geom.exterior.coords)[:-1, ::-1].copy()
+
+
+def repair_polygon(polygon, *, source: str, field: str, shape: tuple[int, int] | None = None
+                   ) -> tuple[np.ndarray, str | None]:
+    """``polygon`` checked, with small hand-drawing mistakes repaired, and what was repaired.
+
+    * An outline that crosses itself is made simple (shapely's ``make_valid``) and its
+      largest part kept, when that part holds at least :data:`KEEP_WHEN_REPAIRED` of the
+      area (a small loop); a figure of eight is refused.
+    * With ``shape`` (the frame's ``(Y, X)``), an outline reaching beyond the frame's edge
+      (half a pixel beyond the border pixel centres) is clipped to it, when at least
+      :data:`INSIDE_TO_CLIP` of its area is inside; one mostly outside is refused.
+
+    Fewer than 3 vertices and zero area are refused as :func:`check_polygon` does.
+
+    Returns
+    -------
+    polygon : ndarray
+        ``(N, 2)`` ``(row, col)``, open.
+    note : str or None
+        What was repaired (``"crossed itself: made simple, 93% of its area kept"``,
+        ``"reached 0.5 px outside the 40 x 50 frame: clipped to it"``), None when nothing was.
+
+    Examples
+    --------
+    >>> arr, note = repair_polygon([[-0.9, 2], [-0.9, 9], [6, 9], [6, 2]], source="a", field="shapes[0]", shape=(20, 20))
+    >>> note, float(arr[:, 0].min())
+    ('reached 0.4 px outside the 20 x 20 frame: clipped to it', -0.5)
+    >>> repair_polygon([[0, 0], [4, 4], [0, 4], [4, 0]], source="a", field="shapes[1]")
+    Traceback (most recent call last):
+    ...
+    fewseg.errors.InputError: a: shapes[1]: polygon is not simple (Self-intersection[2 2]): its largest simple part holds only 50% of its area; expected a non-self-intersecting outline
+    """
+    arr, geom = _checked(polygon, source=source, field=field)
+    notes = []
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        fixed = shapely.make_valid(geom)
+        part = _largest_polygon(fixed)
+        share = part.area / fixed.area if part is not None and fixed.area > 0 else 0.0
+        if part is None or share < KEEP_WHEN_REPAIRED:
+            raise InputError(source, f"polygon is not simple ({reason}): its largest simple part holds only "
+                                     f"{share:.0%} of its area; expected a non-self-intersecting outline", field=field)
+        geom = Polygon(part.exterior)
+        notes.append(f"crossed itself: made simple, {share:.0%} of its area kept")
+    if shape is not None:
+        from shapely.geometry import box
+
+        frame = box(-0.5, -0.5, shape[1] - 0.5, shape[0] - 0.5)
+        if not frame.covers(geom):
+            inside = _largest_polygon(shapely.make_valid(geom.intersection(frame)))
+            share = inside.area / geom.area if inside is not None else 0.0
+            if inside is None or share < INSIDE_TO_CLIP:
+                raise InputError(source, f"polygon lies mostly outside the {shape[0]} x {shape[1]} (rows x cols) frame "
+                                         f"({share:.0%} of its area inside)", field=field)
+            x0, y0, x1, y1 = geom.bounds
+            beyond = max(-0.5 - x0, -0.5 - y0, x1 - (shape[1] - 0.5), y1 - (shape[0] - 0.5))
+            geom = inside
+            notes.append(f"reached {beyond:.2g} px outside the {shape[0]} x {shape[1]} frame: clipped to it")
+    if not notes:
+        return arr, None
+    return _as_rows_cols(geom), "; ".join(notes)
 
 
 def remove_overlaps(polygons: list[np.ndarray]) -> list[np.ndarray | None]:

@@ -22,6 +22,10 @@ def frame_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--t", type=int, default=None, help="time point to read (needed when the file has several)")
     g.add_argument("--xy", type=int, default=None, help="XY position of this frame in its dataset (filters annotations)")
     g.add_argument("--channels", default=None, help="channels to use, by index or name: '0,1' or 'YFP,Brightfield'")
+    g.add_argument("--axes", default=None,
+                   help="what a TIFF's stored axes are, one letter each of T (time), Z, C (channels), Y, X: 'TYX', "
+                        "'CYX', 'TCYX' (default: the file's own; a plain N x Y x X stack is read as channels up to "
+                        "N = 4, as Z planes from 5, and a note says so)")
     g.add_argument("--level", type=int, default=0, help="resolution level of an OME-Zarr / pyramidal file (0 = full)")
     g.add_argument("--tag", default=None, help="use only annotations carrying this tag")
     g.add_argument("--api-url", default=None,
@@ -62,6 +66,7 @@ def read_negatives(args, frame) -> list:
     where = frame.location if any(getattr(args, a, None) is not None for a in ("xy", "z", "t")) else None
     negatives = read_annotations(args.negatives, shape=frame.shape, tag=args.negative_tag, location=where,
                                  coordinates=args.coordinates)
+    warn_repairs(negatives, args.coordinates)
     if not negatives:
         raise InputError(args.negatives, "holds no annotations to use as negatives")
     return negatives
@@ -139,6 +144,9 @@ def read_input(args, annotation_path: str, frames=None, *, limit: int | None = N
     if getattr(args, "api_url", None) is not None or str(args.image).startswith("nimbus:"):
         from ..nimbus.source import read_dataset
 
+        if args.axes is not None:
+            raise InputError("--axes", "is for image files; a NimbusImage dataset names its own axes")
+
         frame, annotations = read_dataset(args.image, api_url=args.api_url, location=location, tag=args.tag)
         if annotation_path is None:
             return frame, annotations
@@ -148,14 +156,77 @@ def read_input(args, annotation_path: str, frames=None, *, limit: int | None = N
     elif frames is not None and len(frames.paths) > 1:
         frame = frames.read(location)
     else:
-        frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels, level=args.level, location=location)
+        if frames is None:  # segment said it when it opened the files
+            announce_axes([args.image], args.axes)
+        frame = read_frame(args.image, z=args.z, t=args.t, channels=args.channels, level=args.level, location=location,
+                           axes=args.axes)
     # Annotations are filtered by location only when the user placed the frame.
     where = frame.location if any(v is not None for v in (args.xy, args.z, args.t)) else None
     annotations = read_annotations(annotation_path, shape=frame.shape, tag=args.tag, location=where,
                                    coordinates=args.coordinates, limit=limit)
+    warn_repairs(annotations, args.coordinates)
     if not annotations:
         raise InputError(annotation_path, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     return frame, annotations
+
+
+def warn_repairs(annotations, coordinates: str) -> None:
+    """One warning line on stderr per outline repaired as it was read (a hand-drawn one
+    reaching past the frame's edge, or crossing itself a little): file, index, centre, what
+    (:func:`fewseg.io.annotations.repairs`)."""
+    import sys
+
+    from ..io.annotations import repairs
+
+    for line in repairs(annotations, coordinates=coordinates):
+        print(f"fewseg: warning: {line}", file=sys.stderr)
+
+
+def announce_axes(paths, axes: str | None) -> dict:
+    """Say on stderr, in one line, how a plain stack's axes were read (the first file's
+    :meth:`~fewseg.io.frames.FrameAxes.note`, and how many more were read so); return
+    what the run record keeps: ``{"axes": "ZYX", "axes_read": "guess", "axes_note": ...}``
+    (the first file's axes; empty for formats that name their own)."""
+    import sys
+
+    from ..io.formats import is_source_path
+    from ..io.frames import frame_axes
+
+    read = [frame_axes(p, axes=axes) for p in paths if axes is not None or not is_source_path(p)]
+    if not read:
+        return {}
+    noted = [r.note() for r in read if r.note()]
+    if noted:
+        more = f" (and {len(noted) - 1} more files read so)" if len(noted) > 1 else ""
+        print(f"fewseg: note: {noted[0]}{more}", file=sys.stderr)
+    return {"axes": read[0].axes, "axes_read": read[0].how, **({"axes_note": noted[0]} if noted else {})}
+
+
+def check_batch_axes(args, frames, counts: dict) -> None:
+    """One line when ``--batch-xy/-z/-t`` ranges over an axis the file does not have
+    (``--batch-t all`` on a file read as ZYX), never a silent single frame. ``counts``:
+    the frame's ``{"XY", "Z", "T"}`` sizes (:meth:`~fewseg.io.dataset.FileFrames.counts`)."""
+    from ..io.formats import is_source_path
+    from ..io.frames import frame_axes
+
+    for option, key, what, other in (("--batch-t", "T", "time points", "Z"), ("--batch-z", "Z", "Z planes", "T"),
+                                     ("--batch-xy", "XY", "XY positions", None)):
+        text = getattr(args, option[2:].replace("-", "_"), None)
+        if text is None or text.strip() in ("", "0") or counts[key] > 1:
+            continue
+        image = frames.paths[0]
+        if key == "XY":
+            raise InputError(image, f"{option} {text}: one file of one XY position was given; give several files "
+                                    "(or a quoted glob) or a file of several scenes", field="XY")
+        read = frame_axes(image, axes=args.axes) if args.axes or not is_source_path(image) else None
+        shown = f"read as {read.describe()}" if read else "its own axes"
+        hint = ""
+        if counts[other] > 1:
+            hint = (f"; its {counts[other]} planes are {'Z planes' if other == 'Z' else 'time points'}: use "
+                    f"--batch-{other.lower()}")
+            if read is not None and read.how != "file":
+                hint += f", or --axes {read.axes.replace(other, key)} if they are {what}"
+        raise InputError(image, f"{option} {text}: the file has no {what} ({shown}){hint}", field="axes")
 
 
 def render_config(args):

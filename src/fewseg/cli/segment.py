@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from .options import (
+    announce_axes,
+    check_batch_axes,
     check_learns_negatives,
     check_outputs,
     check_suffix,
@@ -18,6 +20,7 @@ from .options import (
     read_input,
     read_negatives,
     render_config,
+    warn_repairs,
     write_json,
 )
 
@@ -121,7 +124,8 @@ def run_segment(args) -> int:
     if any(str(i).startswith("nimbus:") for i in args.image) or args.api_url:
         raise InputError("segment", "reads frames from files; to outline objects in a NimbusImage dataset use the "
                                     "fewseg worker there ('fewseg evaluate' and 'fewseg sweep' read datasets)")
-    frames = FileFrames.open(args.image, channels=args.channels, level=args.level)
+    frames = FileFrames.open(args.image, channels=args.channels, level=args.level, axes=args.axes)
+    read_as = announce_axes(frames.paths, args.axes)
     args.image = frames.path_of(Location(xy=args.xy or 0))
     image = Path(args.image)
     out = Path(args.output) if args.output is not None else image.with_name(image.name.split(".")[0] + ".fewseg.geojson")
@@ -138,6 +142,7 @@ def run_segment(args) -> int:
     _output_channel(args, ())  # a bad --output-channel is said before the run
     if args.block is not None:
         return _segment_mosaic(args, config, frames, out)
+    check_batch_axes(args, frames, frames.counts(Location(xy=args.xy or 0)))  # before reading anything
     t0 = time.perf_counter()
     fitted, plan = _examples_frame(args, frames)
     frame = fitted[plan.fit_location]
@@ -164,6 +169,7 @@ def run_segment(args) -> int:
     record = {
         "image": str(image),
         **({"images": list(frames.paths)} if len(frames.paths) > 1 else {}),
+        **read_as,
         "examples": args.examples,
         **({"negatives": args.negatives, "n_negatives": len(negatives)} if negatives else {}),
         "output_channel": channel,
@@ -213,6 +219,8 @@ def _segment_mosaic(args, config, frames, out) -> int:
                                     "or --boundary learned")
     if args.negatives:
         raise InputError("--negatives", "are not learned from block by block yet; leave out --block or --negatives")
+    if args.axes is not None:
+        raise InputError("--axes", "is not read block by block yet; leave out --block or --axes")
     if args.block < 64:
         raise InputError("--block", f"expected at least 64 pixels, got {args.block}")
     if any(getattr(args, f"batch_{a}") for a in ("xy", "z", "t")) or len(frames.paths) > 1:
@@ -226,6 +234,7 @@ def _segment_mosaic(args, config, frames, out) -> int:
     where = location if any(v is not None for v in (args.xy, args.z, args.t)) else None
     examples = read_annotations(args.examples, shape=shape, tag=args.tag, location=where, coordinates=args.coordinates,
                                 limit=MAX_EXAMPLES)
+    warn_repairs(examples, args.coordinates)
     if not examples:
         raise InputError(args.examples, "holds no annotations" + (f" tagged {args.tag!r}" if args.tag else ""))
     model, region = fit_region(config, plane, shape, examples)
@@ -271,7 +280,7 @@ def _examples_frame(args, frames):
         The frames the fit reads (:attr:`~fewseg.plan.FitPlan.fit_locations`).
     plan : FitPlan
     """
-    from ..io.annotations import MAX_EXAMPLES, check_inside, read_annotations
+    from ..io.annotations import MAX_EXAMPLES, fit_inside, read_annotations
     from ..objects import Location
     from ..plan import plan_fit
 
@@ -283,9 +292,9 @@ def _examples_frame(args, frames):
             plan = plan_fit(found, current=Location())
             check_locations(args.examples, plan.examples_at, frames, image=args.image)
             fitted = {loc: frames.read(loc) for loc in plan.fit_locations}
-            for loc, items in plan.examples_at.items():  # as read_annotations(..., shape=) checks them
-                for a in items:
-                    check_inside(args.examples, a, fitted[loc].shape, coordinates=args.coordinates)
+            for loc, items in plan.examples_at.items():  # as read_annotations(..., shape=) checks and repairs them
+                warn_repairs([fit_inside(args.examples, a, fitted[loc].shape, coordinates=args.coordinates)
+                              for a in items], args.coordinates)
             return fitted, plan
     frame, examples = read_input(args, args.examples, frames, limit=MAX_EXAMPLES)
     return {frame.location: frame}, plan_fit(examples, at=frame.location)

@@ -45,9 +45,9 @@ from .._atomic import atomic_open, atomic_path
 from .._reading import check_input_file, describe, library_errors
 from ..errors import InputError
 from ..objects import Annotation, Location, ObjectMask, labels_from_masks, masks_from_labels
-from ..polygons import check_polygon, mask_to_polygon
+from ..polygons import INSIDE_TO_CLIP, check_polygon, mask_to_polygon, repair_polygon
 
-__all__ = ["COORDINATES", "available_tags", "check_inside", "from_nimbus", "read_annotations", "to_nimbus", "write_annotations"]
+__all__ = ["COORDINATES", "available_tags", "check_inside", "fit_inside", "repairs", "from_nimbus", "read_annotations", "to_nimbus", "write_annotations"]
 
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 JSON_SUFFIXES = (".json", ".geojson")
@@ -189,8 +189,7 @@ def read_annotations(
     if location is not None:
         annotations = _filter_location(source, annotations, location)
     if shape is not None:
-        for annotation in annotations:
-            check_inside(source, annotation, shape, coordinates=coordinates)
+        annotations = [fit_inside(source, a, shape, coordinates=coordinates) for a in annotations]
     return annotations
 
 
@@ -390,13 +389,14 @@ def _nimbus_annotation(source: str, item, field: str) -> Annotation | None:
         problem = 'missing: a polygon needs "coordinates": [{"x": col, "y": row}, ...]'
         raise InputError(source, problem, field=f"{field}.coordinates")
     points = _nimbus_points(source, item["coordinates"], f"{field}.coordinates")
+    polygon, note = repair_polygon(points, source=source, field=f"{field}.coordinates")
     return Annotation(
-        polygon=check_polygon(points, source=source, field=f"{field}.coordinates"),
+        polygon=polygon,
         tags=_tags(source, item.get("tags"), f"{field}.tags"),
         location=_location(source, item.get("location"), f"{field}.location"),
         channel=_channel(source, item.get("channel"), f"{field}.channel"),
         origin=f"{source}: {field}",
-        properties={k: v for k, v in item.items() if k not in _NIMBUS_KEYS},
+        properties={**{k: v for k, v in item.items() if k not in _NIMBUS_KEYS}, **_repaired(note)},
     )
 
 
@@ -509,10 +509,12 @@ def _feature_annotations(source: str, feature, field: str) -> list[Annotation]:
     else:
         raise InputError(source, f"expected a list of polygons, got {_describe(coordinates)}", field=base)
     common = _feature_fields(source, feature, field)
-    return [
-        Annotation(polygon=_outer_ring(source, rings, part_field), origin=f"{source}: {part_field}", **common)
-        for rings, part_field in parts
-    ]
+    out = []
+    for rings, part_field in parts:
+        polygon, note = _outer_ring(source, rings, part_field)
+        out.append(Annotation(polygon=polygon, origin=f"{source}: {part_field}",
+                              **{**common, "properties": {**common["properties"], **_repaired(note)}}))
+    return out
 
 
 def _feature_fields(source: str, feature: dict, field: str) -> dict:
@@ -548,14 +550,15 @@ def _classification_tags(source: str, value, field: str) -> tuple[str, ...]:
     raise InputError(source, f'expected an object like {{"name": "Tumor"}}, got {_describe(value)}', field=field)
 
 
-def _outer_ring(source: str, rings, field: str) -> np.ndarray:
-    """The checked ``(N, 2)`` ``(row, col)`` polygon of a GeoJSON ring list (holes ignored)."""
+def _outer_ring(source: str, rings, field: str) -> tuple[np.ndarray, str | None]:
+    """The checked (small mistakes repaired) ``(N, 2)`` ``(row, col)`` polygon of a GeoJSON
+    ring list (holes ignored), and what was repaired (:func:`fewseg.polygons.repair_polygon`)."""
     if not isinstance(rings, list) or not rings:
         raise InputError(source, f"expected a list of linear rings [[x, y], ...], got {_describe(rings)}", field=field)
     ring, ring_field = rings[0], f"{field}[0]"
     if not isinstance(ring, list):
         raise InputError(source, f"expected a linear ring [[x, y], ...], got {_describe(ring)}", field=ring_field)
-    return check_polygon(_geojson_positions(source, ring, ring_field), source=source, field=ring_field)
+    return repair_polygon(_geojson_positions(source, ring, ring_field), source=source, field=ring_field)
 
 
 def _geojson_positions(source: str, positions: list, field: str) -> np.ndarray:
@@ -707,36 +710,105 @@ def _filter_location(source: str, annotations: list[Annotation], location: Locat
     return kept
 
 
-def check_inside(source: str, annotation: Annotation, shape: tuple[int, int], *, coordinates: str = "pixel-centre") -> None:
+def _outside(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Which vertices lie beyond half a pixel from the frame's border pixel centres."""
+    rows, cols = shape
+    low = np.array([-_EDGE, -_EDGE])
+    high = np.array([rows - 1 + _EDGE, cols - 1 + _EDGE])
+    return ((polygon < low) | (polygon > high)).any(axis=1)
+
+
+def check_inside(source: str, annotation: Annotation, shape: tuple[int, int], *, coordinates: str = "pixel-centre",
+                 how: str | None = None) -> None:
     """Raise unless every vertex is within half a pixel of the frame's pixel centres.
 
     ``coordinates`` is how the message states positions: as the file does, or
     (``"pixel-centre"``, the default) as fewseg and napari hold them in memory.
 
     That is the frame's outer edge: ``0 <= x <= X`` in pixel-corner coordinates. The
-    message gives the vertex and the bounds as the file states them.
+    message gives the vertex and the bounds as the file states them (``how``: the word
+    for a polygon not wholly outside, default ``"partly"``). :func:`fit_inside` clips a
+    polygon mostly inside instead.
     """
     rows, cols = shape
     polygon = annotation.polygon
     if polygon is None and annotation.point is not None:
         polygon = annotation.point[None]
-    low = np.array([-_EDGE, -_EDGE])
-    high = np.array([rows - 1 + _EDGE, cols - 1 + _EDGE])
-    outside = ((polygon < low) | (polygon > high)).any(axis=1)
+    outside = _outside(polygon, shape)
     if not outside.any():
         return
     field = annotation.origin[len(source) + 2 :] if annotation.origin.startswith(f"{source}: ") else None
+    low, high = np.array([-_EDGE, -_EDGE]), np.array([rows - 1 + _EDGE, cols - 1 + _EDGE])
     wholly = (polygon.max(axis=0) < low).any() or (polygon.min(axis=0) > high).any()
     y, x = _to_file(polygon[np.argmax(outside)], coordinates)
     (y0, x0), (y1, x1) = _to_file(np.array([[-0.5, -0.5], [rows - 0.5, cols - 0.5]]), coordinates)
     raise InputError(
         source,
-        f"{'polygon' if annotation.polygon is not None else 'click'} lies {'wholly' if wholly else 'partly'} outside "
-        f"the {rows} x {cols} (rows x cols) frame: "
+        f"{'polygon' if annotation.polygon is not None else 'click'} lies {'wholly' if wholly else how or 'partly'} "
+        f"outside the {rows} x {cols} (rows x cols) frame: "
         f"vertex at x {x:g}, y {y:g}; vertices must be within x {x0:g}..{x1:g} and y {y0:g}..{y1:g} "
         f"({coordinates} coordinates)",
         field=field,
     )
+
+
+def fit_inside(source: str, annotation: Annotation, shape: tuple[int, int], *, coordinates: str = "pixel-centre"
+               ) -> Annotation:
+    """``annotation``, checked against a frame of ``shape``: a polygon reaching past the
+    frame's edge but mostly inside (:data:`fewseg.polygons.INSIDE_TO_CLIP` of its area)
+    is clipped to it, and ``properties["repaired"]`` says so (:func:`repairs`); a click
+    outside, or a polygon wholly or mostly outside, raises as :func:`check_inside` does.
+
+    Examples
+    --------
+    >>> a = fit_inside("ex.json", Annotation(polygon=np.array([[2., -0.8], [2, 5], [6, 5], [6, -0.8]]),
+    ...                origin="ex.json: annotations[3]"), (10, 10))
+    >>> float(a.polygon[:, 1].min()), a.properties["repaired"]
+    (-0.5, 'reached 0.3 px outside the 10 x 10 frame: clipped to it')
+    """
+    polygon = annotation.polygon
+    if polygon is None or not _outside(polygon, shape).any():
+        check_inside(source, annotation, shape, coordinates=coordinates)
+        return annotation
+    from shapely.geometry import Polygon, box
+
+    geom = Polygon(polygon[:, ::-1])
+    frame = box(-0.5, -0.5, shape[1] - 0.5, shape[0] - 0.5)
+    if geom.area <= 0 or geom.intersection(frame).area < INSIDE_TO_CLIP * geom.area:
+        check_inside(source, annotation, shape, coordinates=coordinates, how="mostly")
+    field = annotation.origin[len(source) + 2 :] if annotation.origin.startswith(f"{source}: ") else None
+    clipped, note = repair_polygon(polygon, source=source, field=field or "polygon", shape=shape)
+    if note is None:
+        return annotation
+    notes = "; ".join(n for n in (annotation.properties.get("repaired"), note) if n)
+    return replace(annotation, polygon=clipped, properties={**annotation.properties, "repaired": notes})
+
+
+def _repaired(note: str | None) -> dict:
+    return {"repaired": note} if note else {}
+
+
+def repairs(annotations: Iterable[Annotation], *, coordinates: str = "pixel-centre") -> list[str]:
+    """One line per repaired annotation: where it came from (file and index), where it
+    is (its centre, in ``coordinates`` as the file states them) and what was repaired.
+
+    Examples
+    --------
+    >>> a = Annotation(polygon=np.array([[2., 0], [2, 5], [6, 5], [6, 0]]), origin="ex.json: annotations[3]",
+    ...                properties={"repaired": "crossed itself: made simple, 96% of its area kept"})
+    >>> repairs([a], coordinates="pixel-corner")
+    ['ex.json: annotations[3]: repaired (centre x 3, y 4.5): crossed itself: made simple, 96% of its area kept']
+    """
+    out = []
+    for a in annotations:
+        note = a.properties.get("repaired")
+        if note and a.polygon is not None:
+            from shapely.geometry import Polygon
+
+            centre = Polygon(a.polygon).centroid
+            y, x = _to_file(np.array([centre.x, centre.y]), coordinates)
+            out.append(f"{a.origin}: repaired (centre x {x:.4g}, y {y:.4g}): {note}")
+    return out
 
 
 # --------------------------------------------------------------------------- writing
@@ -896,9 +968,11 @@ def _clip(mask: ObjectMask, shape: tuple[int, int]) -> ObjectMask:
 def _write_tiff_labels(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:
     import tifffile
 
+    from .frames import LABELS_MARK
+
     labels = _label_image(annotations, shape)
-    with atomic_path(target) as tmp:
-        tifffile.imwrite(tmp, labels, photometric="minisblack", compression="zlib")
+    with atomic_path(target) as tmp:  # marked, so napari's File > Open through fewseg opens it as Labels
+        tifffile.imwrite(tmp, labels, photometric="minisblack", compression="zlib", metadata=dict(LABELS_MARK))
 
 
 def _write_png_labels(target: str, annotations: list[Annotation], shape: tuple[int, int], coordinates: str) -> None:

@@ -51,19 +51,23 @@ class FileFrames:
         Resolution level (OME-Zarr, vendor files).
     planes : tuple of dict
         Per path, ``{"Z": nz, "T": nt}`` (how many planes, from the file's header).
+    axes : str or None
+        What the files' stored axes are (``"TYX"``), as :func:`fewseg.io.frames.read_frame`
+        takes it; None: the files' own (or a plain stack's guess).
     """
 
     paths: tuple[str, ...]
     channels: str | None = None
     level: int = 0
     planes: tuple = ()
+    axes: str | None = None
 
     @classmethod
-    def open(cls, paths, *, channels=None, level: int = 0) -> "FileFrames":
+    def open(cls, paths, *, channels=None, level: int = 0, axes: str | None = None) -> "FileFrames":
         from .frames import plane_counts
 
         paths = expand_inputs(paths)
-        return cls(paths, channels, level, tuple(plane_counts(p) for p in paths))
+        return cls(paths, channels, level, tuple(plane_counts(p, axes=axes) for p in paths), axes)
 
     def path_of(self, location: Location) -> str:
         if len(self.paths) == 1:
@@ -87,7 +91,7 @@ class FileFrames:
         # A file list's XY picks the file; inside it the frame is at scene 0.
         at = location if len(self.paths) == 1 else Location(xy=0, z=location.z, time=location.time)
         frame = read_frame(path, z=location.z if counts["Z"] > 1 else None, t=location.time if counts["T"] > 1 else None,
-                           channels=self.channels, location=at, level=self.level)
+                           channels=self.channels, location=at, level=self.level, axes=self.axes)
         return Frame(frame.data, channel_names=frame.channel_names, source=frame.source, location=location)
 
     __call__ = read
@@ -98,7 +102,7 @@ class FileFrames:
         path = self.path_of(location)
         stat = os.stat(path)
         return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "channels": self.channels, "level": self.level}
+                "channels": self.channels, "level": self.level, **({"axes": self.axes} if self.axes else {})}
 
 
 def frame_digest(frame: Frame) -> str:

@@ -12,9 +12,21 @@ How TIFF axes become a ``(C, Y, X)`` frame (axis letters as ``tifffile`` reports
   ``C * S`` channels, channel-major.
 * ``Z`` and ``T`` must be chosen with ``z=`` / ``t=`` (``--z`` / ``--t``) when they hold
   more than one plane.
-* A single other axis of size > 1 (``Q``, ``I``: tifffile's "unknown" and "image
-  sequence") is taken to be channels, provided the file has no ``C`` or ``S`` axis.
-  Axes of size 1 are ignored whatever their letter.
+* Axes of size 1 are ignored whatever their letter.
+
+A plain stack (``tifffile.imwrite(path, stack)`` of shape ``(N, Y, X)``, or pages without
+axis names) has one unlabelled axis (``Q`` or ``I``: tifffile's "unknown" and "image
+sequence"); what it holds is guessed, and :func:`frame_axes` says so in one line:
+
+* ``N`` of 2 to 4 (:data:`MAX_GUESSED_CHANNELS`): channels (``CYX``), as a numpy script
+  saves a 2- or 3-channel image;
+* ``N`` of 5 or more: Z planes (``ZYX``), as bioio and Fiji read such a stack.
+
+The guess never applies when the axes are given, either by ``axes=`` (``--axes TYX``) or
+by the file's name (``stack.TYX.tif``, ``stack_CYX.tif``: a last name part of upper-case
+``T`` / ``Z`` / ``C`` letters ending in ``YX``, which napari's File > Open reads too);
+``axes=`` wins. Two unlabelled axes (``(N, M, Y, X)``) are refused in one line asking
+for them.
 """
 
 from __future__ import annotations
@@ -22,6 +34,8 @@ from __future__ import annotations
 import operator
 import os
 import xml.etree.ElementTree as ET
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -33,11 +47,20 @@ from ..errors import InputError
 from .formats import is_source_path
 from ..objects import Frame, Location
 
-__all__ = ["read_frame", "write_frame", "read_array", "open_plane"]
+__all__ = ["read_frame", "write_frame", "read_array", "open_plane", "frame_axes", "check_axes", "FrameAxes",
+           "label_image_reason", "label_axes", "LABELS_MARK"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf2", ".tf8")
 
 _AXIS_OPTIONS = {"Z": ("z", "--z", "Z planes"), "T": ("t", "--t", "time points")}
+
+#: Letters ``axes=`` / ``--axes`` takes: time, Z, channel, row, column.
+AXIS_LETTERS = "TZCYX"
+#: A plain stack's unlabelled axis up to this size is read as channels, above it as Z planes.
+MAX_GUESSED_CHANNELS = 4
+_LABELLED = "YXCSZT"
+_NAME_AXES = re.compile(r"(?:^|[._-])([TZC]{0,3}YX)$")
+_MEANING = {"C": "channels", "Z": "Z planes", "T": "time points"}
 
 
 # --------------------------------------------------------------------------- reading
@@ -51,6 +74,7 @@ def read_frame(
     channels: str | Sequence[int | str] | None = None,
     location: Location | None = None,
     level: int = 0,
+    axes: str | None = None,
 ) -> Frame:
     """Read one 2-D multi-channel frame from an image file.
 
@@ -72,6 +96,10 @@ def read_frame(
         ``xy`` picks the scene (XY position).
     level : int
         Resolution level (0 = full) of an OME-Zarr or multi-resolution vendor file.
+    axes : str, optional
+        What the TIFF's stored axes are, one letter each of ``T Z C Y X`` (``"TYX"``,
+        ``"CYX"``, ``"TCYX"``), instead of the file's own letters or a plain stack's
+        guess (module docstring; :func:`frame_axes` says how a file is read).
 
     Returns
     -------
@@ -84,7 +112,8 @@ def read_frame(
     ------
     InputError
         The file is missing, unreadable or corrupt; an axis needs ``z`` / ``t``; an
-        index is out of range; a channel is unknown; the pixel type is not numeric.
+        index is out of range; a channel is unknown; the pixel type is not numeric;
+        ``axes`` is not one letter per stored axis.
 
     Examples
     --------
@@ -95,18 +124,28 @@ def read_frame(
     >>> frame = read_frame(path, z=1, channels="BF")
     >>> frame.data.shape, frame.channel_names, frame.location.z
     ((1, 8, 9), ('BF',), 1)
+
+    A plain stack's planes are Z planes unless ``axes`` says otherwise:
+
+    >>> tifffile.imwrite(path.with_name("movie.tif"), np.zeros((5, 8, 9), np.uint16))
+    >>> read_frame(path.with_name("movie.tif"), t=4, axes="TYX").location.time
+    4
     """
     if location is None:
         location = Location(z=z or 0, time=t or 0)
     if is_source_path(path):  # OME-Zarr, ND2, CZI, LIF...: fewseg.io.formats
+        if axes is not None:
+            frame_axes(path, axes=axes)  # refused: such files name their own axes
         return open_plane(path, z=z, t=t, xy=location.xy, channels=channels, level=level).read(location=location)
     source = _check_file(path)
     if level:
         raise InputError(source, f"--level {level}: only OME-Zarr and vendor files are read at other resolution levels",
                          field="level")
     if _is_tiff(source):
-        data, names = _read_tiff_plane(source, z=z, t=t)
+        data, names = _read_tiff_plane(source, z=z, t=t, axes=axes)
     else:
+        if axes is not None:
+            frame_axes(source, axes=axes)  # a gray image is YX, a colour one YXC
         data, names = _read_pillow(source)
         _check_no_axis(source, "Z", z)
         _check_no_axis(source, "T", t)
@@ -189,10 +228,294 @@ def _check_no_axis(source: str, axis: str, index: int | None) -> None:
         )
 
 
+# ---- axes: the file's, the user's, or a plain stack's guessed
+
+
+@dataclass(frozen=True)
+class FrameAxes:
+    """How a file's axes are read: the letters used, and where they came from.
+
+    Attributes
+    ----------
+    source : str
+    axes : str
+        One letter per stored axis as fewseg reads it (``"ZYX"``, ``"TCYX"``, ``"YXS"``).
+    shape : tuple of int
+        The stored shape, one size per letter.
+    stored : str
+        The letters the file itself gives (tifffile's: ``Q`` / ``I`` for unlabelled).
+    how : str
+        ``"file"`` (its own labels), ``"option"`` (``axes=`` / ``--axes``), ``"name"``
+        (``stack.TYX.tif``) or ``"guess"`` (a plain stack, see the module docstring).
+    """
+
+    source: str
+    axes: str
+    shape: tuple[int, ...]
+    stored: str
+    how: str = "file"
+
+    def sizes(self) -> dict[str, int]:
+        """``{letter: size}`` of the axes read."""
+        return dict(zip(self.axes, self.shape))
+
+    def describe(self) -> str:
+        """``"ZYX (5 x 511 x 511)"``."""
+        return f"{self.axes} ({' x '.join(str(n) for n in self.shape)})"
+
+    def note(self, *, napari: bool = False) -> str | None:
+        """The one line that says how a guessed (or file-named) stack was read, and how
+        to say otherwise (``--axes``, or in napari the file's name); None when the file
+        or the caller named the axes.
+
+        Examples
+        --------
+        >>> FrameAxes("stack.tif", "ZYX", (5, 511, 511), "QYX", "guess").note()
+        'read stack.tif as ZYX (5 x 511 x 511): 5 Z planes; pass --axes TYX if they are time points, --axes CYX if channels'
+        >>> FrameAxes("stack.tif", "CYX", (3, 64, 64), "QYX", "guess").note(napari=True)
+        'read stack.tif as CYX (3 x 64 x 64): 3 channels; name the file stack.ZYX.tif if they are Z planes, stack.TYX.tif if time points'
+        """
+        name = Path(self.source).name
+        if self.how == "name":
+            return f"read {name} as {self.describe()}, as its name says"
+        if self.how != "guess":
+            return None
+        letter = next(a for a in self.axes if a in _MEANING and a not in self.stored)
+        n = self.sizes()[letter]
+        others = {"Z": "TC", "C": "ZT", "T": "ZC"}[letter]
+
+        def instead(a: str) -> str:
+            letters = self.axes.replace(letter, a)
+            if napari:
+                stem, dot, suffix = name.partition(".")
+                return f"{stem}.{letters}.{suffix}" if dot else f"{name}.{letters}"
+            return f"--axes {letters}"
+        options = [f"{instead(a)} if {'they are ' if k == 0 else ''}{_MEANING[a]}" for k, a in enumerate(others)]
+        verb = "name the file " if napari else "pass "
+        return f"read {name} as {self.describe()}: {n} {_MEANING[letter]}; {verb}{', '.join(options)}"
+
+
+def check_axes(axes: str, *, source: str = "--axes") -> str:
+    """``axes`` upper-cased, checked: letters of ``T Z C Y X``, each once, Y and X present.
+
+    Raises
+    ------
+    InputError
+        One line naming ``source`` and what is wrong.
+
+    Examples
+    --------
+    >>> check_axes("tcyx")
+    'TCYX'
+    >>> check_axes("TYY")
+    Traceback (most recent call last):
+    ...
+    fewseg.errors.InputError: --axes: 'Y' appears twice in 'TYY'; name each axis once, e.g. TYX
+    """
+    text = str(axes).strip().upper()
+    if not text:
+        raise InputError(source, "expected axis letters such as TYX, ZYX, CYX or TCYX")
+    for letter in text:
+        if letter not in AXIS_LETTERS:
+            raise InputError(source, f"unknown axis letter {letter!r} in {axes!r}; use T (time), Z, C (channels), Y and X")
+        if text.count(letter) > 1:
+            raise InputError(source, f"{letter!r} appears twice in {axes!r}; name each axis once, e.g. TYX")
+    missing = [a for a in "YX" if a not in text]
+    if missing:
+        raise InputError(source, f"{axes!r} has no {' or '.join(missing)}; the image plane is Y and X (e.g. TYX, CYX)")
+    return text
+
+
+def axes_in_name(path: str | os.PathLike) -> str | None:
+    """The axes a file's name gives (``stack.TYX.tif``, ``cells_CYX.ome.tif``), or None.
+
+    Examples
+    --------
+    >>> axes_in_name("movie.TYX.tif"), axes_in_name("cells_TCYX.ome.tif"), axes_in_name("BOX.tif")
+    ('TYX', 'TCYX', None)
+    """
+    name = Path(os.fspath(path)).name
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
+    if stem.lower().endswith(".ome"):
+        stem = stem[:-4]
+    match = _NAME_AXES.search(stem)
+    if match is None:
+        return None
+    try:
+        return check_axes(match.group(1))
+    except InputError:
+        return None
+
+
+def _fit_axes(source: str, letters: str, stored: str, shape: tuple[int, ...], origin: str) -> str:
+    """``letters`` checked against the file: one per stored axis."""
+    if len(letters) != len(shape):
+        raise InputError(source, f"{origin} {letters} names {len(letters)} axes; the file has {len(shape)}: {stored} "
+                                 f"of shape {' x '.join(str(n) for n in shape)}", field="axes")
+    return letters
+
+
+def _resolve_axes(source: str, stored: str, shape, axes: str | None) -> FrameAxes:
+    """How to read a TIFF whose series has axes ``stored`` of ``shape`` (see the module docstring)."""
+    shape = tuple(int(n) for n in shape)
+    if axes is not None:
+        return FrameAxes(source, _fit_axes(source, check_axes(axes), stored, shape, "--axes"), shape, stored, "option")
+    named = axes_in_name(source)
+    if named is not None:
+        return FrameAxes(source, _fit_axes(source, named, stored, shape, "its name gives axes"), shape, stored, "name")
+    unknown = [i for i, (a, n) in enumerate(zip(stored, shape)) if a not in _LABELLED and n > 1]
+    if not unknown or "Y" not in stored or "X" not in stored:
+        return FrameAxes(source, stored, shape, stored, "file")
+    if len(unknown) > 1 or any(a in "CS" and n > 1 for a, n in zip(stored, shape)):
+        described = ", ".join(f"{stored[i]} (size {shape[i]})" for i in unknown)
+        example = "T" + "C" * (len(unknown) > 1) + "".join(a if a in _LABELLED else "" for a in stored)
+        raise InputError(source, f"cannot tell what axis {described} is in axes {stored} of shape "
+                                 f"{' x '.join(str(n) for n in shape)}; give the axes with --axes (Python: axes=), "
+                                 f"e.g. --axes {example if len(example) == len(stored) else 'TCYX'}", field="axes")
+    i = unknown[0]
+    taken = {a for a, n in zip(stored, shape) if n > 1}
+    letter = "C" if shape[i] <= MAX_GUESSED_CHANNELS else next((a for a in "ZT" if a not in taken), "C")
+    letters = ["Q" if a == letter else a for a in stored]  # a size-1 axis of the same letter is ignored anyway
+    letters[i] = letter
+    return FrameAxes(source, "".join(letters), shape, stored, "guess")
+
+
+def frame_axes(path: str | os.PathLike, *, axes: str | None = None) -> FrameAxes:
+    """How :func:`read_frame` reads ``path``'s axes (its header only), with the one-line
+    :meth:`FrameAxes.note` a plain stack's guess comes with.
+
+    Parameters
+    ----------
+    path : str or path-like
+    axes : str, optional
+        As :func:`read_frame` takes it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, tifffile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "movie.tif"
+    >>> tifffile.imwrite(path, np.zeros((5, 8, 9), np.uint16))
+    >>> frame_axes(path).note()
+    'read movie.tif as ZYX (5 x 8 x 9): 5 Z planes; pass --axes TYX if they are time points, --axes CYX if channels'
+    >>> frame_axes(path, axes="TYX").axes, frame_axes(path, axes="TYX").note() is None
+    ('TYX', True)
+    """
+    if is_source_path(path):
+        from .formats import open_source
+
+        opened = open_source(path)
+        if axes is not None:
+            raise InputError(opened.source, f"names its own axes; --axes {axes} is for TIFF files", field="axes")
+        sizes = {**{a: opened.sizes[a] for a in "TZ" if opened.sizes[a] > 1}, "C": len(opened.channel_names),
+                 "Y": opened.shape[0], "X": opened.shape[1]}
+        letters = "".join(sizes)
+        return FrameAxes(opened.source, letters, tuple(sizes.values()), letters)
+    source = _check_file(path)
+    if not _is_tiff(source):
+        image = _read_pillow_image(source)
+        stored = "YX" if image.ndim == 2 else "YXS"
+        if axes is not None and check_axes(axes).replace("C", "S") != stored:
+            raise InputError(source, f"--axes {axes}: this image is {'YX (gray)' if image.ndim == 2 else 'YXC (colour)'}",
+                             field="axes")
+        return FrameAxes(source, stored, tuple(image.shape), stored, "option" if axes else "file")
+    import tifffile
+
+    with library_errors(source, "TIFF"):
+        with tifffile.TiffFile(source) as tif:
+            series = tif.series[0]
+            stored, shape = series.axes, series.shape
+    return _resolve_axes(source, stored, shape, axes)
+
+
+# ---- label images: which files hold labels, not intensities
+
+#: What fewseg's label writers put in a label TIFF's (shaped) metadata: ``{"fewseg": "labels"}``.
+LABELS_MARK = {"fewseg": "labels"}
+#: Name parts that say a file holds labels (``nuclei_labels.tif``, ``mask2d.tif``, ``truth.png``).
+_LABEL_WORDS = re.compile(r"(?:^|[._\- ])(labels?|masks?|truth|gt|ground[_-]?truth|seg|segmentation|instances?)(?:\d*d)?"
+                          r"(?:$|[._\- ])", re.IGNORECASE)
+#: A label image is flat: at least this share of neighbouring pixels are equal (stardist's mask2d.tif:
+#: 0.978; its img2d.tif: 0.053; scikit-image's camera 0.24, moon 0.60).
+FLAT_SHARE = 0.9
+
+
+def label_axes(path: str | os.PathLike) -> str:
+    """A label TIFF's axes as :func:`frame_axes` reads them, except that a plain stack's
+    guessed axis is Z planes, never channels (labels have no channels)."""
+    read = frame_axes(path)
+    if read.how != "guess":
+        return read.axes
+    return "".join("Z" if a not in read.stored and a != "Z" and "Z" not in read.axes else a for a in read.axes)
+
+
+def label_image_reason(path: str | os.PathLike) -> str | None:
+    """Why the image file at ``path`` holds labels rather than intensities, or None.
+
+    A TIFF or PNG of one channel of integer (or boolean) pixels is a label image when
+
+    1. fewseg's label writer marked it (:data:`LABELS_MARK` in the TIFF's metadata);
+    2. its name says so: a name part ``label(s)``, ``mask(s)``, ``truth``, ``gt``,
+       ``seg``, ``segmentation``, ``instance(s)`` (``mask2d.tif``, ``cells_labels.tif``);
+    3. or its first plane looks like one: 0 is its most common value and at least
+       :data:`FLAT_SHARE` of neighbouring pixels are equal (what napari's own label
+       writer saves, whatever the name).
+
+    Float pixels, several channels or any other file: None (an image). Reads the header
+    and, for rule 3, the first plane only.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, tifffile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> labels = np.zeros((40, 40), np.uint16); labels[5:15, 5:15] = 1; labels[20:30, 8:20] = 2
+    >>> tifffile.imwrite(d / "untitled.tif", labels)
+    >>> label_image_reason(d / "untitled.tif")
+    'its pixels are whole numbers in flat areas on a background of 0'
+    >>> tifffile.imwrite(d / "image.tif", np.random.default_rng(0).integers(0, 4000, (40, 40), dtype=np.uint16))
+    >>> label_image_reason(d / "image.tif") is None
+    True
+    """
+    source = os.fspath(path)
+    if is_source_path(source) or not Path(source).is_file():
+        return None
+    if _is_tiff(source):
+        import tifffile
+
+        with library_errors(source, "TIFF"):
+            with tifffile.TiffFile(source) as tif:
+                series = tif.series[0]
+                dtype, letters = np.dtype(series.dtype), label_axes(source)
+                if dtype.kind not in "biu" or any(a in "CS" and n > 1 for a, n in zip(letters, series.shape)):
+                    return None
+                marked = any(isinstance(m, dict) and m.get("fewseg") == LABELS_MARK["fewseg"]
+                             for m in (tif.shaped_metadata or ()))
+                if marked:
+                    return "fewseg saved it as labels"
+                if _LABEL_WORDS.search(Path(source).stem):
+                    return "its name says labels"
+                plane = series.pages[0].asarray() if len(series.pages) else None
+    elif Path(source).suffix.lower() == ".png":
+        plane = _read_pillow_image(source, palette_indices=True)
+        if plane.ndim != 2 or plane.dtype.kind not in "biu":
+            return None
+        if _LABEL_WORDS.search(Path(source).stem):
+            return "its name says labels"
+    else:
+        return None
+    if plane is None or plane.ndim != 2 or plane.size < 2:
+        return None
+    values, counts = np.unique(plane, return_counts=True)
+    if values[counts.argmax()] != 0:
+        return None
+    flat = ((plane[:, 1:] == plane[:, :-1]).sum() + (plane[1:] == plane[:-1]).sum()) / max(
+        plane[:, 1:].size + plane[1:].size, 1)
+    return "its pixels are whole numbers in flat areas on a background of 0" if flat >= FLAT_SHARE else None
+
+
 # ---- TIFF
 
 
-def _read_tiff_plane(source: str, *, z: int | None, t: int | None) -> tuple[np.ndarray, list[str]]:
+def _read_tiff_plane(source: str, *, z: int | None, t: int | None, axes: str | None = None) -> tuple[np.ndarray, list[str]]:
     """``(channels, Y, X)`` in the file's dtype, and the channel names."""
     import tifffile
 
@@ -201,37 +524,30 @@ def _read_tiff_plane(source: str, *, z: int | None, t: int | None) -> tuple[np.n
             series = tif.series[0]
             _check_dtype(source, series.dtype)
             _check_size(source, series.shape, series.axes)
-            index = _plan_axes(source, series.axes, series.shape, z=z, t=t)
+            letters = _resolve_axes(source, series.axes, series.shape, axes).axes
+            index = _plan_axes(source, letters, series.shape, z=z, t=t)
             check_memory(source, _selection_bytes(series, index), _declared(series.shape, series.axes))
             data = _read_selection(series, index)
             ome_names = _ome_channel_names(tif.ome_metadata) if tif.is_ome else None
-    kept_axes = "".join(a for a, ix in zip(series.axes, index) if isinstance(ix, slice))
+    kept_axes = "".join(a for a, ix in zip(letters, index) if isinstance(ix, slice))
     data = _to_cyx(data, kept_axes)
     names = ome_names if ome_names is not None and len(ome_names) == data.shape[0] else None
     return data, names or [str(i) for i in range(data.shape[0])]
 
 
 def _plan_axes(source: str, axes: str, shape: tuple[int, ...], *, z, t) -> list:
-    """An index per axis: an int picks one plane, ``slice(None)`` keeps the axis (Y, X, channels)."""
+    """An index per axis: an int picks one plane, ``slice(None)`` keeps the axis (Y, X, channels).
+
+    ``axes``: as :func:`_resolve_axes` gives them (no unlabelled axis of size > 1 left).
+    """
     if "Y" not in axes or "X" not in axes:
-        raise InputError(source, f"expected an image with Y and X axes; the file has axes {axes} of shape {shape}", field="axes")
-    labelled = [a in "CS" and n > 1 for a, n in zip(axes, shape)]
-    unknown = [(i, a, n) for i, (a, n) in enumerate(zip(axes, shape)) if a not in "YXCSZT" and n > 1]
-    if unknown:
-        if len(unknown) > 1 or any(labelled):
-            described = ", ".join(f"{a} (size {n})" for _, a, n in unknown)
-            raise InputError(
-                source,
-                f"cannot tell what axis {described} is in axes {axes} of shape {shape}; "
-                "save the image with labelled axes (e.g. as OME-TIFF with C/Z/T)",
-                field="axes",
-            )
-        labelled[unknown[0][0]] = True
+        raise InputError(source, f"expected an image with Y and X axes; the file has axes {axes} of shape {shape}; "
+                                 "give them with --axes (Python: axes=), e.g. --axes CYX", field="axes")
     index: list = []
-    for axis, size, is_channel in zip(axes, shape, labelled):
+    for axis, size in zip(axes, shape):
         if axis in "ZT":
             index.append(_pick_plane(source, axis, size, z if axis == "Z" else t))
-        elif axis in "YX" or is_channel:
+        elif axis in "YXCS":
             index.append(slice(None))
         else:
             index.append(0)
@@ -452,25 +768,25 @@ def _smallest_exact_dtype(data: np.ndarray) -> np.dtype:
     return np.dtype(np.float32)
 
 
-def plane_counts(path: str | os.PathLike) -> dict[str, int]:
+def plane_counts(path: str | os.PathLike, *, axes: str | None = None) -> dict[str, int]:
     """How many Z planes and time points a file holds: ``{"Z": nz, "T": nt}``.
 
-    Non-TIFF images have one of each. Reads only the file's header.
+    Non-TIFF images have one of each. Reads only the file's header. ``axes``: as
+    :func:`read_frame` takes it.
     """
     if is_source_path(path):
         from .formats import open_source
 
+        if axes is not None:
+            frame_axes(path, axes=axes)  # refused: such files name their own axes
         sizes = open_source(path).sizes
         return {"Z": sizes["Z"], "T": sizes["T"], "XY": sizes["XY"]}
     source = _check_file(path)
     if not _is_tiff(source):
+        if axes is not None:
+            frame_axes(source, axes=axes)
         return {"Z": 1, "T": 1}
-    import tifffile
-
-    with library_errors(source, "TIFF"):
-        with tifffile.TiffFile(source) as tif:
-            series = tif.series[0]
-            sizes = dict(zip(series.axes, series.shape))
+    sizes = frame_axes(source, axes=axes).sizes()
     return {"Z": int(sizes.get("Z", 1)), "T": int(sizes.get("T", 1))}
 
 

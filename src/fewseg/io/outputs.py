@@ -21,6 +21,7 @@ import numpy as np
 from .._atomic import atomic_path
 from ..errors import InputError
 from ..objects import labels_from_masks
+from .frames import LABELS_MARK
 
 __all__ = ["zarr_labels_target", "write_batch_output"]
 
@@ -60,7 +61,8 @@ def write_batch_output(path: str | os.PathLike, results, *, shape: tuple[int, in
         stack = np.stack([_plane_labels(r, shape) for r in results])
         stack = stack.astype(np.uint16) if stack.max(initial=0) <= 65535 else stack
         with atomic_path(path) as tmp:
-            tifffile.imwrite(tmp, stack, photometric="minisblack", compression="zlib", metadata={"axes": "QYX"})
+            tifffile.imwrite(tmp, stack, photometric="minisblack", compression="zlib",
+                             metadata={"axes": "QYX", **LABELS_MARK})  # marked: napari's fewseg reader opens Labels
         return
     if path.suffix.lower() == ".png" and len(results) > 1:
         raise InputError(str(path), f"a PNG holds one label image; {len(results)} frames were segmented: write a .tif stack")

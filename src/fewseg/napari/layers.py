@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..objects import Annotation, Location, ObjectMask, masks_from_labels
-from ..polygons import check_polygon, mask_to_polygon
+from ..polygons import mask_to_polygon, repair_polygon
 from ..render import default_styles, parse_color
 
 #: Leading axes a stack may have, outermost first, and the Location field of each.
@@ -333,10 +333,11 @@ def shapes_annotations(data: Sequence[np.ndarray], shape_types: Sequence[str], f
         location = _location_of(vertices[0, :-2], axes, features, i, here, source=source, field=field)
         properties = _properties(features, i)
         channel = _feature(features, "channel", i)
-        polygon = check_polygon(shape_polygon(vertices, kind), source=source, field=field)  # as a file's are
+        # as a file's are: a small loop repaired (properties["repaired"] says so), a figure of eight refused
+        polygon, repaired = repair_polygon(shape_polygon(vertices, kind), source=source, field=field)
         out.append(Annotation(polygon=polygon, tags=_tags_at(features, i), location=location,
                               channel=int(channel) if channel is not None else 0, origin=f"{source}: {field}",
-                              properties=properties))
+                              properties={**properties, **({"repaired": repaired} if repaired else {})}))
     return out
 
 

@@ -1,8 +1,20 @@
-"""napari's File > Open for fewseg: frames and stacks, annotation files, the demo sample.
+"""napari's File > Open for fewseg: frames and stacks, label images, annotation files, the demo sample.
 
 Frames are read with :func:`fewseg.io.frames.read_frame` plane by plane (so a stack is read
 exactly as the CLI reads each of its frames) and each channel becomes an Image layer
-named after its OME channel; annotation files (NimbusImage JSON, GeoJSON, a ``.csv`` of clicks) are read with
+named after its OME channel, with the stack's axes as the layers' ``axis_labels``
+(``time``, ``z``: a Shapes or Points layer made from them keeps them, and the writer saves
+each outline's plane by them). A plain stack's planes are guessed as the CLI guesses them
+(:func:`fewseg.io.frames.frame_axes`) and a notification says so; napari passes a reader no
+options, so the way to say otherwise is the file's name: ``movie.TYX.tif`` (time points),
+``movie.ZYX.tif``, ``movie.CYX.tif`` (channels), as ``--axes`` would.
+
+A label image (:func:`fewseg.io.frames.label_image_reason`: marked by fewseg's writer, named
+``*_labels`` / ``*mask*`` / ``truth``..., or flat whole numbers on a background of 0, as
+napari's own label writer saves them) opens as one Labels layer, never as an Image that
+could be taken for an input channel.
+
+Annotation files annotation files (NimbusImage JSON, GeoJSON, a ``.csv`` of clicks) are read with
 :func:`fewseg.io.annotations.read_annotations` and become a Shapes layer of the outlines and
 a Points layer of the clicks, whose features hold the tags
 (:func:`fewseg.napari.layers.annotation_shapes`, :func:`~fewseg.napari.layers.annotation_points`). Bad files raise fewseg's
@@ -18,7 +30,8 @@ import numpy as np
 
 from ..io.annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
 from ..classic.examples import is_click
-from ..io.frames import TIFF_SUFFIXES, plane_counts, read_frame
+from ..io.frames import (TIFF_SUFFIXES, frame_axes, label_axes, label_image_reason, plane_counts, read_array,
+                         read_frame)
 from .layers import varying_axes, annotation_points, annotation_shapes, image_layers
 
 IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")
@@ -70,10 +83,58 @@ def read_stack(path) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
 
 
 def read_image(path) -> list[tuple]:
-    """One Image layer per channel (fewseg's colours and contrast), frames stacked along T / Z."""
+    """One Image layer per channel (fewseg's colours and contrast), frames stacked along T / Z;
+    a label image as one Labels layer (see the module docstring)."""
     source = _one(path)
+    reason = label_image_reason(source)
+    if reason is not None:
+        return [read_labels(source, reason=reason)]
+    note = frame_axes(source).note(napari=True) if Path(source).suffix.lower() in TIFF_SUFFIXES else None
     stack, names, axes = read_stack(source)
-    return image_layers(stack, names, source=source, axes=axes)
+    layers = image_layers(stack, names, source=source, axes=axes)
+    for _, kwargs, _ in layers:
+        kwargs["axis_labels"] = (*axes, "y", "x")
+        if note:
+            kwargs["metadata"]["fewseg"]["axes_note"] = note
+    if note:
+        _notify(note)
+    return layers
+
+
+def read_labels(path, *, reason: str = "") -> tuple:
+    """A label image as a Labels layer ``(*lead, Y, X)`` (lead axes of time / z with more than
+    one plane, in that order), its ids as saved."""
+    source = _one(path)
+    data, _ = read_array(source)
+    stored = label_axes(source) if Path(source).suffix.lower() in TIFF_SUFFIXES else ""
+    letters = stored if len(stored) == data.ndim else "YX"[-data.ndim:]
+    if data.ndim != len(letters) or "Y" not in letters or "X" not in letters:
+        from ..errors import InputError
+
+        raise InputError(source, f"a label image must be Y x X, or a stack of them; got shape {data.shape}", field="axes")
+    index = tuple(slice(None) if a in "TZYX" or n == 1 else 0 for a, n in zip(letters, data.shape))
+    kept = "".join(a for a, ix in zip(letters, index) if isinstance(ix, slice))
+    data = data[index]
+    order = [kept.index(a) for a in "TZYX" if a in kept]
+    data = np.transpose(data, order)
+    kept = "".join(kept[i] for i in order)
+    lead = [(a, n) for a, n in zip(kept[:-2], data.shape[:-2])]
+    data = data[tuple(slice(None) if n > 1 else 0 for _, n in lead)]
+    axes = tuple({"T": "time", "Z": "z"}[a] for a, n in lead if n > 1)
+    if data.dtype.kind == "b":
+        data = data.astype(np.uint8)
+    name = Path(source).name.split(".")[0]
+    metadata = {"fewseg": {"source": source, "axes": list(axes), "opened_as": "labels", "why": reason}}
+    return data, {"name": name, "metadata": metadata, "axis_labels": (*axes, "y", "x")}, "labels"
+
+
+def _notify(message: str) -> None:
+    """A napari notification (info); silent where napari is not running."""
+    try:
+        from napari.utils.notifications import show_info
+    except ImportError:  # pragma: no cover - the reader is only called by napari
+        return
+    show_info(message)
 
 
 def read_annotation_file(path) -> list[tuple]:

@@ -41,7 +41,7 @@ import numpy as np
 from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, ProgressBar,
                               PushButton, Select)
 
-from ..io.annotations import available_tags, check_inside
+from ..io.annotations import available_tags, fit_inside
 from ..batch import FrameResult, run_record, segment_frames
 from ..config import BOUNDARIES, METHODS, SegmentConfig
 from ..errors import FewsegError, InputError
@@ -167,6 +167,20 @@ def rethreshold_outcome(segmenter, outcome: Outcome, similarity: float | None):
     except Exception as exc:  # the GUI's boundary: any failure becomes a notification
         return Outcome(results=results, error=exc)
     return Outcome(segmenter, results, 0.0, time.perf_counter() - t0, example_masks=outcome.example_masks)
+
+
+def warn_repairs(layer, annotations) -> None:
+    """One warning per shape repaired as it was read (clipped to the frame, made simple):
+    its index and centre (row, col) on the canvas; the repaired shapes are selected."""
+    from napari.utils.notifications import show_warning
+    from shapely.geometry import Polygon
+
+    repaired = [a for a in annotations if a.properties.get("repaired") and a.polygon is not None]
+    for a in repaired:
+        row, col = Polygon(a.polygon).centroid.coords[0]
+        show_warning(f"{a.origin}: repaired at row {row:.0f}, col {col:.0f} (selected): {a.properties['repaired']}")
+    if repaired and hasattr(layer, "selected_data"):
+        layer.selected_data = {int(a.origin.rsplit("[", 1)[1].rstrip("]")) for a in repaired}
 
 
 class FindObjects(Container):
@@ -385,8 +399,8 @@ class FindObjects(Container):
                     raise InputError(layer.name, f"no example has the tag {tag!r}; tags present: {present}",
                                      field="tags")
                 found = kept
-            for annotation in found:
-                check_inside(layer.name, annotation, tuple(shape))
+            found = [fit_inside(layer.name, a, tuple(shape)) for a in found]  # small mistakes repaired
+            warn_repairs(layer, found)
         if not found:
             raise InputError(layer.name, empty)
         return found

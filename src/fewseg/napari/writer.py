@@ -5,8 +5,14 @@ locations and numeric features (``score``...) as :func:`fewseg.io.annotations.wr
 writes them; Points (clicks) go to the same two (NimbusImage ``"point"`` records, GeoJSON
 ``Point`` features) or to a ``.csv`` of ``x,y`` (one plane's clicks), each a file that
 ``fewseg segment --examples`` and the plugin's reader take back; Labels go to a label TIFF (one frame: fewseg's label writer, ids 1..n in
-label order; a stack: the ids as painted, axes in the TIFF's shaped metadata). Every file
-is written atomically: complete or absent.
+label order; a stack: the ids as painted, axes in the TIFF's shaped metadata; both marked
+as labels, so fewseg's reader re-opens them as Labels). Every file is written atomically:
+complete or absent.
+
+Which leading axis is time and which is Z comes from the layer's ``axis_labels`` when they
+name them (``time`` / ``t``, ``z``: fewseg's reader names its stacks' axes so, and a layer
+made in napari from the active one inherits them), else from fewseg's metadata, else the
+last of (time, z) (:func:`~fewseg.napari.layers.lead_axes`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..io.annotations import write_annotations
+from ..io.frames import LABELS_MARK
 from ..errors import InputError
 from .layers import labels_annotations, lead_axes, points_annotations, shapes_annotations
 
@@ -30,7 +37,7 @@ def write_shapes(path: str, data, attributes: dict) -> list[str]:
     source = attributes.get("name") or "shapes"
     data = list(data)
     n_lead = (np.asarray(data[0]).shape[1] - 2) if data else 0
-    axes = lead_axes(n_lead, attributes.get("metadata"), source=source)
+    axes = layer_axes(n_lead, attributes, source=source)
     annotations = shapes_annotations(data, attributes.get("shape_type") or ["polygon"] * len(data),
                                      attributes.get("features"), source=source, axes=axes)
     write_annotations(target, annotations, shape=_holding([a.polygon.max(axis=0) for a in annotations]))
@@ -45,10 +52,33 @@ def write_points(path: str, data, attributes: dict) -> list[str]:
     source = attributes.get("name") or "points"
     data = np.asarray(data, dtype=float)
     n_lead = data.shape[1] - 2 if data.ndim == 2 and len(data) else 0
-    axes = lead_axes(n_lead, attributes.get("metadata"), source=source)
+    axes = layer_axes(n_lead, attributes, source=source)
     annotations = points_annotations(data, attributes.get("features"), source=source, axes=axes)
     write_annotations(target, annotations, shape=_holding([a.point for a in annotations]))
     return [target]
+
+
+_AXIS_NAMES = {"t": "time", "time": "time", "z": "z"}
+
+
+def layer_axes(n_lead: int, attributes: dict, *, source: str) -> tuple[str, ...]:
+    """Names (``time`` / ``z``) of a layer's ``n_lead`` leading axes: its ``axis_labels``
+    when they name every one (case ignored), else :func:`~fewseg.napari.layers.lead_axes`.
+
+    Examples
+    --------
+    >>> layer_axes(1, {"axis_labels": ("time", "y", "x")}, source="s")
+    ('time',)
+    >>> layer_axes(2, {"axis_labels": ("Z", "T", "y", "x")}, source="s")
+    ('z', 'time')
+    >>> layer_axes(1, {"axis_labels": ("-3", "-2", "-1")}, source="s")
+    ('z',)
+    """
+    labels = tuple(attributes.get("axis_labels") or ())[:n_lead]
+    named = tuple(_AXIS_NAMES.get(str(label).strip().lower()) for label in labels)
+    if len(named) == n_lead and n_lead and None not in named and len(set(named)) == n_lead:
+        return named
+    return lead_axes(n_lead, attributes.get("metadata"), source=source)
 
 
 def _holding(points: list) -> tuple[int, int]:
@@ -70,10 +100,10 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
         return [target]
     import tifffile
 
-    axes = lead_axes(labels.ndim - 2, attributes.get("metadata"), source=attributes.get("name") or "labels")
+    axes = layer_axes(labels.ndim - 2, attributes, source=attributes.get("name") or "labels")
     letters = "".join("T" if a == "time" else "Z" for a in axes) + "YX"
     dtype = np.uint16 if labels.max(initial=0) <= 65535 else np.uint32
     with atomic_path(target) as tmp:
         tifffile.imwrite(tmp, labels.astype(dtype), photometric="minisblack", compression="zlib",
-                         metadata={"axes": letters})
+                         metadata={"axes": letters, **LABELS_MARK})
     return [target]
