@@ -309,20 +309,24 @@ class CorrectionLoop:
     def _negative_choices(self, _widget=None):
         return [(layer.name, layer) for layer in self.widget._layers("points", "shapes", "labels")]
 
-    def _layers_changed(self, _event=None):
+    def refresh(self, before=None):
+        """``not these`` after the layers changed: as the user chose it while its layer is
+        there, else a layer named ``not these``, else nothing."""
         self.not_these.reset_choices()
-        if self.not_these.value is None:
-            named = [layer for _, layer in self._negative_choices() if layer.name == NOT_THESE]
-            if named:
-                self.not_these.value = named[0]
+        layers = [layer for _, layer in self._negative_choices()]
+        named = [layer for layer in layers if layer.name == NOT_THESE]
+        self.not_these.value = before if before is not None and before in layers else (named or [None])[0]
         self._watch_inputs()
+
+    def _layers_changed(self, _event=None):
+        self._watch_inputs()  # the widget's own refresh calls refresh()
 
     def _watch_inputs(self):
         """A live refresh after each point, shape or stroke added to the examples, clicks or not-these layers."""
         for layer in self.viewer.layers:
             if id(layer) in self._watched or (layer.metadata.get("fewseg") or {}).get("role"):
                 continue
-            kind = type(layer).__name__.lower()
+            kind = _kind(layer)
             if kind in ("points", "shapes"):
                 layer.events.data.connect(self._input_changed)
             elif kind == "labels":
@@ -350,7 +354,7 @@ class CorrectionLoop:
         out = []
         layer = self.not_these.value
         if layer is not None:
-            kind = type(layer).__name__.lower()
+            kind = _kind(layer)
             if kind == "labels":
                 read = painted_annotations(layer.data, source=layer.name, axes=axes, features=layer.features)
                 found = read.examples + read.negatives
@@ -360,7 +364,7 @@ class CorrectionLoop:
             elif len(layer.data):
                 out += self.widget.example_annotations(layer, axes=axes, here=here, shape=shape)
         examples = self.widget.examples.value
-        if examples is not None and type(examples).__name__.lower() == "labels":
+        if examples is not None and _kind(examples) == "labels":
             read = painted_annotations(examples.data, source=examples.name, axes=axes, features=examples.features)
             out += [replace(a, location=here) for a in read.negatives] if examples.data.ndim == 2 else read.negatives
         return out
@@ -542,7 +546,7 @@ class CorrectionLoop:
 
     def _add_to(self, layer, proposal: Proposal, point, *, tag: str):
         """Add ``proposal`` to ``layer``: its outline (Shapes), a point in it (Points) or its pixels (Labels)."""
-        kind = type(layer).__name__.lower()
+        kind = _kind(layer)
         lead = list(proposal.index)[-(layer.ndim - 2):] if layer.ndim > 2 else []
         if kind == "points":
             layer.add(np.array([[*lead, *point]], dtype=float)[:, -layer.ndim:])
@@ -655,3 +659,8 @@ class CorrectionLoop:
 
 def _or(point, default):
     return default if point is None else point
+
+
+def _kind(layer) -> str:
+    """"points", "shapes", "labels"...: a layer's type (``__class__``: napari hands plugins proxies of its layers)."""
+    return layer.__class__.__name__.lower()

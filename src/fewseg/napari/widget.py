@@ -275,8 +275,9 @@ class FindObjects(Container):
 
     def _refresh(self, _event=None):
         before, known = list(self.channels.value or []), list(getattr(self, "_known_images", []))
-        clicks = self.clicks.value
+        clicks, not_these = self.clicks.value, self.loop.not_these.value
         self.reset_choices()
+        self.loop.refresh(not_these)
         # "and clicks" stays as the user chose it (nothing, unless its layer went).
         self.clicks.value = clicks if clicks in [v for _, v in self._points_choices()] else None
         images = [v for _, v in self._image_choices()]
@@ -335,7 +336,7 @@ class FindObjects(Container):
         tag = self.tag.value.strip()
         examples = self.example_annotations(self.examples.value, axes=axes, here=here, shape=yx, tag=tag)
         layers = [self.examples.value]
-        if self.clicks.value is not None and self.clicks.value is not self.examples.value:
+        if self.clicks.value is not None and self.clicks.value is not self.examples.value and len(self.clicks.value.data):
             examples += self.example_annotations(self.clicks.value, axes=axes, here=here, shape=yx, tag=tag)
             layers.append(self.clicks.value)
         negatives = self.loop.negatives(axes=axes, here=here, shape=yx)
@@ -381,7 +382,7 @@ class FindObjects(Container):
 
                 show_warning(read.note)
             found = [a if layer.data.ndim > 2 else Annotation(mask=a.mask, location=here, origin=a.origin,
-                                                               properties=a.properties) for a in found]
+                                                               properties=a.properties) for a in read.examples]
         else:
             if kind == "points":
                 found = points_annotations(layer.data, layer.features, source=layer.name, axes=axes, here=here)
