@@ -297,7 +297,8 @@ class CorrectionLoop:
         self.live_pending = False
         self._editing = False
         self._removing: list[int] = []
-        self._watched: set[int] = set()
+        self._watched: set[int] = set()  # input layers listened to (live mode)
+        self._watched_results: set[int] = set()  # results layers listened to (deleting is rejecting)
         self._watch_inputs()
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             event.connect(self._layers_changed)
@@ -351,6 +352,7 @@ class CorrectionLoop:
     def negatives(self, *, axes, here: Location, shape) -> list[Annotation]:
         """Every negative the user gave: the ``not these`` layer's (each on its plane) and the
         background of a painted examples layer (:func:`painted_annotations`)."""
+        self.sync(live=False)  # a Find is being planned: it is the refresh
         out = []
         layer = self.not_these.value
         if layer is not None:
@@ -394,8 +396,14 @@ class CorrectionLoop:
         """Each frame's result without what the user rejected there (a re-threshold or
         a reused model does not bring it back; a refit never returns it anyway)."""
         shape = plan.channels[0].data.shape[-2:]
+        negatives = list(plan.fit.negatives)
+        try:  # and those marked since the plan was made (a re-threshold of an older run)
+            here = location_at(self.widget.current_index(plan.channels[0]), plan.axes)
+            negatives += self.negatives(axes=plan.axes, here=here, shape=shape)
+        except Exception:  # noqa: BLE001 - bad input there is Find's to report; the plan's own still apply
+            pass
         by_place: dict[Location, list] = {}
-        for n in plan.fit.negatives:
+        for n in negatives:
             by_place.setdefault(n.location, []).append(n)
         return [replace(r, segmentation=without_rejected(r.segmentation, by_place.get(r.location, []), shape))
                 for r in results]
@@ -410,9 +418,9 @@ class CorrectionLoop:
             for mask, label in zip(result.segmentation.masks, frame_ids):
                 self.proposals[label] = Proposal(label, index, interior_point(mask), mask)
         for layer, event in ((shapes, "data"), (labels, "paint")):
-            if layer is not None and id(layer) not in self._watched:
+            if layer is not None and id(layer) not in self._watched_results:
                 getattr(layer.events, event).connect(self._results_edited)
-                self._watched.add(id(layer))
+                self._watched_results.add(id(layer))
 
     # ---- deleting a result is rejecting it
 
@@ -431,14 +439,28 @@ class CorrectionLoop:
                 return
             gone, self._removing = self._removing, []
         elif layer is labels and labels is not None:
-            index = self.widget.current_index(labels)
-            present = set(np.unique(labels.data[index]).tolist())
-            gone = [k for k, p in self.proposals.items() if p.index == index and k not in present]
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self.sync)  # napari emits paint before writing the data
+            return
         else:
             return
         gone = [k for k in gone if k in self.proposals]
         if gone:
             self._reject_labels(gone, deleted=True)
+
+    def sync(self, *, live: bool = True):
+        """Reject the results erased whole from the labels layer since the last look
+        (a fill with 0, the eraser): called after each paint and before each Find."""
+        if self._editing or not self.proposals:
+            return
+        labels, _ = self._results()
+        if labels is None:
+            return
+        present = {index: set(np.unique(labels.data[index]).tolist()) for index in {p.index for p in self.proposals.values()}}
+        gone = [k for k, p in self.proposals.items() if k not in present[p.index]]
+        if gone:
+            self._reject_labels(gone, deleted=True, live=live)
 
     # ---- reject / keep
 
@@ -491,7 +513,7 @@ class CorrectionLoop:
             self._reject_labels(list(chosen), clicks=chosen)
         return len(chosen)
 
-    def _reject_labels(self, ids, *, clicks=None, deleted=False):
+    def _reject_labels(self, ids, *, clicks=None, deleted=False, live=True):
         clicks = clicks or {}
         layer = self._negatives_layer()
         self._editing = True
@@ -505,7 +527,8 @@ class CorrectionLoop:
             self._editing = False
         how = "deleted" if deleted else "rejected"
         self._say(f"{how} {len(ids)} result(s): now in '{layer.name}', learned from by the next Find")
-        self.changed()
+        if live:
+            self.changed()
 
     def keep(self, points=None) -> int:
         """Make the results under ``points`` (else the selected ones) examples. Returns how many."""
@@ -530,6 +553,26 @@ class CorrectionLoop:
         self._say(f"kept {len(ids)} result(s) as examples (in {layer.name}); Find again to learn from them")
         self.changed()
         return len(ids)
+
+    def correct(self, *, rejected=(), clicked=()) -> tuple[int, int]:
+        """One round of a user's corrections on the plane shown, as a script gives them:
+        reject the results under the ``rejected`` points and add the ``clicked`` points
+        (``(row, col)``, on missed objects) to the clicks layer (``and clicks``; made as
+        ``clicks`` when none is chosen). What ``fewseg evaluate --rounds`` records for a
+        round (``rejected``, ``clicked``) replays through it. Returns how many of each."""
+        n = self.reject(points=[tuple(p) for p in rejected]) if len(rejected) else 0
+        clicked = np.asarray(clicked, dtype=float).reshape(-1, 2)
+        if len(clicked):
+            layer = self.widget.clicks.value
+            if layer is None or layer is self.widget.examples.value and _kind(layer) != "points":
+                layer = self.viewer.add_points(np.zeros((0, self._ndim())), ndim=self._ndim(), name="clicks",
+                                               face_color="#00ffff", size=7)
+                self.widget.clicks.value = layer
+            labels, _ = self._results()
+            lead = list(self.widget.current_index(labels)) if labels is not None else []
+            layer.add(np.column_stack([np.broadcast_to(np.array(lead, float), (len(clicked), len(lead))), clicked])
+                      [:, -layer.ndim:])
+        return n, len(clicked)
 
     def _ndim(self) -> int:
         labels, _ = self._results()
