@@ -34,6 +34,7 @@ widget's controls, which edit layers and call back the widget's Find.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -385,6 +386,15 @@ class CorrectionLoop:
             state, dict(self.proposals)))
         del self.undo_stack[:-10]
         self.undo_button.enabled = True
+
+    @contextmanager
+    def writing(self):
+        """The widget writes its results layers: their edit events are not the user's."""
+        self._editing = True
+        try:
+            yield
+        finally:
+            self._editing = False
 
     def cancel_before(self):
         """The results were not replaced after all (a failure while writing them)."""

@@ -503,7 +503,8 @@ class FindObjects(Container):
         self.last_examples = outcome.example_masks
         self.last_example_annotations = dict(plan.fit.examples_at)
         try:
-            self.show_results(plan, outcome)
+            with self.loop.writing():
+                self.show_results(plan, outcome)
         except Exception as exc:  # the GUI's boundary: a notification, and the layers as they were
             self.loop.cancel_before()
             self._report(exc)
