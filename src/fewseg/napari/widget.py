@@ -14,10 +14,12 @@ changed after a run, it keeps more or fewer of that run's objects: each frame's 
 is re-thresholded by the method (``rethreshold``: nothing refitted, proposed or scored
 again; :func:`rethreshold_outcome`).
 
-Examples may lie on several frames of a stack: the run learns from the frame holding the
-most (:func:`fewseg.plan.plan_fit`, as the CLI and the NimbusImage worker do), a warning
-notification names the examples not learned from, and no example is returned as a
-result on its own frame.
+Examples and negatives may lie on several frames of a stack: every one is learned from
+where it lies (:func:`fewseg.plan.plan_fit` and :func:`fewseg.batch.fit_plan`, as the
+CLI does; a SAM method learns from the frame holding the most, and a warning
+notification names the examples it leaves out), and no example or negative is returned as
+a result on its own frame. The correction loop (Reject, Keep, the ``not these`` layer,
+Undo Find, live) is :mod:`fewseg.napari.corrections`.
 
 Find fits and predicts with the library's own loop (:func:`fewseg.methods.make_segmenter`,
 ``fit``, :func:`fewseg.batch.segment_frames`) in a napari ``thread_worker``, one frame
