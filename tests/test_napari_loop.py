@@ -268,3 +268,27 @@ def test_live_mode_refreshes_the_plane_after_each_correction(make_napari_viewer,
     for p in (first, second):
         assert labels.data[tuple(int(v) for v in p)] == 0
     assert not [m for s, m in messages if s == "error"], messages
+
+
+def test_a_drawn_not_these_outline_and_keep_into_painted_examples(make_napari_viewer, qtbot, messages):
+    viewer, frame, truth = demo_viewer(make_napari_viewer, seed=7)
+    viewer.add_labels(painted([t.to_mask(frame.shape) for t in truth[:8]], frame.shape), name="examples")
+    widget = open_widget(viewer)
+    find(qtbot, widget)
+    labels, shapes = results(viewer)
+    unwanted, wanted = (widget.loop.proposals[int(shapes.features["label"].iloc[i])] for i in (0, 1))
+    # The user outlines something unwanted in a Shapes layer of their own and chooses it as "not these".
+    from fewseg.napari.layers import outline_of
+
+    mine = viewer.add_shapes([outline_of(unwanted.mask)], shape_type="polygon", name="distractors")
+    widget.loop.not_these.value = mine
+    viewer.cursor.position = tuple(wanted.point)
+    press(viewer, "K")  # keep: painted into the examples layer as a new label
+    assert int(viewer.layers["examples"].data.max()) == 9
+    find(qtbot, widget)
+    meta = labels.metadata["fewseg"]
+    assert meta["examples"]["n"] == 9 and meta["learned"]["n_negatives"] == 1
+    for p in (unwanted.point, wanted.point):
+        assert labels.data[tuple(int(v) for v in p)] == 0
+    assert NOT_THESE not in viewer.layers  # nothing was rejected through the widget
+    assert not [m for s, m in messages if s in ("error", "warning")], messages
