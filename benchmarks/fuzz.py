@@ -40,8 +40,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random variants")
     parser.add_argument("--only", default=None, help="run one group only")
     parser.add_argument("--no-hangs", action="store_true", help="leave out the many-examples cases")
-    parser.add_argument("--out", default=str(HERE / "results" / "fuzz"), help="writes OUT.md and OUT.json")
+    parser.add_argument("--out", default=None,
+                        help="writes OUT.md and OUT.json (default benchmarks/results/fuzz for a whole run, "
+                             "fuzz-GROUP for --only GROUP, fuzz-no-hangs for --no-hangs: a part never "
+                             "overwrites the whole run's figures)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        part = f"-{args.only}" if args.only else "-no-hangs" if args.no_hangs else ""
+        args.out = str(HERE / "results" / f"fuzz{part}")
 
     # import what the command uses once, before forking
     import fewseg.cli  # noqa: F401

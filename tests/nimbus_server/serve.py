@@ -95,11 +95,25 @@ def _populate(args, data: Path, platform_api) -> dict:
     if "fileId" not in item.get("largeImage", {}):  # girder-large-image usually makes it on upload
         ImageItem().createImageItem(item, upload, user=admin, createJob=False)
     Folder().setMetadata(dataset, {"subtype": "contrastDataset", "selectedLargeImageId": str(item["_id"])})
-    collection = platform_api.add_collection(str(dataset["_id"]), json.loads(args.layers), owner_id=str(admin["_id"]))
+    collection = platform_api.add_collection(str(dataset["_id"]), json.loads(args.layers), owner=admin,
+                                             compatibility=_compatibility(ImageItem().getMetadata(item)))
     token = Token().createToken(admin, days=1)
 
     return {"apiUrl": f"http://127.0.0.1:{args.port}/api/v1", "token": str(token["_id"]),
-            "datasetId": str(dataset["_id"]), "itemId": str(item["_id"]), "collectionId": collection["_id"]}
+            "datasetId": str(dataset["_id"]), "itemId": str(item["_id"]), "collectionId": str(collection["_id"])}
+
+
+def _compatibility(tiles: dict) -> dict:
+    """What the app records in a configuration's ``meta.compatibility`` for a dataset (its
+    ``getDatasetCompatibility``): whether XY, Z and Time are one or several, and the channel names."""
+    frames = tiles.get("frames") or [{}]
+    several = {axis: len({f.get(f"Index{axis}", 0) for f in frames}) > 1 for axis in ("XY", "Z", "T")}
+    names = tiles.get("channels") or []
+    n_channels = max(len(names), len({f.get("IndexC", 0) for f in frames}))
+    return {"xyDimensions": "multiple" if several["XY"] else "one", "zDimensions": "multiple" if several["Z"] else "one",
+            "tDimensions": "multiple" if several["T"] else "one",
+            "channels": {str(c): (names[c] if c < len(names) and names[c] else "Unnamed channel")
+                         for c in range(n_channels)}}
 
 
 if __name__ == "__main__":

@@ -222,6 +222,7 @@ class FindObjects(Container):
         for label in (self.status, self.metrics):
             label.native.setWordWrap(True)
         self.max_width = 420
+        self._setup_display()
         self.find_button.changed.connect(self.find)
         self.cancel_button.changed.connect(self.cancel)
         self.evaluate_button.changed.connect(self.evaluate)
@@ -238,6 +239,16 @@ class FindObjects(Container):
         self.last_example_annotations: dict[Location, list] = {}  # what those masks outline (clicks stay clicks)
         self.last_config: SegmentConfig | None = None
         self._refresh()
+
+    def _setup_display(self):
+        """The legend, the hover line and scores to the similarity box's precision (:mod:`.display`)."""
+        from .display import SCORE_DECIMALS, ResultsView
+
+        self.similarity.native.setDecimals(SCORE_DECIMALS)
+        self.similarity.tooltip += ("; hover a found object for its score (to the same 8 decimals: the box set to it "
+                                    "keeps that object), log-odds and rank")
+        self.view = ResultsView(self, self._viewer)
+        self.extend(self.view.widgets)
 
     # ---- choices
 
@@ -430,7 +441,16 @@ class FindObjects(Container):
 
             show_warning(plan.fit.warning)
         self.status.value = "learning from the examples..." if plan.segmenter is None else "predicting..."
+        if plan.config.method != "classic":
+            self._prepare_sam()
         self._start(plan, run_plan, plan)
+
+    def _prepare_sam(self):
+        """Keep torch's triton from crashing a napari drawn by software OpenGL (:mod:`.opengl_llvm`)."""
+        from .opengl_llvm import prepare_sam
+
+        if note := prepare_sam():
+            self.status.value += f" ({note})"
 
     def _start(self, plan: Plan, function, *args):
         """Run ``function(*args)`` (a generator yielding each frame's result, returning an
@@ -511,14 +531,25 @@ class FindObjects(Container):
             self.loop.cancel_before()
             self._report(exc)
             return
-        self.last_run = (plan, outcome)
+        self.view.results_shown(self._role_layer(ROLE_LABELS), self._role_layer(ROLE_SHAPES))
+        before, self.last_run = self.last_run, (plan, outcome)
         n = sum(len(r.segmentation.polygons) for r in outcome.results)
         frames = f" on {len(outcome.results)} frames" if len(outcome.results) > 1 else ""
         how = ""
         if plan.segmenter is not None:
-            threshold = "auto" if plan.config.similarity is None else f"{plan.config.similarity:g}"
+            threshold = "auto" if plan.config.similarity is None else f"{plan.config.similarity:.10g}"  # never "1"
             how = f" (similarity {threshold}, with what was learned before)"
-        self.status.value = f"found {n} objects{frames} in {outcome.seconds:.1f} s{how}"
+        self.status.value = f"found {n} objects{frames} in {outcome.seconds:.1f} s{how}" + self._kept(before, plan, n)
+
+    @staticmethod
+    def _kept(before, plan: Plan, n: int) -> str:
+        """After a similarity change: how many of the objects shown before it kept."""
+        from .display import kept_line
+
+        if (before is None or plan.segmenter is None or before[1].segmenter is not plan.segmenter
+                or [r.location for r in before[1].results] != plan.locations):
+            return ""
+        return kept_line(sum(len(r.segmentation.polygons) for r in before[1].results), n)
 
     # ---- results
 
@@ -617,6 +648,7 @@ class FindObjects(Container):
         self.metrics.value = (f"precision {s.precision:.3f}, recall {s.recall:.3f}, F1 {s.f1:.3f}, "
                               f"mean IoU {s.mean_iou:.3f} ({s.n_pred} found, {s.n_truth} truth{left_out})")
         self.show_evaluation(truth, pred, s, here, axes, ndim=labels_layer.ndim)
+        self.view.evaluated(plane, s.matched_pred)
         return s
 
     def show_evaluation(self, truth, pred, s, here, axes, *, ndim: int):

@@ -2,7 +2,8 @@
 
 Frames come from the dataset's large image (``/item/{id}/tiles/region?frame=i&encoding=pickle:5``,
 the SDK's ``images.get``), one channel at a time, stacked to fewseg's ``(C, Y, X)``.
-Annotations are read with the SDK's ``afterId`` cursor (every page) and written with
+Annotations are read with the SDK's ``afterId`` cursor (every page; one request per tag,
+since the platform answers annotations carrying all the tags asked for) and written with
 ``/upenn_annotation/multiple`` in chunks. Coordinates cross the boundary only through
 :func:`fewseg.io.annotations.from_nimbus` / :func:`~fewseg.io.annotations.to_nimbus` (the
 platform's pixel-corner origin). How the frame is shown (its display layers: colour,
@@ -145,8 +146,7 @@ class DatasetSource:
         found, skipped = [], []
         rows, cols = self.shape
         with server_answers(self.api_url, "the annotation request"):
-            items = [record.to_dict() for shape in ("polygon", "point")
-                     for record in self.dataset.annotations.iter_all(shape=shape, tags=list(tags))]
+            items = self._carrying_any(tags)
         for item in items:
             if not isinstance(item, dict):
                 skipped.append(f"the server's annotation {item!r:.60} is not a JSON object")
@@ -175,6 +175,30 @@ class DatasetSource:
                 continue
             found.append(annotation)
         return found, skipped
+
+    def _carrying_any(self, tags: Sequence[str]) -> list:
+        """Every polygon, then every point, carrying any of ``tags``: each once, in ``_id`` order.
+
+        The platform's list endpoint answers annotations carrying *all* the tags asked for
+        (``$all``), so this asks once per tag and shape (every page of the ``afterId`` cursor)
+        and joins the answers by ``_id``.
+        """
+        items = []
+        for shape in ("polygon", "point"):
+            seen, here = set(), []
+            for tag in dict.fromkeys(tags):
+                for record in self.dataset.annotations.iter_all(shape=shape, tags=[tag]):
+                    item = record.to_dict()
+                    key = item.get("_id") if isinstance(item, dict) else None
+                    if isinstance(key, str):
+                        if key in seen:
+                            continue  # carries two of the tags: counted once
+                        seen.add(key)
+                    here.append(item)
+            if len(set(tags)) > 1:
+                here.sort(key=lambda item: str(item.get("_id", "")) if isinstance(item, dict) else "")
+            items += here
+        return items
 
     def render_config(self, frame: Frame):
         """How the platform shows ``frame``'s channels, as a :class:`~fewseg.render.RenderConfig`.
