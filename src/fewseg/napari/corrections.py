@@ -47,6 +47,9 @@ from .layers import index_of, labels_annotations, location_at
 #: The name of the layer rejected results go to (made on the first rejection).
 NOT_THESE = "not these"
 
+#: The marks of the loop's own layers: rejected results (``not these``) and clicks on missed objects.
+NOT_THESE_COLOR, CLICKS_COLOR = "#ff3030", "#00ffff"
+
 #: The results layers' roles (``metadata["fewseg"]["role"]``), as the widget writes them.
 ROLE_LABELS, ROLE_SHAPES = "found labels", "found shapes"
 
@@ -576,7 +579,7 @@ class CorrectionLoop:
             layer = self.widget.clicks.value
             if layer is None or layer is self.widget.examples.value and _kind(layer) != "points":
                 layer = self.viewer.add_points(np.zeros((0, self._ndim())), ndim=self._ndim(), name="clicks",
-                                               face_color="#00ffff", size=7)
+                                               face_color=CLICKS_COLOR, size=7)
                 self.widget.clicks.value = layer
             labels, _ = self._results()
             lead = list(self.widget.current_index(labels)) if labels is not None else []
@@ -592,7 +595,7 @@ class CorrectionLoop:
         layer = self.not_these.value
         if layer is None:
             layer = self.viewer.add_points(np.zeros((0, self._ndim())), ndim=self._ndim(), name=NOT_THESE,
-                                           face_color="#ff3030", border_color="white", symbol="x", size=9)
+                                           face_color=NOT_THESE_COLOR, border_color="white", symbol="x", size=9)
             self._layers_changed()
             self.not_these.value = layer
         return layer
