@@ -451,7 +451,7 @@ def test_learned_boundary_is_a_classic_option(make_napari_viewer, qtbot, message
     assert widget.plan().config.boundary == "level"
 
 
-def test_examples_on_two_frames_learn_from_the_fuller_one(make_napari_viewer, qtbot, stack, messages):
+def test_examples_on_two_frames_are_all_learned_from(make_napari_viewer, qtbot, stack, messages):
     path, blobs = stack
     viewer = make_napari_viewer()
     viewer.open(path, plugin="fewseg")
@@ -462,11 +462,11 @@ def test_examples_on_two_frames_learn_from_the_fuller_one(make_napari_viewer, qt
     widget = open_widget(viewer)
     widget.frames.value = "all along z"
     click_and_wait(qtbot, widget, widget.find_button)
-    assert messages == [("warning", "learning from the 8 examples at XY 1, Z 3, Time 1; 2 example(s) at other "
-                                    "locations (XY 1, Z 5, Time 1) are not learned from (but are not outlined again)")]
+    assert messages == []  # every example is learned from where it lies (issue 19), as the CLI does
     labels, shapes = result_layers(viewer)
-    meta = labels.metadata["fewseg"]["examples"]
-    assert meta["n"] == 8 and meta["not_learned_from"] == 2 and meta["frame"]["Z"] == 2
+    meta = labels.metadata["fewseg"]
+    assert meta["examples"]["n"] == 10 and meta["examples"]["not_learned_from"] == 0
+    assert meta["examples"]["frame"]["Z"] == 2 and [loc["Z"] for loc in meta["fit_locations"]] == [2, 4]
     assert all(len(np.unique(p)) > 5 for p in labels.data)
     # No example comes back on its own frame, whether it was learned from or not.
     for z in (2, 4):

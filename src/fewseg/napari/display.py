@@ -28,6 +28,7 @@ from decimal import ROUND_FLOOR, Decimal
 import numpy as np
 from magicgui.widgets import Label
 
+from .corrections import CLICKS_COLOR, NOT_THESE_COLOR
 from .layers import OUTCOME_COLORS
 
 #: Decimals of the similarity box and of every score shown (a posterior of 1 - 1e-8 still reads as below 1).
@@ -134,7 +135,9 @@ def legend_html() -> str:
              for pair in (("matched", "false"), ("matched truth", "missed"))]
     return (f"<b>found</b>: {item(FOUND_EDGE, 'outline')} of each object; the fill colours only tell "
             f"neighbours apart; examples keep their own layer's colour<br>"
-            f"<b>evaluation</b> (after Evaluate, drawn on top):<br>{pairs[0]}<br>{pairs[1]}")
+            f"<b>evaluation</b> (after Evaluate, drawn on top):<br>{pairs[0]}<br>{pairs[1]}<br>"
+            f"<b>corrections</b>: <span style=\"color:{NOT_THESE_COLOR}\">&#10006;</span>&nbsp;not&nbsp;these "
+            f"(rejected) &nbsp; <span style=\"color:{CLICKS_COLOR}\">&#9679;</span>&nbsp;clicks&nbsp;on&nbsp;missed")
 
 
 def kept_line(before: int, after: int) -> str:

@@ -228,7 +228,7 @@ def points_annotations(data: np.ndarray, features=None, *, source: str, axes: Se
     """
     data = np.asarray(data, dtype=float)
     out = []
-    for i, row in enumerate(data.reshape(len(data), -1)):
+    for i, row in enumerate(data.reshape(len(data), -1) if len(data) else []):
         field = f"points[{i}]"
         if not np.isfinite(row).all():
             raise InputError(source, "click coordinates must be finite numbers", field=field)

@@ -14,10 +14,12 @@ changed after a run, it keeps more or fewer of that run's objects: each frame's 
 is re-thresholded by the method (``rethreshold``: nothing refitted, proposed or scored
 again; :func:`rethreshold_outcome`).
 
-Examples may lie on several frames of a stack: the run learns from the frame holding the
-most (:func:`fewseg.plan.plan_fit`, as the CLI and the NimbusImage worker do), a warning
-notification names the examples not learned from, and no example is returned as a
-result on its own frame.
+Examples and negatives may lie on several frames of a stack: every one is learned from
+where it lies (:func:`fewseg.plan.plan_fit` and :func:`fewseg.batch.fit_plan`, as the
+CLI does; a SAM method learns from the frame holding the most, and a warning
+notification names the examples it leaves out), and no example or negative is returned as
+a result on its own frame. The correction loop (Reject, Keep, the ``not these`` layer,
+Undo Find, live) is :mod:`fewseg.napari.corrections`.
 
 Find fits and predicts with the library's own loop (:func:`fewseg.methods.make_segmenter`,
 ``fit``, :func:`fewseg.batch.segment_frames`) in a napari ``thread_worker``, one frame
@@ -42,19 +44,18 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpin
                               PushButton, Select)
 
 from ..io.annotations import available_tags, fit_inside
-from ..batch import FrameResult, run_record, segment_frames
+from ..batch import FrameResult, fit_plan, run_record, segment_frames
 from ..config import BOUNDARIES, METHODS, SegmentConfig
 from ..errors import FewsegError, InputError
 from ..evaluate import score
-from ..match import drop_rediscovered
 from ..methods import make_segmenter
 from ..objects import Annotation, Frame, Location, ObjectMask, masks_from_labels
 from ..classic.clicks import as_masks
 from ..plan import FitPlan, plan_fit
+from .corrections import ROLE_LABELS, ROLE_SHAPES, CorrectionLoop, leave_out_examples, painted_annotations
 from .layers import (
     OUTCOME_COLORS,
     index_of,
-    labels_annotations,
     lead_axes,
     location_at,
     outline_of,
@@ -66,7 +67,7 @@ from .layers import (
 )
 
 CURRENT = "current frame"
-ROLE_LABELS, ROLE_SHAPES, ROLE_EVALUATION = "found labels", "found shapes", "evaluation"
+ROLE_EVALUATION = "evaluation"
 
 
 def sam_available() -> bool:
@@ -132,18 +133,22 @@ def run_plan(plan: Plan):
     t0 = time.perf_counter()
     results: list[FrameResult] = []
     try:
-        segmenter = plan.segmenter or make_segmenter(plan.config).fit(plan.fit_frame, plan.fit.examples)
+        where = plan.fit_frame.location
+        fitted = {where: plan.fit_frame}
+        segmenter = plan.segmenter
+        if segmenter is None:  # every example and negative learned from where it lies (the frames holding them)
+            segmenter, fitted = fit_plan(make_segmenter(plan.config), plan.fit, plan.read, frames=fitted)
+            fitted = {where: plan.fit_frame, **fitted}
         fit_seconds = time.perf_counter() - t0
         yield None
-        where = plan.fit_frame.location
         for result in segment_frames(segmenter, plan.read, plan.locations, examples=plan.fit.exclude,
-                                     frames={where: plan.fit_frame}, cancelled=plan.cancel.is_set,
+                                     frames=fitted, cancelled=plan.cancel.is_set,
                                      similarity=plan.config.similarity):
             results.append(result)
             yield result
         cancelled = len(results) < len(plan.locations)
         # Evaluate leaves the examples out of the truth: their masks (clicks outlined as fit outlines them).
-        masks = {} if cancelled else {loc: as_masks(ex, plan.fit_frame if loc == where else plan.read(loc))
+        masks = {} if cancelled else {loc: as_masks(ex, fitted[loc] if loc in fitted else plan.read(loc))
                                       for loc, ex in plan.fit.examples_at.items()}
     except Exception as exc:  # the GUI's boundary: any failure becomes a notification
         return Outcome(results=results, error=exc)
@@ -224,9 +229,10 @@ class FindObjects(Container):
         self.truth = ComboBox(label="truth", choices=self._truth_choices, nullable=True)
         self.evaluate_button = PushButton(text="Evaluate")
         self.metrics = Label(label="scores", value="")
+        self.loop = CorrectionLoop(self)  # Reject, Keep, Undo Find, live, "not these" (fewseg.napari.corrections)
         self.extend([self.channels, self.examples, self.clicks, self.tag, self.method, self.model, self.checkpoint, self.boundary, self.frames,
-                     self.similarity, self.reuse, self.find_button, self.cancel_button, self.progress, self.status, self.truth,
-                     self.evaluate_button, self.metrics])
+                     self.similarity, self.reuse, self.find_button, self.cancel_button, self.progress, self.status,
+                     *self.loop.controls, self.truth, self.evaluate_button, self.metrics])
         for label in (self.status, self.metrics):
             label.native.setWordWrap(True)
         self.max_width = 420
@@ -244,6 +250,7 @@ class FindObjects(Container):
         self.segmenter = None  # the last fitted segmenter (for "reuse")
         self.last_run: tuple[Plan, Outcome] | None = None  # the last completed run (for the similarity box)
         self.last_examples: dict[Location, list[ObjectMask]] = {}
+        self.last_example_annotations: dict[Location, list] = {}  # what those masks outline (clicks stay clicks)
         self.last_config: SegmentConfig | None = None
         self._refresh()
 
@@ -295,8 +302,9 @@ class FindObjects(Container):
 
     def _refresh(self, _event=None):
         before, known = list(self.channels.value or []), list(getattr(self, "_known_images", []))
-        clicks = self.clicks.value
+        clicks, not_these = self.clicks.value, self.loop.not_these.value
         self.reset_choices()
+        self.loop.refresh(not_these)
         # "and clicks" stays as the user chose it (nothing, unless its layer went).
         self.clicks.value = clicks if clicks in [v for _, v in self._points_choices()] else None
         images = [v for _, v in self._image_choices()]
@@ -335,10 +343,11 @@ class FindObjects(Container):
         value = float(self.similarity.value)
         return None if value <= self.similarity.min else value
 
-    def plan(self, *, reuse: bool | None = None) -> Plan:
+    def plan(self, *, reuse: bool | None = None, current_only: bool = False) -> Plan:
         """Gather and check the inputs; :class:`~fewseg.errors.InputError` on bad ones.
 
-        ``reuse``: predict with the last fitted segmenter (default: the "reuse" box).
+        ``reuse``: predict with the last fitted segmenter (default: the "reuse" box);
+        ``current_only``: the plane shown only, whatever ``frames`` says (live mode).
         """
         channels = list(self.channels.value or [])
         if not channels:
@@ -354,10 +363,11 @@ class FindObjects(Container):
         tag = self.tag.value.strip()
         examples = self.example_annotations(self.examples.value, axes=axes, here=here, shape=yx, tag=tag)
         layers = [self.examples.value]
-        if self.clicks.value is not None and self.clicks.value is not self.examples.value:
+        if self.clicks.value is not None and self.clicks.value is not self.examples.value and len(self.clicks.value.data):
             examples += self.example_annotations(self.clicks.value, axes=axes, here=here, shape=yx, tag=tag)
             layers.append(self.clicks.value)
-        fit = plan_fit(examples, current=here).one_frame()  # fits on one frame until issue 19
+        negatives = self.loop.negatives(axes=axes, here=here, shape=yx)
+        fit = self._fit_plan(examples, negatives, here)
         fit_frame = frame_at(channels, index_of(fit.fit_location, axes), fit.fit_location)
         sam = {}
         if self.method.value != "classic":
@@ -371,9 +381,19 @@ class FindObjects(Container):
         if (self.reuse.value if reuse is None else reuse) and self.segmenter is not None:
             segmenter = self.segmenter  # what was learned, not refitted: predicts at config.similarity
             config = replace(self.last_config, similarity=similarity)
-        return Plan(config, channels, axes, fit, fit_frame, self.locations(first, axes, here), tag or "",
+        locations = [here] if current_only else self.locations(first, axes, here)
+        return Plan(config, channels, axes, fit, fit_frame, locations, tag or "",
                     examples_from=" + ".join(layer.name for layer in layers),
                     segmenter=segmenter)
+
+    def _fit_plan(self, examples, negatives, here: Location) -> FitPlan:
+        """The fit plan (:func:`fewseg.plan.plan_fit`, as the CLI asks it): every example and
+        negative learned from where it lies; a SAM method, which learns from one frame,
+        follows :meth:`~fewseg.plan.FitPlan.one_frame` (a warning names what is left out)."""
+        fit = plan_fit(examples, current=here, negatives=negatives)
+        if self.method.value != "classic" and len(fit.fit_locations) > 1:
+            fit = fit.one_frame()
+        return fit
 
     def example_annotations(self, layer, *, axes, here: Location, shape, tag: str = "",
                             empty: str = "holds no examples; outline a few objects like those to find") -> list[Annotation]:
@@ -382,10 +402,14 @@ class FindObjects(Container):
             raise InputError("examples", "choose a Shapes, Labels or Points layer holding a few outlined or "
                                          "clicked objects")
         kind = type(layer).__name__.lower()
-        if kind == "labels":
-            found = labels_annotations(layer.data, source=layer.name, axes=axes)
+        if kind == "labels":  # painted: one label per object, or objects / background (corrections.painted_annotations)
+            read = painted_annotations(layer.data, source=layer.name, axes=axes, features=getattr(layer, "features", None))
+            if read.note and layer is self.examples.value:
+                from napari.utils.notifications import show_warning
+
+                show_warning(read.note)
             found = [a if layer.data.ndim > 2 else Annotation(mask=a.mask, location=here, origin=a.origin,
-                                                               properties=a.properties) for a in found]
+                                                               properties=a.properties) for a in read.examples]
         else:
             if kind == "points":
                 found = points_annotations(layer.data, layer.features, source=layer.name, axes=axes, here=here)
@@ -416,12 +440,13 @@ class FindObjects(Container):
         return [location_at(ix, axes) for ix in np.ndindex(*[len(g) for g in grids])
                 for ix in [tuple(g[i] for g, i in zip(grids, ix))]]
 
-    def find(self, _value=None, *, reuse: bool | None = None):
-        """Start a run (the Find button; ``reuse``: predict only, as :meth:`plan` says)."""
+    def find(self, _value=None, *, reuse: bool | None = None, current_only: bool = False):
+        """Start a run (the Find button; ``reuse``: predict only, ``current_only``: the plane
+        shown, as :meth:`plan` says)."""
         if self.running:
             return
         try:
-            plan = self.plan(reuse=reuse)
+            plan = self.plan(reuse=reuse, current_only=current_only)
         except Exception as exc:  # the GUI's boundary: bad input (or a bug) is one notification, no traceback
             self._report(exc)
             return
@@ -473,6 +498,8 @@ class FindObjects(Container):
         self.find_button.enabled, self.cancel_button.enabled = True, False
         if self._rethreshold_pending:
             self.rethreshold()
+        else:
+            self.loop.finished()
 
     def rethreshold(self, _value=None):
         """Keep more or fewer of the last run's objects at the similarity box's threshold
@@ -506,11 +533,16 @@ class FindObjects(Container):
             self.status.value = (f"cancelled after {len(outcome.results)} of {len(plan.locations)} frame(s); "
                                  "layers unchanged")
             return
+        outcome = replace(outcome, results=self.loop.filter_results(plan, outcome.results))
+        self.loop.before_results()  # for Undo Find
         self.segmenter, self.last_config = outcome.segmenter, plan.config
         self.last_examples = outcome.example_masks
+        self.last_example_annotations = dict(plan.fit.examples_at)
         try:
-            self.show_results(plan, outcome)
+            with self.loop.writing():
+                self.show_results(plan, outcome)
         except Exception as exc:  # the GUI's boundary: a notification, and the layers as they were
+            self.loop.cancel_before()
             self._report(exc)
             return
         self.view.results_shown(self._role_layer(ROLE_LABELS), self._role_layer(ROLE_SHAPES))
@@ -575,6 +607,7 @@ class FindObjects(Container):
                                                        edge_color="#00ff00", face_color="transparent", edge_width=1.5)
             self._set_shapes(shapes_layer, data, features, edge="#00ff00")
             shapes_layer.metadata["fewseg"] = {"role": ROLE_SHAPES, **record}
+            self.loop.shown(outcome.results, ids, plan.axes)
         except Exception:
             if before is None:
                 if labels_layer is not None and labels_layer in self._viewer.layers:
@@ -621,8 +654,9 @@ class FindObjects(Container):
         config = self.last_config or SegmentConfig()
         examples = self.last_examples.get(here, [])
         n_examples = 0
-        if examples and config.exclude_examples:
-            truth, n_examples = drop_rediscovered(truth, examples, shape, iou=config.iou)
+        if examples and config.exclude_examples:  # an example's truth object is not scored (a click: the one it is in)
+            truth, n_examples = leave_out_examples(truth, self.last_example_annotations.get(here, examples), examples,
+                                                   shape, iou=config.iou)
         s = score(pred, truth, shape, iou=config.iou)
         left_out = f"; {n_examples} examples left out of the truth" if n_examples else ""
         self.metrics.value = (f"precision {s.precision:.3f}, recall {s.recall:.3f}, F1 {s.f1:.3f}, "
