@@ -28,26 +28,8 @@ from fewseg.evaluate import run_evaluation, split_examples  # noqa: E402
 from fewseg.match import rediscovered  # noqa: E402
 from fewseg.napari.widget import FindObjects  # noqa: E402
 from fewseg.objects import Annotation, Location, masks_from_labels  # noqa: E402
+from napari_session import WIDGET, open_widget  # noqa: E402
 
-WIDGET = "find objects like these"
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Every napari notification shown during the test (severity, message)."""
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(lambda n: seen.append((str(n.severity), n.message)))
-    yield seen
-    notification_manager.notification_ready.disconnect()
-
-
-def open_widget(viewer) -> FindObjects:
-    """The dock widget, opened through the plugin's manifest as the Plugins menu does."""
-    _, widget = viewer.window.add_plugin_dock_widget("fewseg", WIDGET)
-    assert isinstance(widget, FindObjects)
-    return widget
 
 
 def click_and_wait(qtbot, widget: FindObjects, button, timeout=180_000):

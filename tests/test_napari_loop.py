@@ -19,27 +19,9 @@ from fewseg.config import SegmentConfig  # noqa: E402
 from fewseg.demo import make_demo  # noqa: E402
 from fewseg.evaluate import correction_curve  # noqa: E402
 from fewseg.napari.corrections import NOT_THESE  # noqa: E402
-from fewseg.napari.widget import FindObjects  # noqa: E402
 from fewseg.objects import masks_from_labels  # noqa: E402
+from napari_session import open_widget  # noqa: E402
 
-WIDGET = "find objects like these"
-
-
-@pytest.fixture
-def messages():
-    """Every napari notification shown during the test (severity, message)."""
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(lambda n: seen.append((str(n.severity), n.message)))
-    yield seen
-    notification_manager.notification_ready.disconnect()
-
-
-def open_widget(viewer) -> FindObjects:
-    _, widget = viewer.window.add_plugin_dock_widget("fewseg", WIDGET)
-    assert isinstance(widget, FindObjects)
-    return widget
 
 
 def find(qtbot, widget, timeout=180_000):

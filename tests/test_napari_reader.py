@@ -22,20 +22,9 @@ from fewseg.cli import main  # noqa: E402
 from fewseg.demo import make_demo  # noqa: E402
 from fewseg.io.annotations import read_annotations, write_annotations  # noqa: E402
 from fewseg.objects import Location, labels_from_masks  # noqa: E402
+from napari_session import WIDGET  # noqa: E402
 
 STARDIST_MASK = Path(__file__).resolve().parents[1] / "data" / "stardist" / "mask2d.tif"
-WIDGET = "find objects like these"
-
-
-@pytest.fixture
-def messages():
-    """Every napari notification shown during the test (severity, message)."""
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(lambda n: seen.append((str(n.severity), n.message)))
-    yield seen
-    notification_manager.notification_ready.disconnect()
 
 
 def _save(viewer, layer, path, plugin="fewseg"):

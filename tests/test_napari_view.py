@@ -17,20 +17,8 @@ napari = pytest.importorskip("napari")
 from fewseg.demo import make_demo  # noqa: E402
 from fewseg.napari.display import OUTCOME_WORDS, STALE, format_score  # noqa: E402
 from fewseg.napari.layers import OUTCOME_COLORS  # noqa: E402
-from fewseg.napari.widget import FindObjects  # noqa: E402
+from napari_session import open_widget  # noqa: E402
 
-WIDGET = "find objects like these"
-
-
-@pytest.fixture
-def messages():
-    """Every napari notification shown during the test (severity, message)."""
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(lambda n: seen.append((str(n.severity), n.message)))
-    yield seen
-    notification_manager.notification_ready.disconnect()
 
 
 def found_viewer(make_napari_viewer, qtbot, shape=(160, 160)):
@@ -41,8 +29,7 @@ def found_viewer(make_napari_viewer, qtbot, shape=(160, 160)):
         viewer.add_image(channel, name=name)
     viewer.add_shapes([t.polygon for t in blobs[10:]], shape_type="polygon", name="truth", visible=False)
     viewer.add_shapes([t.polygon for t in blobs[:10]], shape_type="polygon", name="examples")
-    _, widget = viewer.window.add_plugin_dock_widget("fewseg", WIDGET)
-    assert isinstance(widget, FindObjects)
+    widget = open_widget(viewer)
     press(qtbot, widget, widget.find_button)
     assert widget.status.value.startswith("found "), widget.status.value
     return viewer, widget
