@@ -158,6 +158,130 @@ def test_examples_and_negatives_on_several_frames_are_all_learned_from(server, d
         assert max(drawn.to_mask(SHAPE).iou(m) for m in at_z2) < SegmentConfig().iou
 
 
+# --------------------------------------------------------------------------- deleted results
+
+
+def recorded(server) -> dict:
+    """fewseg's record of its uploads in the dataset folder's metadata: the pixels by tags (every location)."""
+    from fewseg.nimbus.deleted import KEY
+
+    meta = server["gc"].get(f"folder/{server['datasetId']}")["meta"]
+    found = {}
+    for entry in meta.get(KEY, {}).get("entries", []):
+        found.setdefault(tuple(entry["tags"]), []).extend(entry["pixels"])
+    return found
+
+
+def first_run(server, demo, name: str) -> tuple[dict, list[dict]]:
+    """Ten examples tagged "NAME example", a run tagging its results "NAME run": its parameters and results."""
+    post_examples(server, nimbus_items(demo[2][:10]), f"{name} example")
+    params = compute_params(server, {"Training tags": [f"{name} example"]}, tags=[f"{name} run"])
+    code, messages, err = run_worker(server, "compute", params)
+    assert code == 0, err
+    assert "deleted" not in done_line(messages)["info"]
+    return params, annotations_tagged(server, f"{name} run")
+
+
+def test_results_the_user_deleted_are_learned_from_and_never_returned(server, demo):
+    """Run; delete two results in the app; run again (twice): the two are not uploaded
+    again, nothing over them is returned, and each run says it learned from 2 deletions."""
+    gc = server["gc"]
+    params, first = first_run(server, demo, "forget")
+    pixels = recorded(server)[("forget run",)]
+    assert len(pixels) == len(first) > 20
+    for a in first:  # one recorded pixel lies in each result
+        inside = from_nimbus(a, source="server").to_mask(SHAPE).to_full(SHAPE)
+        assert sum(inside[tuple(p)] for p in pixels) == 1
+    gone = [from_nimbus(a, source="server").to_mask(SHAPE) for a in first[:2]]
+    for a in first[:2]:
+        gc.delete(f"upenn_annotation/{a['_id']}")  # the user deletes two results in the app
+
+    for _ in range(2):  # the deletions are learned from on every later run, not only the next
+        before = log_length(server)
+        code, messages, err = run_worker(server, "compute", params)
+
+        assert code == 0, err
+        assert not [m for m in messages if "warning" in m], messages
+        said = [m for m in messages if m.get("title") == "Deleted results"]
+        assert len(said) == 1 and said[0]["info"].startswith("2 result(s) deleted"), messages
+        assert "and 2 deleted result(s)" in done_line(messages)["info"]
+        learning = next(m for m in messages if m.get("title") == "Learning from the examples")
+        assert learning["info"].startswith("10 examples and 2 not wanted")
+        now = masks_tagged(server, "forget run")
+        assert len(now) == len(first) - 2 + sum(u["count"] for u in uploads_since(server, before))
+        for g in gone:  # not uploaded again, and nothing over them
+            assert max(g.iou(m) for m in now) < SegmentConfig().iou
+            assert not any(m.to_full(SHAPE)[g.to_full(SHAPE)].any() for m in now)
+
+    code, messages, err = run_worker(server, "preview", params)  # the preview learns from them too
+
+    assert code == 0, err
+    assert [m for m in messages if m.get("title") == "Deleted results"]
+    assert done_line(messages)["info"].endswith("from 10 examples and 2 not wanted on the current tile")
+
+
+def test_a_deleted_result_drawn_again_as_an_example_is_an_example(server, demo):
+    gc = server["gc"]
+    params, first = first_run(server, demo, "redraw")
+    gc.delete(f"upenn_annotation/{first[0]['_id']}")
+    gc.delete(f"upenn_annotation/{first[1]['_id']}")
+    redrawn = {k: v for k, v in first[0].items() if k not in ("_id", "tags")}
+    post_examples(server, [redrawn], "redraw example")  # the user draws the first again, as an example
+
+    code, messages, err = run_worker(server, "compute", params)
+
+    assert code == 0, err
+    said = [m for m in messages if m.get("title") == "Deleted results"]
+    assert len(said) == 1 and said[0]["info"].startswith("1 result(s) deleted"), messages
+    learning = next(m for m in messages if m.get("title") == "Learning from the examples")
+    assert learning["info"].startswith("11 examples and 1 not wanted")
+    assert "and 1 deleted result(s)" in done_line(messages)["info"]
+
+
+def test_the_record_of_uploads_is_bounded_and_says_so_once(server, demo, capsys, monkeypatch):
+    from fewseg.nimbus import deleted
+    from test_nimbus_worker import run_worker_here
+
+    _, _, truth = demo
+    post_examples(server, nimbus_items(truth[:10]), "bound example")
+    total = sum(len(p) for p in recorded(server).values())
+    monkeypatch.setattr(deleted, "LIMIT", total + 5)
+    params = compute_params(server, {"Training tags": ["bound example"], "Batch Z": "all"}, tags=["bound run"])
+
+    code, messages, err = run_worker_here(server, capsys, "compute", params)
+
+    assert code == 0, err
+    warned = [m for m in messages if "warning" in m]
+    assert len(warned) == 1 and warned[0]["title"] == "Record full", messages  # two frames, one warning
+    assert "deleting them will not teach fewseg anything" in warned[0]["warning"]
+    assert len(annotations_tagged(server, "bound run")) > 20  # everything is uploaded
+    assert len(recorded(server)[("bound run",)]) == 5
+    assert sum(len(p) for p in recorded(server).values()) == total + 5
+
+
+def test_a_record_that_is_not_fewsegs_is_neither_used_nor_overwritten(server, demo, capsys):
+    from fewseg.nimbus.deleted import KEY
+    from test_nimbus_worker import run_worker_here
+
+    _, _, truth = demo
+    gc = server["gc"]
+    folder = f"folder/{server['datasetId']}"
+    kept = gc.get(folder)["meta"].get(KEY)
+    post_examples(server, nimbus_items(truth[:10]), "odd example")
+    gc.put(f"{folder}/metadata", json={KEY: {"version": 7}})
+    try:
+        code, messages, err = run_worker_here(server, capsys, "compute", compute_params(
+            server, {"Training tags": ["odd example"]}, tags=["odd run"]))
+
+        assert code == 0, err
+        warned = [m for m in messages if "warning" in m]
+        assert len(warned) == 1 and warned[0]["title"] == "Record unreadable", messages
+        assert f"the dataset's metadata '{KEY}' is not fewseg's record" in warned[0]["warning"]
+        assert gc.get(folder)["meta"][KEY] == {"version": 7}
+    finally:
+        gc.put(f"{folder}/metadata", json={KEY: kept})
+
+
 # --------------------------------------------------------------------------- the preview
 
 

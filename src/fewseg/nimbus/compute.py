@@ -13,10 +13,13 @@ from those marked "not these"), outline every other object.
    (:meth:`~fewseg.plan.FitPlan.one_frame`, a warning says what is left out). No object
    re-discovering an example, a negative, or an object already on the server with the
    job's tags (the worker's earlier results) is uploaded at its location: a rerun adds,
-   it never duplicates, changes or deletes.
+   it never duplicates, changes or deletes. A result fewseg uploaded with the job's tags
+   that the user has since deleted (:mod:`.deleted`: the record in the dataset's
+   metadata) is a negative click where it was, unless an example now holds it.
 4. ``compute``: predict every batch location through :func:`fewseg.batch.segment_frames`
    (each frame read from the server when its turn comes) and upload each frame's outlines
-   once that frame is done, in chunks, with the job's tags and channel. ``preview``
+   once that frame is done, in chunks, with the job's tags and channel, and record one
+   interior pixel of each in the dataset's metadata. ``preview``
    (:mod:`.preview`): predict the current tile only and post an RGBA overlay of the
    outlines to ``worker_preview``; nothing is uploaded.
 5. Return the run's record (:func:`fewseg.batch.run_record`), which the worker's last
@@ -34,6 +37,7 @@ from ..errors import InputError
 from ..objects import Location
 from ..plan import group_by_location, plan_fit
 from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, NOT_TAGS, TRAINING_TAGS, choices
+from .deleted import KEY, ResultsRecord, interior_pixel
 from .server import DatasetSource
 
 Report = Callable[..., None]
@@ -148,14 +152,50 @@ def read_negatives(source: DatasetSource, chosen, sizes: dict[str, int], example
     return negatives
 
 
-def earlier_results(source: DatasetSource, out_tags: list[str], known: list, sizes: dict[str, int]) -> dict:
+def carrying_output_tags(source: DatasetSource, out_tags: list[str], sizes: dict[str, int]) -> list:
     """The objects on the server carrying the job's tags (this worker's earlier results, and
-    whatever the user gave those tags), less the examples and negatives among them, by
+    whatever the user gave those tags); none when the job has no tags."""
+    return _on_dataset(*source.examples(out_tags), sizes)[0] if out_tags else []
+
+
+def read_record(source: DatasetSource, out_tags: list[str], *, warning: Report) -> ResultsRecord:
+    """The record of what fewseg uploaded (:mod:`.deleted`); an unusable one (warned) when
+    the job has no tags or the stored record is not fewseg's."""
+    if not out_tags:
+        return ResultsRecord(usable=False)
+    try:
+        return ResultsRecord.from_meta(source.folder_meta())
+    except (ValueError, KeyError, TypeError) as exc:
+        warning(f"the dataset's metadata '{KEY}' is not fewseg's record of its uploads ({exc}); deleted results "
+                "are not learned from, and nothing is recorded in it", "Record unreadable")
+        return ResultsRecord(usable=False)
+
+
+def record_uploads(source: DatasetSource, job: "Prepared", location: Location, uploaded: list, *,
+                   warning: Report) -> None:
+    """Add one interior pixel per ``uploaded`` annotation to the job's record and store it."""
+    import girder_client
+
+    record = job.record
+    shape = source.shape
+    pixels = [interior_pixel(a.to_mask(shape)) for a in uploaded]
+    if not (record.usable and pixels and record.add(job.out_tags, location, pixels, warning=warning)):
+        return
+    try:
+        source.set_folder_meta({KEY: record.to_meta()})
+    except girder_client.HttpError as exc:
+        if exc.status not in (401, 403):
+            raise
+        record.usable = False
+        warning(f"the server refused to store fewseg's record of its uploads in the dataset's metadata "
+                f"({exc.status}): deleting a result will not teach fewseg anything; tag it with a \"Not these "
+                "tags\" tag instead", "Record not stored")
+
+
+def earlier_results(found: list, known: list) -> dict:
+    """``found`` (:func:`carrying_output_tags`) less the examples and negatives among them, by
     location: a run does not upload an object that re-discovers one of them (no duplicates
     on a rerun; nothing on the server is changed or deleted)."""
-    if not out_tags:
-        return {}
-    found, _ = _on_dataset(*source.examples(out_tags), sizes)
     seen = {a.origin for a in known}
     return group_by_location(a for a in found if a.origin not in seen)
 
@@ -176,6 +216,8 @@ class Prepared:
     exclude: dict
     n_examples: int
     n_negatives: int
+    record: ResultsRecord
+    n_deleted: int
 
 
 def prepare(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> Prepared:
@@ -206,17 +248,23 @@ def prepare(source: DatasetSource, params: dict, *, progress: Report, warning: R
     progress(0.0, "Reading the examples", ", ".join(chosen.training_tags))
     examples = read_examples(source, chosen, sizes, warning=warning)
     negatives = read_negatives(source, chosen, sizes, examples, warning=warning)
-    plan = plan_fit(examples, current=tile, negatives=negatives)
+    found = carrying_output_tags(source, out_tags, sizes)
+    record = read_record(source, out_tags, warning=warning)
+    deleted = record.deleted(out_tags, [*found, *examples, *negatives], source.shape) if record.usable else []
+    if deleted:
+        progress(0.0, "Deleted results", f"{len(deleted)} result(s) deleted since fewseg uploaded them with "
+                                         f"{', '.join(repr(t) for t in out_tags)}: learned from as not wanted")
+    plan = plan_fit(examples, current=tile, negatives=[*negatives, *deleted])
     if config.method != "classic" and len(plan.fit_locations) > 1:
         plan = plan.one_frame()  # the SAM methods learn from one frame
         if plan.warning:
             warning(plan.warning, "Examples on several frames")
     if plan.n_learned < 3:
         warning(f"only {plan.n_learned} example(s) to learn from; about 10 give better results", "Few examples")
-    earlier = earlier_results(source, out_tags, [*examples, *negatives], sizes)
+    earlier = earlier_results(found, [*examples, *negatives])
     exclude = {loc: [*plan.exclude.get(loc, ()), *earlier.get(loc, ())] for loc in {**plan.exclude, **earlier}}
     return Prepared(chosen, config, tile, locations, out_tags, channel, connect, plan, exclude,
-                    len(examples), len(negatives))
+                    len(examples), len(negatives), record, len(deleted))
 
 
 def fit(source: DatasetSource, job: Prepared, *, progress: Report) -> tuple[object, dict, float]:
@@ -239,7 +287,8 @@ def fit(source: DatasetSource, job: Prepared, *, progress: Report) -> tuple[obje
 
 def run(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> dict:
     """Do the compute request; returns the run's record (:func:`fewseg.batch.run_record`, plus
-    ``n_examples_given`` and ``n_negatives``). User-caused problems raise :class:`InputError`."""
+    ``n_examples_given``, ``n_negatives`` and ``n_deleted_learned``: the results deleted by
+    the user learned from). User-caused problems raise :class:`InputError`."""
     job = prepare(source, params, progress=progress, warning=warning)
     segmenter, fitted, fit_seconds = fit(source, job, progress=progress)
     locations = job.locations
@@ -248,7 +297,9 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     done, summaries = 0, []
     try:
         for k, result in enumerate(frames, start=1):
-            n = source.upload(result.annotations(), tags=job.out_tags, channel=job.channel, connect_to=job.connect)
+            uploaded = result.annotations()
+            n = source.upload(uploaded, tags=job.out_tags, channel=job.channel, connect_to=job.connect)
+            record_uploads(source, job, result.location, uploaded, warning=warning)
             total, done = total + n, k
             summaries.append(result.summary())
             loc = result.location
@@ -260,4 +311,4 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
                     "before the error; the other frames have none from this run", "Partly done")
         raise
     return {**run_record(job.plan, segmenter, summaries, config=job.config, fit_seconds=fit_seconds),
-            "n_examples_given": job.n_examples, "n_negatives": job.n_negatives}
+            "n_examples_given": job.n_examples, "n_negatives": job.n_negatives, "n_deleted_learned": job.n_deleted}

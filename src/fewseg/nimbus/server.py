@@ -239,7 +239,19 @@ class DatasetSource:
                                        visible=bool(layer.get("visible", True))))
         return RenderConfig(styles=tuple(styles), blend="lighten")
 
+    def folder_meta(self) -> dict:
+        """The dataset folder's Girder metadata (``meta``), read afresh."""
+        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s folder"):
+            meta = self.context._gc.get(f"folder/{self.dataset_id}").get("meta") or {}
+            if not isinstance(meta, dict):
+                raise ValueError(f"a folder meta of {meta!r:.60}")
+        return meta
+
     # ---- writing
+
+    def set_folder_meta(self, values: dict) -> None:
+        """Set ``values``' keys in the dataset folder's metadata (``PUT folder/{id}/metadata``; other keys kept)."""
+        self.context._gc.put(f"folder/{self.dataset_id}/metadata", json=values)
 
     def upload(self, annotations: Iterable[Annotation], *, tags: Sequence[str], channel: int,
                connect_to: dict | None = None, chunk: int = CHUNK) -> int:

@@ -102,6 +102,8 @@ def _run(args, params: dict) -> int:
 
         summary = run(source, params, progress=progress, warning=warning)
         rejected = f" and {summary['n_negatives']} not wanted" if summary["n_negatives"] else ""
+        if summary["n_deleted_learned"]:
+            rejected += f" and {summary['n_deleted_learned']} deleted result(s)"
         progress(1.0, "Done", f"{summary['n_objects']} objects in {summary['n_frames']} frame(s) from "
                               f"{summary['n_examples']} examples{rejected}")
         return 0
