@@ -238,6 +238,21 @@ def test_a_deleted_result_drawn_again_as_an_example_is_an_example(server, demo):
     assert "and 1 deleted result(s)" in done_line(messages)["info"]
 
 
+def test_a_writer_s_run_records_its_uploads(server, demo):
+    """The job runs with the user's token: WRITE on the dataset (what uploading needs) is enough."""
+    from test_nimbus_server import new_user
+
+    writer, _ = new_user(server, level=1)
+    post_examples(server, nimbus_items(demo[2][:10]), "writer rec example")
+    params = compute_params(server, {"Training tags": ["writer rec example"]}, tags=["writer rec run"])
+
+    code, messages, err = run_worker({**server, "token": writer.token}, "compute", params)
+
+    assert code == 0, err
+    assert not [m for m in messages if "warning" in m], messages
+    assert len(recorded(server)[("writer rec run",)]) == len(annotations_tagged(server, "writer rec run")) > 20
+
+
 def test_the_record_of_uploads_is_bounded_and_says_so_once(server, demo, capsys, monkeypatch):
     from fewseg.nimbus import deleted
     from test_nimbus_worker import run_worker_here
