@@ -63,7 +63,8 @@ def click_or_outline_masks(examples: list[Annotation] | list[ObjectMask], frame:
                            source: str = "examples") -> list[ObjectMask]:
     """Masks of examples that may be outlines (polygons, masks) or clicks, in their order:
     outlines rasterised (:func:`~fewseg.classic.examples.example_masks`), clicks outlined on
-    ``frame`` (:func:`outline_clicks`, taught by the outlines when there are any)."""
+    ``frame`` (:func:`outline_clicks`, taught by the outlines when there are any) and
+    made disjoint from the other examples (:func:`separate_clicks`)."""
     examples = list(examples)
     clicks = [k for k, e in enumerate(examples) if is_click(e)]
     if not clicks:
@@ -71,7 +72,10 @@ def click_or_outline_masks(examples: list[Annotation] | list[ObjectMask], frame:
     outlines = [e for e in examples if not is_click(e)]
     outlined = example_masks(outlines, frame.shape, source=source) if outlines else []
     masks = iter(outlined)
-    found = iter(outline_clicks(frame, np.array([examples[k].point for k in clicks], dtype=float), outlined=outlined))
+    points = np.array([examples[k].point for k in clicks], dtype=float)
+    # Examples are described side by side, so they must not share pixels (step 5).
+    pixels = np.clip(np.rint(points).astype(int), 0, np.array(frame.shape) - 1)
+    found = iter(separate_clicks(outline_clicks(frame, points, outlined=outlined), pixels, outlined=outlined))
     chosen = set(clicks)
     return [next(found) if k in chosen else next(masks) for k in range(len(examples))]
 
@@ -127,11 +131,9 @@ def outline_clicks(frame: Frame, clicks: np.ndarray, *, outlined: list[ObjectMas
     area = np.pi * radius**2
     settings = replace(default_settings(radius), split_above=_SPLIT_ABOVE * area, min_part=0.3 * area, part_fill=0.5)
     if outlined:
-        masks = outline_on_signal(signal, clicks, radius=profile.radius,
-                                  settings=fit_proposer(signal, list(outlined), profile.radius)[0])
-    else:
-        masks = _outline_at(signal, pixels, centres, radii, settings, clicks)
-    return separate_clicks(masks, pixels, outlined=outlined)
+        return outline_on_signal(signal, clicks, radius=profile.radius,
+                                 settings=fit_proposer(signal, list(outlined), profile.radius)[0])
+    return _outline_at(signal, pixels, centres, radii, settings, clicks)
 
 
 def outline_on_signal(signal: np.ndarray, clicks: np.ndarray, *, radius: float, settings) -> list[ObjectMask]:
