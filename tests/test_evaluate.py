@@ -159,6 +159,7 @@ def test_curve_round_zero_is_the_evaluation(small_demo, clicks):
 
 def test_curve_corrections_follow_the_previous_round(small_demo):
     from fewseg.classic.examples import example_masks
+    from fewseg.classic.negatives import SAME_CLICK
     from fewseg.config import SegmentConfig
     from fewseg.evaluate import correction_curve
 
@@ -179,6 +180,13 @@ def test_curve_corrections_follow_the_previous_round(small_demo):
         for r, c in m["rejected"]:  # a click inside a false object of the previous round
             assert any(o.mask[int(round(r)) - o.row, int(round(c)) - o.col] for o in false
                        if o.row <= round(r) < o.bbox[2] and o.col <= round(c) < o.bbox[3])
+        # Each click inside the missed object it marks; no rejection at one of the user's
+        # clicks (within SAME_CLICK pixels: the engine would refuse it), this round's included.
+        for r, c in m["clicked"]:
+            assert any(t.holds(*np.rint([r, c]).astype(int)) for t in missed)
+        points = [np.rint(e.point) for e in ev.examples if getattr(e, "point", None) is not None]
+        for r, c in m["rejected"]:
+            assert all(np.abs(np.rint([r, c]) - p).max() > SAME_CLICK for p in points)
         # The clicked objects leave the truth and join the examples, as clicks.
         assert m["n_truth"] == len(prev.truth) - len(m["clicked"])
         assert m["n_train"] == prev.metrics["n_train"] + len(m["clicked"])

@@ -234,17 +234,21 @@ def run_evaluation(frame, annotations: list, *, config, num_train: int = 10, see
 def _fit_and_score(segmenter, frame, examples: list, truth: list[ObjectMask], *, config, started: float, about: dict,
                    negatives: list | None = None) -> Evaluation:
     """Fit ``segmenter`` (or the one ``config`` makes) on ``examples`` (and ``negatives``
-    when there are some), predict ``frame`` with the examples excluded, score against
+    when there are some), predict ``frame`` with the examples and negatives excluded, score against
     ``truth``; the timings count from ``started``. ``about`` says what the run was
     (examples_as, seed, image, truth) and comes into the record in the seed report's key order."""
     import time
 
     from .methods import make_segmenter
+    from .plan import plan_fit
 
     segmenter = (segmenter or make_segmenter(config)).fit(frame, examples,
                                                           **({"negatives": negatives} if negatives else {}))
     t1 = time.perf_counter()
-    result = segmenter.predict(frame, exclude=examples)
+    # Excluded as every way in excludes (the fit plan: examples and negatives where they lie),
+    # so napari's and the worker's replay of a correction curve scores what it scores.
+    exclude = plan_fit(examples, negatives=negatives or (), at=frame.location).exclude[frame.location]
+    result = segmenter.predict(frame, exclude=exclude)
     t2 = time.perf_counter()
     scores = score(result.masks, truth, frame.shape, iou=config.iou)
     timings = {"fit": t1 - started, **result.timings, "total": t2 - started}
@@ -300,12 +304,13 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
     * rejects ``corrections`` false objects (predictions matching no truth object at
       ``config.iou``) chosen at random among those where a click inside
       (:func:`clicks_inside`) lies on no annotated object (a wrong outline or a piece of
-      a real object is not "not this") and that holds none of the user's example clicks:
-      each click is a negative, given to ``fit(..., negatives=...)`` when the method takes negatives
+      a real object is not "not this") and that holds none of the user's example clicks,
+      this round's included, nor lies at one (within
+      :data:`~fewseg.classic.negatives.SAME_CLICK` pixels): each click is a negative, given to ``fit(..., negatives=...)`` when the method takes negatives
       (:func:`fewseg.methods.learns_negatives`; else they are recorded and not used);
     * clicks ``corrections`` missed truth objects chosen at random, near their centre
-      (:func:`as_clicks`' offset rule): the clicks are added to the examples, and the
-      clicked objects leave the truth (they are examples now, excluded as every example is);
+      (:func:`clicks_inside`: :func:`as_clicks`' offset rule, moved inside the object):
+      the clicks are added to the examples, and the clicked objects leave the truth (they are examples now, excluded as every example is);
 
     then the same method is fitted again on all the examples and negatives so far,
     predicts the frame, and is scored on the truth that is left. ``negatives`` (objects on
@@ -332,6 +337,7 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
     import time
 
     from .classic.examples import example_masks
+    from .classic.negatives import SAME_CLICK
     from .methods import make_segmenter
     from .objects import Annotation
 
@@ -365,16 +371,22 @@ def correction_curve(frame, annotations: list, *, config, num_train: int = 10, s
             # click is on no object of the kind (a wrong outline of a real object, or a
             # piece of one, is not rejected: it would mark a real object as unwanted).
             # Nor does the user reject a false object holding one of their own example clicks
-            # (a merge of a clicked object with background or a neighbour): that object is theirs.
-            points = [np.rint(e.point).astype(int) for e in examples if getattr(e, "point", None) is not None]
-            false = np.array([i for i in false if not any(last.predictions[i].holds(*p) for p in points)], dtype=int)
+            # (a merge of a clicked object with background or a neighbour), or at the spot of
+            # one (:data:`~fewseg.classic.negatives.SAME_CLICK`): that object is theirs.
+            # This round's clicks count too (each one inside its missed object).
             inside = clicks_inside([last.predictions[i] for i in false], seed=int(rng.integers(2**31)))
             pixel = np.clip(np.rint(inside).astype(int), 0, np.array(frame.shape) - 1).reshape(-1, 2)
             on_background = objects[pixel[:, 0], pixel[:, 1]] == 0
-            order = rng.permutation(int(on_background.sum()))[:corrections]
-            rejected = inside[on_background][order].reshape(-1, 2)
+            order = rng.permutation(int(on_background.sum()))
             missed = np.sort(rng.permutation(missed)[:corrections])
-            clicked = as_clicks([truth[j] for j in missed], seed=int(rng.integers(2**31)))
+            clicked = clicks_inside([truth[j] for j in missed], seed=int(rng.integers(2**31)))
+            points = [np.rint(e.point).astype(int) for e in examples if getattr(e, "point", None) is not None]
+            points += list(np.rint(clicked).astype(int))
+            mine = np.array([any(last.predictions[i].holds(*p) for p in points) for i in false], dtype=bool)
+            near = np.array([any(np.abs(q - p).max() <= SAME_CLICK for p in points) for q in pixel], dtype=bool)
+            fair = np.flatnonzero(on_background)[order]
+            fair = fair[~(mine | near)[fair]][:corrections]
+            rejected = inside[fair].reshape(-1, 2)
             negatives = negatives + [Annotation(point=p, origin=f"round {k}: rejected {i}") for i, p in enumerate(rejected)]
             examples = examples + [Annotation(point=p, origin=f"round {k}: click {i}") for i, p in enumerate(clicked)]
             gone = set(missed.tolist())

@@ -63,7 +63,8 @@ def click_or_outline_masks(examples: list[Annotation] | list[ObjectMask], frame:
                            source: str = "examples") -> list[ObjectMask]:
     """Masks of examples that may be outlines (polygons, masks) or clicks, in their order:
     outlines rasterised (:func:`~fewseg.classic.examples.example_masks`), clicks outlined on
-    ``frame`` (:func:`outline_clicks`, taught by the outlines when there are any)."""
+    ``frame`` (:func:`outline_clicks`, taught by the outlines when there are any) and
+    made disjoint from the other examples (:func:`separate_clicks`)."""
     examples = list(examples)
     clicks = [k for k, e in enumerate(examples) if is_click(e)]
     if not clicks:
@@ -71,7 +72,10 @@ def click_or_outline_masks(examples: list[Annotation] | list[ObjectMask], frame:
     outlines = [e for e in examples if not is_click(e)]
     outlined = example_masks(outlines, frame.shape, source=source) if outlines else []
     masks = iter(outlined)
-    found = iter(outline_clicks(frame, np.array([examples[k].point for k in clicks], dtype=float), outlined=outlined))
+    points = np.array([examples[k].point for k in clicks], dtype=float)
+    # Examples are described side by side, so they must not share pixels (step 5).
+    pixels = np.clip(np.rint(points).astype(int), 0, np.array(frame.shape) - 1)
+    found = iter(separate_clicks(outline_clicks(frame, points, outlined=outlined), pixels, outlined=outlined))
     chosen = set(clicks)
     return [next(found) if k in chosen else next(masks) for k in range(len(examples))]
 
@@ -191,6 +195,112 @@ def _outline_at(signal: np.ndarray, pixels: np.ndarray, centres: np.ndarray, rad
             # Still too large: cut at its distance maxima, keep the part nearest the click.
             out.append(_part_at(found, p, settings.neck_depth / 2) if found.area > cap else found)
     return out
+
+
+def separate_clicks(masks: list[ObjectMask], pixels: np.ndarray, *, outlined: list[ObjectMask] = ()) -> list[ObjectMask]:
+    """Click outlines made disjoint from the examples' other outlines (step 5).
+
+    A click is one object. Where the outline drawn for it takes pixels of another
+    example (a click whose outline merged two touching objects, and the user then clicked
+    the second one, missed because the first example's outline covered it), the two
+    would describe one object twice and the second object not at all. So each click's
+    outline loses the pixels of the examples given as outlines (the user's own
+    drawing), and clicks whose outlines share pixels divide their union between them,
+    cut along its narrowest place (a watershed of the union's distance map from the
+    clicked pixels), each keeping the piece holding its click. A click lying inside an
+    outline example, or on the same pixel as another click, marks that object again and
+    keeps its outline as drawn.
+
+    ``pixels``: the clicked pixels ``(N, 2)`` ``(row, col)``, in the order of ``masks``.
+
+    Examples
+    --------
+    >>> both = ObjectMask(0, 0, np.ones((5, 12), bool))  # one outline over two objects
+    >>> left, right = separate_clicks([both, both], np.array([[2, 2], [2, 9]]))
+    >>> left.area + right.area == both.area, left.holds(2, 2), right.holds(2, 9), left.holds(2, 9)
+    (True, True, True, False)
+    """
+    from skimage.segmentation import watershed
+
+    masks, pixels = list(masks), np.asarray(pixels, dtype=int).reshape(-1, 2)
+    drawn = list(outlined)
+    inside = [any(o.holds(*p) for o in _touching(drawn, _box_at(p))) for p in pixels]
+    # Each click's outline less the outlines' pixels (unless the click lies on one).
+    pieces = [m if inside[k] else _minus(m, _touching(drawn, m.bbox)) for k, m in enumerate(masks)]
+    # Clicks whose outlines share pixels, grouped (connected through shared pixels).
+    free = [k for k in range(len(masks)) if not inside[k] and pieces[k].holds(*pixels[k])]
+    group = {k: k for k in free}
+
+    def root(k: int) -> int:
+        while group[k] != k:
+            k = group[k]
+        return k
+
+    boxes = np.array([pieces[k].bbox for k in free]).reshape(-1, 4)
+    for i, a in enumerate(free):
+        for j in i + 1 + _meeting(boxes[i + 1:], boxes[i]):
+            b = free[j]
+            if _shared(pieces[a], pieces[b]) is not None and tuple(pixels[a]) != tuple(pixels[b]):
+                group[root(b)] = root(a)
+    members: dict[int, list[int]] = {}
+    for k in free:
+        members.setdefault(root(k), []).append(k)
+    for ks in (ks for ks in members.values() if len(ks) > 1):
+        r0, c0 = min(pieces[k].row for k in ks), min(pieces[k].col for k in ks)
+        shape = (max(pieces[k].bbox[2] for k in ks) - r0, max(pieces[k].bbox[3] for k in ks) - c0)
+        union = np.zeros(shape, dtype=bool)
+        markers = np.zeros(shape, dtype=np.int32)
+        for k in ks:
+            ObjectMask(pieces[k].row - r0, pieces[k].col - c0, pieces[k].mask).paste(union)
+        for j, k in enumerate(ks, start=1):
+            markers[pixels[k][0] - r0, pixels[k][1] - c0] = j
+        parts = watershed(-ndi.distance_transform_edt(union), markers, mask=union)
+        for j, k in enumerate(ks, start=1):
+            piece, _ = ndi.label(parts == j)
+            cut = ObjectMask.from_full(piece == piece[pixels[k][0] - r0, pixels[k][1] - c0])
+            pieces[k] = ObjectMask(cut.row + r0, cut.col + c0, cut.mask)
+    # A click outline wholly under outlines: kept as drawn.
+    return [m if pieces[k].area == 0 else pieces[k] for k, m in enumerate(masks)]
+
+
+def _box_at(pixel) -> tuple[int, int, int, int]:
+    return int(pixel[0]), int(pixel[1]), int(pixel[0]) + 1, int(pixel[1]) + 1
+
+
+def _touching(masks: list[ObjectMask], box: tuple[int, int, int, int]) -> list[ObjectMask]:
+    """The ``masks`` whose bounding boxes meet ``box`` (``(r0, c0, r1, c1)``, end-exclusive)."""
+    return [masks[i] for i in _meeting(np.array([m.bbox for m in masks]).reshape(-1, 4), box)]
+
+
+def _meeting(boxes: np.ndarray, box) -> np.ndarray:
+    """Indices of the ``boxes`` (``(N, 4)``, as ``box``) that meet ``box``."""
+    return np.flatnonzero((boxes[:, 0] < box[2]) & (box[0] < boxes[:, 2]) & (boxes[:, 1] < box[3])
+                          & (box[1] < boxes[:, 3]))
+
+
+def _shared(a: ObjectMask, b: ObjectMask) -> np.ndarray | None:
+    """``a``'s pixels that ``b`` holds too, over ``a``'s crop; None when they share none."""
+    r0, c0 = max(a.row, b.row), max(a.col, b.col)
+    r1, c1 = min(a.bbox[2], b.bbox[2]), min(a.bbox[3], b.bbox[3])
+    if r0 >= r1 or c0 >= c1:
+        return None
+    common = np.zeros_like(a.mask)
+    common[r0 - a.row:r1 - a.row, c0 - a.col:c1 - a.col] = (a.mask[r0 - a.row:r1 - a.row, c0 - a.col:c1 - a.col]
+                                                            & b.mask[r0 - b.row:r1 - b.row, c0 - b.col:c1 - b.col])
+    return common if common.any() else None
+
+
+def _minus(m: ObjectMask, others: list[ObjectMask]) -> ObjectMask:
+    """``m`` without the pixels of ``others``."""
+    mask = m.mask
+    for o in others:
+        common = _shared(m, o)
+        if common is not None:
+            mask = mask & ~common
+    if mask is m.mask:
+        return m
+    cut = ObjectMask.from_full(mask)
+    return ObjectMask(m.row + cut.row, m.col + cut.col, cut.mask)
 
 
 def _candidates_at(labels: np.ndarray, point: np.ndarray, radius: float, start: np.ndarray, outline_sigma: float, *,
