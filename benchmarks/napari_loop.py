@@ -89,9 +89,8 @@ def main(argv=None) -> int:
     summary = (f"F1 {rows[0]['f1']:.3f} -> {rows[-1]['f1']:.3f} after {args.rounds} rounds of rejecting "
                f"{args.corrections} false and clicking {args.corrections} missed objects (gain {gain:+.3f}); "
                f"largest |napari F1 - engine's curve F1| over the rounds: {diff:.4f}. napari, like `fewseg segment`, "
-               "predicts with the fit plan's exclude (examples and negatives: an object matching a negative's "
-               "outline is not returned either), the curve's predict with the examples only; that alone moves "
-               "a round by an object or two")
+               "and the engine's curve both predict with the fit plan's exclude (examples and negatives: an "
+               "object matching a negative's outline is not returned either)")
     command = (f"xvfb-run -a .venv/bin/python benchmarks/napari_loop.py --out {args.out} --rounds {args.rounds} "
                f"--corrections {args.corrections} --seed {args.seed}")
     text = "\n".join([f"# A correction loop on napari's sample (demo frame, split seed {args.seed})", "",
