@@ -56,8 +56,26 @@ def test_negatives_score_their_kind_down():
     examples, candidates = rng.normal(0, 0.5, size=(10, 3)), np.vstack([like, distractor, far])
     plain = mixture_fit(examples, candidates)[0]
     taught = mixture_fit(examples, candidates, negatives=distractor[:3])[0]
-    assert plain[150:190].mean() > 0.9 and taught[150:190].mean() < 0.5
-    assert taught[:150].mean() > 0.85 and taught[190:].mean() < 0.05
+    assert plain[150:190].mean() > 0.9 and taught[150:190].mean() < 0.6
+    assert taught[:150].mean() > 0.9 and taught[190:].mean() < 0.05
+
+
+def test_negatives_never_move_the_examples_kind():
+    """The negatives' kind joins the fitted mixture without refitting it (a joint refit
+    once dragged the examples' component onto a small subset: stardist img2d, F1 0.95 ->
+    0.18 in one round). The examples' kind is what it is without negatives (the same
+    typicality), and negatives of another kind, here cut by the frame's edge (shape
+    unknown), leave the candidates like the examples kept."""
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        like, far = rng.normal(0, 0.5, size=(150, 4)), rng.normal(0, 1, size=(150, 4)) + [3, 0, 0, 0]
+        examples, candidates = rng.normal(0, 0.5, size=(10, 4)), np.vstack([like, far])
+        negatives = np.array([[np.nan, np.nan, -1.0, 0.3], [np.nan, np.nan, -1.5, -0.2]])
+        plain, typical = mixture_fit(examples, candidates)
+        taught, typical_taught = mixture_fit(examples, candidates, negatives=negatives)
+        np.testing.assert_array_equal(typical, typical_taught)
+        assert abs(int((taught[:150] >= 0.5).sum()) - int((plain[:150] >= 0.5).sum())) <= 2
+        assert (taught <= plain + 0.05).all()
 
 
 def test_rejected_clicks_and_outlines():

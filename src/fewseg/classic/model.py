@@ -26,7 +26,7 @@ from .reuse import array_key, examples_key, masks_key, remember, reuse
 from ..result import Candidates, Segmentation, finish
 from .clicks import as_masks
 from .negatives import check_negatives, negative_marks
-from .select import Selection, choose_outlines, mixture_selection, rejected, select_by_mixture
+from .select import Selection, choose_outlines, mixture_selection, rejected, select_by_mixture, shown_outline
 from .training import training_frame
 
 
@@ -76,8 +76,8 @@ class WeightFreeSegmenter:
         outline is the proposer's own, so it would only confirm it, and the objects a
         user clicks after a first result are the ones it missed, atypical by choice).
         Each negative rejects the candidates at or under it on ``frame``
-        (:func:`~fewseg.classic.select.rejected`); their descriptors pin the selector's
-        third component (:func:`~fewseg.classic.select.mixture_fit`), so things like them
+        (:func:`~fewseg.classic.select.rejected`); their descriptors centre the kernels
+        of the selector's third component (:func:`~fewseg.classic.select.mixture_fit`), so things like them
         are scored down on every frame, and they are never returned on ``frame``.
 
         A correction round (the same frame, a few more or fewer examples or negatives)
@@ -135,9 +135,14 @@ class WeightFreeSegmenter:
         (levels, vectors), _ = self._candidates(frame, frame_key, signal, base)
         candidates = [c for level in levels for c in level]
         hit = rejected(candidates, marks, frame.shape, per_mark=True)
+        # A click rejects every candidate holding its pixel, but what the user pointed at is
+        # the one predict showed there: the outline choose_outlines takes among them.
+        shown = shown_outline(self.select(vectors), np.concatenate([np.full(len(lv), k) for k, lv in enumerate(levels)]))
         rows = []
         for k, mark in enumerate(marks):
-            if hit[k].size:
+            if hit[k].size and mark.point is not None:
+                rows.append(vectors[[shown(hit[k])]])
+            elif hit[k].size:
                 rows.append(vectors[hit[k]])
             else:
                 rows.append(describe(frame, signal, [mark.mask], self.profile, base=base,
