@@ -283,7 +283,7 @@ def choose_outlines(masks: list, level: np.ndarray, selection: Selection, shape:
     keep = np.asarray(selection.keep, dtype=bool)
     if selection.typicality is None:
         raise ValueError("choose_outlines needs a selection with typicality (select_by_mixture)")
-    key = np.asarray(selection.typicality, dtype=np.float64) + margin * (np.asarray(level) == 0)
+    key = _outline_key(selection, level, margin)
     order = np.lexsort((-key, ~keep))
     taken = np.zeros(shape, dtype=bool)
     chosen = []
@@ -298,6 +298,12 @@ def choose_outlines(masks: list, level: np.ndarray, selection: Selection, shape:
     return np.asarray(chosen, dtype=np.int64)
 
 
+def _outline_key(selection: Selection, level: np.ndarray, margin: float) -> np.ndarray:
+    """How much each candidate is the outline to show of its object: its typicality, an
+    outline at the fitted level (``level`` 0) counting ``margin`` more."""
+    return np.asarray(selection.typicality, dtype=np.float64) + margin * (np.asarray(level) == 0)
+
+
 def shown_outline(selection: Selection, level: np.ndarray, *, margin: float = 1.0):
     """Which of a few alternative outlines of one spot (candidate indices) a result shows:
     the one :func:`choose_outlines` takes first, a kept one before any other (most typical
@@ -310,7 +316,7 @@ def shown_outline(selection: Selection, level: np.ndarray, *, margin: float = 1.
     >>> shown_outline(sel, np.array([0, 1, 1]))(np.array([0, 1, 2]))
     2
     """
-    key = np.asarray(selection.typicality, dtype=np.float64) + margin * (np.asarray(level) == 0)
+    key = _outline_key(selection, level, margin)
     keep = np.asarray(selection.keep, dtype=bool)
 
     def shown(indices: np.ndarray) -> int:
