@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..batch import fit_plan, parse_range, run_record, segment_frames
-from ..errors import InputError
+from ..errors import FewsegError, InputError
 from ..objects import Location
 from ..plan import group_by_location, plan_fit
 from .interface import BATCH_TIME, BATCH_XY, BATCH_Z, MODEL, NOT_TAGS, TRAINING_TAGS, choices
@@ -285,11 +285,21 @@ def fit(source: DatasetSource, job: Prepared, *, progress: Report) -> tuple[obje
     return segmenter, frames, time.perf_counter() - t0
 
 
+#: Girder's access level for writing (0 READ, 1 WRITE, 2 ADMIN): what uploading annotations needs.
+WRITE = 1
+
+
 def run(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> dict:
     """Do the compute request; returns the run's record (:func:`fewseg.batch.run_record`, plus
     ``n_examples_given``, ``n_negatives`` and ``n_deleted_learned``: the results deleted by
     the user learned from). User-caused problems raise :class:`InputError`."""
     job = prepare(source, params, progress=progress, warning=warning)
+    level = source.access_level()
+    if level is not None and level < WRITE:
+        # Uploading needs WRITE: say so before the fit and the frames cost anything.
+        raise FewsegError("the job's user may only read this dataset, and a run uploads its outlines, which "
+                          "needs WRITE access: ask the dataset's owner to share it with you with write access, then "
+                          "run again (nothing was computed or uploaded)")
     segmenter, fitted, fit_seconds = fit(source, job, progress=progress)
     locations = job.locations
     total = 0

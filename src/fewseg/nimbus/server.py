@@ -247,6 +247,13 @@ class DatasetSource:
                 raise ValueError(f"a folder meta of {meta!r:.60}")
         return meta
 
+    def access_level(self) -> int | None:
+        """The job's user's access to the dataset folder as Girder reports it (``_accessLevel``:
+        0 READ, 1 WRITE, 2 ADMIN), or None where the server does not say."""
+        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s folder"):
+            level = self.context._gc.get(f"folder/{self.dataset_id}").get("_accessLevel")
+        return level if isinstance(level, int) else None
+
     # ---- writing
 
     def set_folder_meta(self, values: dict) -> None:
