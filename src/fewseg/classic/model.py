@@ -137,7 +137,8 @@ class WeightFreeSegmenter:
         hit = rejected(candidates, marks, frame.shape, per_mark=True)
         # A click rejects every candidate holding its pixel, but what the user pointed at is
         # the one predict showed there: the outline choose_outlines takes among them.
-        shown = shown_outline(self.select(vectors), np.concatenate([np.full(len(lv), k) for k, lv in enumerate(levels)]))
+        if any(mark.point is not None for mark in marks):
+            shown = shown_outline(self.select(vectors), _level_of(levels))
         rows = []
         for k, mark in enumerate(marks):
             if hit[k].size and mark.point is not None:
@@ -198,7 +199,7 @@ class WeightFreeSegmenter:
         signal, base = self._signal(frame, digest)
         (levels, vectors), seconds = self._candidates(frame, digest, signal, base)
         masks = [c for level in levels for c in level]
-        level = np.concatenate([np.full(len(lv), k) for k, lv in enumerate(levels)])
+        level = _level_of(levels)
         t1 = time.perf_counter()
         selection = self.select(vectors, similarity=similarity)
         marks = list(self._negatives[1]) if getattr(self, "_negatives", None) and self._negatives[0] == digest else []
@@ -339,3 +340,7 @@ class WeightFreeSegmenter:
                if getattr(self, "negative_vectors", None) is not None else {}),
         }
 
+
+def _level_of(levels: list[list]) -> np.ndarray:
+    """The level (index into ``levels``) of each candidate, in the order the levels list them."""
+    return np.concatenate([np.full(len(lv), k) for k, lv in enumerate(levels)])

@@ -158,13 +158,14 @@ def carrying_output_tags(source: DatasetSource, out_tags: list[str], sizes: dict
     return _on_dataset(*source.examples(out_tags), sizes)[0] if out_tags else []
 
 
-def read_record(source: DatasetSource, out_tags: list[str], *, warning: Report) -> ResultsRecord:
-    """The record of what fewseg uploaded (:mod:`.deleted`); an unusable one (warned) when
-    the job has no tags or the stored record is not fewseg's."""
+def read_record(source: DatasetSource, folder: dict, out_tags: list[str], *, warning: Report) -> ResultsRecord:
+    """The record of what fewseg uploaded (:mod:`.deleted`) in the dataset ``folder``
+    (:meth:`.server.DatasetSource.folder`); an unusable one (warned) when the job has no
+    tags or the stored record is not fewseg's."""
     if not out_tags:
         return ResultsRecord(usable=False)
     try:
-        return ResultsRecord.from_meta(source.folder_meta())
+        return ResultsRecord.from_meta(source.folder_meta(folder))
     except (ValueError, KeyError, TypeError) as exc:
         warning(f"the dataset's metadata '{KEY}' is not fewseg's record of its uploads ({exc}); deleted results "
                 "are not learned from, and nothing is recorded in it", "Record unreadable")
@@ -218,6 +219,7 @@ class Prepared:
     n_negatives: int
     record: ResultsRecord
     n_deleted: int
+    access: int | None
 
 
 def prepare(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> Prepared:
@@ -249,7 +251,8 @@ def prepare(source: DatasetSource, params: dict, *, progress: Report, warning: R
     examples = read_examples(source, chosen, sizes, warning=warning)
     negatives = read_negatives(source, chosen, sizes, examples, warning=warning)
     found = carrying_output_tags(source, out_tags, sizes)
-    record = read_record(source, out_tags, warning=warning)
+    folder = source.folder()  # one request: the record of uploads and the user's access
+    record = read_record(source, folder, out_tags, warning=warning)
     deleted = record.deleted(out_tags, [*found, *examples, *negatives], source.shape) if record.usable else []
     if deleted:
         progress(0.0, "Deleted results", f"{len(deleted)} result(s) deleted since fewseg uploaded them with "
@@ -264,7 +267,7 @@ def prepare(source: DatasetSource, params: dict, *, progress: Report, warning: R
     earlier = earlier_results(found, [*examples, *negatives])
     exclude = {loc: [*plan.exclude.get(loc, ()), *earlier.get(loc, ())] for loc in {**plan.exclude, **earlier}}
     return Prepared(chosen, config, tile, locations, out_tags, channel, connect, plan, exclude,
-                    len(examples), len(negatives), record, len(deleted))
+                    len(examples), len(negatives), record, len(deleted), source.access_level(folder))
 
 
 def fit(source: DatasetSource, job: Prepared, *, progress: Report) -> tuple[object, dict, float]:
@@ -294,8 +297,7 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
     ``n_examples_given``, ``n_negatives`` and ``n_deleted_learned``: the results deleted by
     the user learned from). User-caused problems raise :class:`InputError`."""
     job = prepare(source, params, progress=progress, warning=warning)
-    level = source.access_level()
-    if level is not None and level < WRITE:
+    if job.access is not None and job.access < WRITE:
         # Uploading needs WRITE: say so before the fit and the frames cost anything.
         raise FewsegError("the job's user may only read this dataset, and a run uploads its outlines, which "
                           "needs WRITE access: ask the dataset's owner to share it with you with write access, then "

@@ -239,19 +239,25 @@ class DatasetSource:
                                        visible=bool(layer.get("visible", True))))
         return RenderConfig(styles=tuple(styles), blend="lighten")
 
-    def folder_meta(self) -> dict:
-        """The dataset folder's Girder metadata (``meta``), read afresh."""
+    def folder(self) -> dict:
+        """The dataset folder's Girder document, read afresh: its metadata
+        (:meth:`folder_meta`) and the job's user's access to it (:meth:`access_level`)."""
         with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s folder"):
-            meta = self.context._gc.get(f"folder/{self.dataset_id}").get("meta") or {}
+            return self.context._gc.get(f"folder/{self.dataset_id}")
+
+    def folder_meta(self, folder: dict) -> dict:
+        """The Girder metadata (``meta``) of ``folder`` (:meth:`folder`)."""
+        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s folder"):
+            meta = folder.get("meta") or {}
             if not isinstance(meta, dict):
                 raise ValueError(f"a folder meta of {meta!r:.60}")
         return meta
 
-    def access_level(self) -> int | None:
-        """The job's user's access to the dataset folder as Girder reports it (``_accessLevel``:
-        0 READ, 1 WRITE, 2 ADMIN), or None where the server does not say."""
-        with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s folder"):
-            level = self.context._gc.get(f"folder/{self.dataset_id}").get("_accessLevel")
+    @staticmethod
+    def access_level(folder: dict) -> int | None:
+        """The job's user's access to ``folder`` (:meth:`folder`) as Girder reports it
+        (``_accessLevel``: 0 READ, 1 WRITE, 2 ADMIN), or None where the server does not say."""
+        level = folder.get("_accessLevel")
         return level if isinstance(level, int) else None
 
     # ---- writing
