@@ -233,8 +233,10 @@ class FindObjects(Container):
         self.extend([self.channels, self.examples, self.clicks, self.tag, self.method, self.model, self.checkpoint, self.boundary, self.frames,
                      self.similarity, self.reuse, self.find_button, self.cancel_button, self.progress, self.status,
                      *self.loop.controls, self.truth, self.evaluate_button, self.metrics])
-        for label in (self.status, self.metrics):
+        for label, lines in ((self.status, 2), (self.metrics, 4)):
             label.native.setWordWrap(True)
+            # A crowded dock squeezes rows: keep room for the wrapped text (the scores take 4 lines at 420 px).
+            label.native.setMinimumHeight(lines * label.native.fontMetrics().lineSpacing() + 4)
         self.max_width = 420
         self._setup_display()
         self.find_button.changed.connect(self.find)
