@@ -220,6 +220,13 @@ class Prepared:
     record: ResultsRecord
     n_deleted: int
     access: int | None
+    earlier: dict
+
+
+    def n_earlier(self, locations) -> int:
+        """How many objects found before with the job's tags lie at ``locations``: a run
+        leaves them as they are and does not outline them again."""
+        return sum(len(self.earlier.get(loc, ())) for loc in locations)
 
 
 def prepare(source: DatasetSource, params: dict, *, progress: Report, warning: Report) -> Prepared:
@@ -267,7 +274,7 @@ def prepare(source: DatasetSource, params: dict, *, progress: Report, warning: R
     earlier = earlier_results(found, [*examples, *negatives])
     exclude = {loc: [*plan.exclude.get(loc, ()), *earlier.get(loc, ())] for loc in {**plan.exclude, **earlier}}
     return Prepared(chosen, config, tile, locations, out_tags, channel, connect, plan, exclude,
-                    len(examples), len(negatives), record, len(deleted), source.access_level(folder))
+                    len(examples), len(negatives), record, len(deleted), source.access_level(folder), earlier)
 
 
 def fit(source: DatasetSource, job: Prepared, *, progress: Report) -> tuple[object, dict, float]:
@@ -323,4 +330,5 @@ def run(source: DatasetSource, params: dict, *, progress: Report, warning: Repor
                     "before the error; the other frames have none from this run", "Partly done")
         raise
     return {**run_record(job.plan, segmenter, summaries, config=job.config, fit_seconds=fit_seconds),
-            "n_examples_given": job.n_examples, "n_negatives": job.n_negatives, "n_deleted_learned": job.n_deleted}
+            "n_examples_given": job.n_examples, "n_negatives": job.n_negatives, "n_deleted_learned": job.n_deleted,
+            "n_earlier_kept": job.n_earlier(locations)}

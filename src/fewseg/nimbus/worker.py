@@ -104,8 +104,10 @@ def _run(args, params: dict) -> int:
         rejected = f" and {summary['n_negatives']} not wanted" if summary["n_negatives"] else ""
         if summary["n_deleted_learned"]:
             rejected += f" and {summary['n_deleted_learned']} deleted result(s)"
+        kept = summary["n_earlier_kept"]
+        before = f"; {kept} found by earlier runs with these tags left as they are" if kept else ""
         progress(1.0, "Done", f"{summary['n_objects']} objects in {summary['n_frames']} frame(s) from "
-                              f"{summary['n_examples']} examples{rejected}")
+                              f"{summary['n_examples']} examples{rejected}{before}")
         return 0
     except FewsegError as exc:
         error(str(exc), "fewseg")
