@@ -122,6 +122,53 @@ def test_propose_levels_outlines_every_object_at_both_levels():
     assert len(propose_levels(signal, replace(settings, alternative=0.0), min_area=10)) == 1
 
 
+@pytest.mark.parametrize("seeds", ["distance", "intensity"])
+def test_the_two_levels_side_by_side_give_the_same_candidates_and_descriptors(monkeypatch, seeds):
+    """Two threads (fewseg.classic.parallel) change the time, never a candidate or a number."""
+    from fewseg.classic import parallel, reuse
+    from fewseg.demo import make_demo
+
+    frame, truth = make_demo(seed=1, shape=(300, 300), n_blobs=40)
+    monkeypatch.setattr(parallel, "MIN_PIXELS", 0)
+    results = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("FEWSEG_THREADS", threads)
+        reuse.clear()
+        model = WeightFreeSegmenter().fit(frame, truth[:8])
+        model.settings = replace(model.settings, seeds=seeds)
+        signal = model._signal(frame, reuse.array_key(frame.data))[0]
+        levels = propose_levels(signal, model.settings, min_area=10)
+        found = model.predict(frame)
+        results[threads] = (levels, found)
+    (one, a), (two, b) = results["1"], results["2"]
+    assert [len(level) for level in one] == [len(level) for level in two] and len(one) == 2
+    for x, y in zip((m for level in one for m in level), (m for level in two for m in level)):
+        assert (x.row, x.col) == (y.row, y.col) and np.array_equal(x.mask, y.mask)
+    np.testing.assert_array_equal(a.selection.scores, b.selection.scores)  # every candidate's descriptors, scored
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert [p.tolist() for p in a.polygons] == [p.tolist() for p in b.polygons] and len(a.polygons) > 20
+    reuse.clear()
+
+
+def test_threads_come_from_one_rule(monkeypatch):
+    from fewseg.classic import parallel
+    from fewseg.errors import InputError
+
+    monkeypatch.setenv("FEWSEG_THREADS", "1")
+    assert parallel.threads() == 1
+    monkeypatch.setenv("FEWSEG_THREADS", "4")
+    with pytest.raises(InputError, match="FEWSEG_THREADS.*expected 1 or 2"):
+        parallel.threads()
+    monkeypatch.delenv("FEWSEG_THREADS")
+    import threading
+
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(parallel.threads()))  # a dask task's thread, say
+    worker.start()
+    worker.join()
+    assert seen == [1]
+
+
 def test_shared_first_split_gives_the_same_objects():
     frame, masks = disc_frame()
     profile = learn_profile(frame, masks[:5])

@@ -26,6 +26,7 @@ from .reuse import array_key, examples_key, masks_key, remember, reuse
 from ..result import Candidates, Segmentation, finish
 from .clicks import as_masks
 from .negatives import check_negatives, negative_marks
+from .parallel import map_levels
 from .select import Selection, choose_outlines, mixture_selection, rejected, select_by_mixture, shown_outline
 from .training import training_frame
 
@@ -235,7 +236,8 @@ class WeightFreeSegmenter:
             t0 = time.perf_counter()
             levels = propose_levels(signal, self.settings, min_area=cfg.min_area, max_area=cfg.max_area)
             t1 = time.perf_counter()
-            vectors = np.vstack([describe(frame, signal, level, self.profile, base=base) for level in levels])
+            vectors = np.vstack(map_levels(lambda level: describe(frame, signal, level, self.profile, base=base), levels,
+                                            pixels=signal.size))
             seconds[:] = t1 - t0, time.perf_counter() - t1
             return levels, vectors
 

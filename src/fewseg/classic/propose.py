@@ -20,6 +20,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
 from ..objects import ObjectMask, label_shapes, labels_from_masks, masks_from_labels
+from .parallel import map_levels
 
 
 @dataclass(frozen=True)
@@ -429,9 +430,12 @@ def propose_levels(signal: np.ndarray, settings: ProposerSettings, *, min_area: 
     first = split_regions(smooth, settings) if settings.seeds == "intensity" and len(fractions) > 1 else None
     # Regions and objects the two levels share (where both fractions fall below the
     # floor, say) are cut and tidied once.
+    # Both levels at once on a large frame (:mod:`.parallel`: the same candidates).
     cache: dict = {}
-    return [_candidates(segment_signal(smooth, replace(settings, fraction=f), first=first, cache=cache), settings,
-                        min_area=min_area, max_area=max_area, cache=cache) for f in fractions]
+    return map_levels(lambda f: _candidates(segment_signal(smooth, replace(settings, fraction=f), first=first,
+                                                           cache=cache), settings,
+                                            min_area=min_area, max_area=max_area, cache=cache),
+                      fractions, pixels=smooth.size)
 
 
 def _candidates(labels: np.ndarray, settings: ProposerSettings, *, min_area: int, max_area: int,

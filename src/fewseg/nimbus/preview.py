@@ -59,6 +59,27 @@ def png_data_url(rgba: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def preview_text(n_objects: int, n_examples: int, n_negatives: int, n_earlier: int) -> str:
+    """What the preview says beside its overlay. The overlay draws what a run would add;
+    a rerun leaves the objects earlier runs with the job's tags found where they are (the
+    app already shows them), so they are counted, not drawn: a preview after a rerun that
+    reads "0 new objects" means nothing is left to add, not that nothing is found.
+
+    Examples
+    --------
+    >>> preview_text(567, 10, 0, 0)
+    '567 objects on the current tile from 10 examples'
+    >>> preview_text(0, 10, 2, 565)
+    '0 new objects on the current tile from 10 examples and 2 not wanted; 565 found there by earlier runs with these tags are left as they are (not drawn)'
+    """
+    text = f"{n_objects} {'new ' if n_earlier else ''}objects on the current tile from {n_examples} examples"
+    if n_negatives:
+        text += f" and {n_negatives} not wanted"
+    if n_earlier:
+        text += f"; {n_earlier} found there by earlier runs with these tags are left as they are (not drawn)"
+    return text
+
+
 def preview(source: DatasetSource, params: dict, *, token: str, progress: Report, warning: Report) -> dict:
     """Do the preview request: fit as ``compute`` would, predict the current tile, post
     the overlay for the worker's image (``params["image"]``). Returns a record: the tile,
@@ -82,8 +103,7 @@ def preview(source: DatasetSource, params: dict, *, token: str, progress: Report
     progress(0.8, "Outlining objects", f"the current tile (XY {tile.xy + 1}, Z {tile.z + 1}, Time {tile.time + 1})")
     result = predict_frame(segmenter, frame, exclude=job.exclude.get(tile))
     masks = result.segmentation.masks
-    text = f"{len(masks)} objects from {job.plan.n_learned} examples" + (
-        f" and {len(job.plan.negatives)} not wanted" if job.plan.negatives else "")
+    text = preview_text(len(masks), job.plan.n_learned, len(job.plan.negatives), job.n_earlier([tile]))
     client = girder_client.GirderClient(apiUrl=source.api_url)
     client.setToken(token)
     try:

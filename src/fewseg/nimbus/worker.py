@@ -96,7 +96,7 @@ def _run(args, params: dict) -> int:
             from .preview import preview
 
             record = preview(source, params, token=args.token, progress=progress, warning=warning)
-            progress(1.0, "Preview", f"{record['text']} on the current tile")
+            progress(1.0, "Preview", record["text"])
             return 0
         from .compute import run
 
