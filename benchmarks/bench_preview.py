@@ -7,16 +7,18 @@ platform's endpoints, in ``.venv-girder``) holding the demo frame (1022 x 1024, 
 channels) and 10 of its blobs as example polygons; then, run after run, the worker as the
 platform starts it (a fresh ``python -m fewseg.nimbus`` process each time):
 
-* ``preview``: ``--request preview`` (fit, predict the current tile, post the RGBA overlay);
+* ``preview``: ``--request preview`` (fit, predict the current tile, post the RGBA overlay),
+  the frame's two outline levels side by side in two threads (:mod:`fewseg.classic.parallel`);
+* ``preview, 1 thread``: the same with ``FEWSEG_THREADS=1`` (what one core gives);
 * ``compute``: ``--request compute`` for the same tile (fit, predict, upload the outlines),
   what the preview stands beside;
 * ``start``: a fresh interpreter importing what the preview imports (the worker, the
   classic method, ``girder_client``, ``nimbusimage``): the process start alone.
 
-The three take turns run by run, so the machine's load falls on each alike. Wall-clock
-seconds of each process (what the user waits for) and its CPU seconds (user + system: what
-it would take on an idle core; on a shared, loaded machine wall-clock moves with the load)
-are printed (median and lowest) with the ratios preview / compute and whether the
+The four take turns run by run, so the machine's load falls on each alike. Wall-clock
+seconds of each process (what the user waits for) and its CPU seconds (user + system,
+summed over its threads; on a shared, loaded machine wall-clock moves with the load) are
+printed (median and lowest) with the ratios preview / compute and whether the
 preview's median is within issue 20's 5 s; they are written to ``OUT/preview.md`` and
 ``OUT/preview.json``. ``OUT`` must be a new folder.
 """
@@ -69,20 +71,20 @@ def _server(folder: Path, frame) -> tuple[subprocess.Popen, dict]:
     return proc, json.loads(ready.read_text())
 
 
-def _timed(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall-clock and CPU (user + system) seconds of one child process."""
+def _timed(args: list[str], **env: str) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall-clock and CPU (user + system) seconds of one child process (``env``: added to its environment)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src"), **env})
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, done
 
 
-def _worker(info: dict, request: str, params: dict) -> tuple[float, float]:
+def _worker(info: dict, request: str, params: dict, **env: str) -> tuple[float, float]:
     args = [sys.executable, "-m", "fewseg.nimbus", "--apiUrl", info["apiUrl"], "--token", info["token"],
             "--request", request, "--parameters", json.dumps(params), "--datasetId", info["datasetId"]]
-    wall, cpu, done = _timed(args)
+    wall, cpu, done = _timed(args, **env)
     if done.returncode:
         raise SystemExit(f"the worker's {request} failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
     return wall, cpu
@@ -111,7 +113,7 @@ def main() -> None:
     from fewseg.io.annotations import to_nimbus
 
     frame, truth = make_demo(seed=0)
-    seconds: dict[str, list[float]] = {"preview": [], "compute": [], "start": []}
+    seconds: dict[str, list[float]] = {"preview": [], "preview, 1 thread": [], "compute": [], "start": []}
     cpu: dict[str, list[float]] = {name: [] for name in seconds}
     with tempfile.TemporaryDirectory() as tmp:
         proc, info = _server(Path(tmp), frame)
@@ -127,6 +129,8 @@ def main() -> None:
                       "workerInterface": {"Training tags": ["bench example"]}, "scales": {}}
             for k in range(args.runs):
                 for name, (wall, used) in (("preview", _worker(info, "preview", {**params, "tags": ["bench preview"]})),
+                                           ("preview, 1 thread", _worker(info, "preview", {**params, "tags": ["bench preview"]},
+                                                                         FEWSEG_THREADS="1")),
                                            ("compute", _worker(info, "compute", {**params, "tags": [f"bench run {k}"]})),
                                            ("start", _start())):
                     seconds[name].append(wall)
@@ -147,6 +151,8 @@ def main() -> None:
         "ratio_preview_to_compute": median["preview"] / median["compute"],
         "ratio_preview_to_compute_cpu": median_cpu["preview"] / median_cpu["compute"], "target_s": TARGET_S,
         "within_target": median["preview"] <= TARGET_S, "within_target_cpu": median_cpu["preview"] <= TARGET_S,
+        "ratio_two_threads_to_one": median["preview"] / median["preview, 1 thread"],
+        "within_target_one_thread": median["preview, 1 thread"] <= TARGET_S,
         "preview_text": preview.get("text"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s) as seen by Python; a shared machine, loaded by "
                    "other work while this ran (timings move with that load)",
@@ -161,9 +167,11 @@ def main() -> None:
             "| request | median s | lowest s | median CPU s | lowest CPU s |\n|---|---|---|---|---|\n" + rows + "\n\n"
             f"preview / compute (medians): {record['ratio_preview_to_compute']:.2f} wall-clock, "
             f"{record['ratio_preview_to_compute_cpu']:.2f} CPU. The preview's median is "
-            f"{'within' if record['within_target'] else 'NOT within'} the {TARGET_S:g} s target wall-clock, and "
-            f"{'within' if record['within_target_cpu'] else 'NOT within'} it in CPU seconds (user + system of the "
-            f"worker's process: what it would wait on an idle core). The preview showed: {preview.get('text')}.\n")
+            f"{'within' if record['within_target'] else 'NOT within'} the {TARGET_S:g} s target wall-clock; with one "
+            f"thread (what one core gives) its median is {median['preview, 1 thread']:.2f} s, "
+            f"{'within' if record['within_target_one_thread'] else 'NOT within'} it (two threads / one: "
+            f"{record['ratio_two_threads_to_one']:.2f}). CPU seconds are user + system of the worker's process, "
+            f"summed over its threads. The preview showed: {preview.get('text')}.\n")
     print(text)
     out.mkdir(parents=True)
     (out / "preview.md").write_text(text)
