@@ -8,8 +8,10 @@ channels) and 10 of its blobs as example polygons; then, run after run, the work
 platform starts it (a fresh ``python -m fewseg.nimbus`` process each time):
 
 * ``preview``: ``--request preview`` (fit, predict the current tile, post the RGBA overlay),
-  the frame's two outline levels side by side in two threads (:mod:`fewseg.classic.parallel`);
-* ``preview, 1 thread``: the same with ``FEWSEG_THREADS=1`` (what one core gives);
+  the frame's two outline levels side by side, the second in a forked process
+  (:mod:`fewseg.classic.parallel`);
+* ``preview, serial``: the same with ``FEWSEG_PARALLEL=0`` (one level after the other:
+  what one core gives);
 * ``compute``: ``--request compute`` for the same tile (fit, predict, upload the outlines),
   what the preview stands beside;
 * ``start``: a fresh interpreter importing what the preview imports (the worker, the
@@ -17,7 +19,7 @@ platform starts it (a fresh ``python -m fewseg.nimbus`` process each time):
 
 The four take turns run by run, so the machine's load falls on each alike. Wall-clock
 seconds of each process (what the user waits for) and its CPU seconds (user + system,
-summed over its threads; on a shared, loaded machine wall-clock moves with the load) are
+with its forked child's; on a shared, loaded machine wall-clock moves with the load) are
 printed (median and lowest) with the ratios preview / compute and whether the
 preview's median is within issue 20's 5 s; they are written to ``OUT/preview.md`` and
 ``OUT/preview.json``. ``OUT`` must be a new folder.
@@ -113,7 +115,7 @@ def main() -> None:
     from fewseg.io.annotations import to_nimbus
 
     frame, truth = make_demo(seed=0)
-    seconds: dict[str, list[float]] = {"preview": [], "preview, 1 thread": [], "compute": [], "start": []}
+    seconds: dict[str, list[float]] = {"preview": [], "preview, serial": [], "compute": [], "start": []}
     cpu: dict[str, list[float]] = {name: [] for name in seconds}
     with tempfile.TemporaryDirectory() as tmp:
         proc, info = _server(Path(tmp), frame)
@@ -129,8 +131,8 @@ def main() -> None:
                       "workerInterface": {"Training tags": ["bench example"]}, "scales": {}}
             for k in range(args.runs):
                 for name, (wall, used) in (("preview", _worker(info, "preview", {**params, "tags": ["bench preview"]})),
-                                           ("preview, 1 thread", _worker(info, "preview", {**params, "tags": ["bench preview"]},
-                                                                         FEWSEG_THREADS="1")),
+                                           ("preview, serial", _worker(info, "preview", {**params, "tags": ["bench preview"]},
+                                                                         FEWSEG_PARALLEL="0")),
                                            ("compute", _worker(info, "compute", {**params, "tags": [f"bench run {k}"]})),
                                            ("start", _start())):
                     seconds[name].append(wall)
@@ -151,8 +153,8 @@ def main() -> None:
         "ratio_preview_to_compute": median["preview"] / median["compute"],
         "ratio_preview_to_compute_cpu": median_cpu["preview"] / median_cpu["compute"], "target_s": TARGET_S,
         "within_target": median["preview"] <= TARGET_S, "within_target_cpu": median_cpu["preview"] <= TARGET_S,
-        "ratio_two_threads_to_one": median["preview"] / median["preview, 1 thread"],
-        "within_target_one_thread": median["preview, 1 thread"] <= TARGET_S,
+        "ratio_parallel_to_serial": median["preview"] / median["preview, serial"],
+        "within_target_serial": median["preview, serial"] <= TARGET_S,
         "preview_text": preview.get("text"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s) as seen by Python; a shared machine, loaded by "
                    "other work while this ran (timings move with that load)",
@@ -167,11 +169,11 @@ def main() -> None:
             "| request | median s | lowest s | median CPU s | lowest CPU s |\n|---|---|---|---|---|\n" + rows + "\n\n"
             f"preview / compute (medians): {record['ratio_preview_to_compute']:.2f} wall-clock, "
             f"{record['ratio_preview_to_compute_cpu']:.2f} CPU. The preview's median is "
-            f"{'within' if record['within_target'] else 'NOT within'} the {TARGET_S:g} s target wall-clock; with one "
-            f"thread (what one core gives) its median is {median['preview, 1 thread']:.2f} s, "
-            f"{'within' if record['within_target_one_thread'] else 'NOT within'} it (two threads / one: "
-            f"{record['ratio_two_threads_to_one']:.2f}). CPU seconds are user + system of the worker's process, "
-            f"summed over its threads. The preview showed: {preview.get('text')}.\n")
+            f"{'within' if record['within_target'] else 'NOT within'} the {TARGET_S:g} s target wall-clock; one "
+            f"level after the other (what one core gives) its median is {median['preview, serial']:.2f} s, "
+            f"{'within' if record['within_target_serial'] else 'NOT within'} it (side by side / serial: "
+            f"{record['ratio_parallel_to_serial']:.2f}). CPU seconds are user + system of the worker's process "
+            f"and its forked child. The preview showed: {preview.get('text')}.\n")
     print(text)
     out.mkdir(parents=True)
     (out / "preview.md").write_text(text)

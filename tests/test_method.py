@@ -1,5 +1,8 @@
 """The weight-free method stage by stage, on small synthetic frames."""
 
+import os
+import threading
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -122,51 +125,105 @@ def test_propose_levels_outlines_every_object_at_both_levels():
     assert len(propose_levels(signal, replace(settings, alternative=0.0), min_area=10)) == 1
 
 
-@pytest.mark.parametrize("seeds", ["distance", "intensity"])
-def test_the_two_levels_side_by_side_give_the_same_candidates_and_descriptors(monkeypatch, seeds):
-    """Two threads (fewseg.classic.parallel) change the time, never a candidate or a number."""
-    from fewseg.classic import parallel, reuse
-    from fewseg.demo import make_demo
+SIDE_BY_SIDE = """
+import hashlib, os, sys
+from dataclasses import replace
+import numpy as np
+from fewseg.classic import parallel, reuse
+from fewseg.classic.model import WeightFreeSegmenter
+from fewseg.classic.propose import propose_levels
+from fewseg.demo import make_demo
 
-    frame, truth = make_demo(seed=1, shape=(300, 300), n_blobs=40)
-    monkeypatch.setattr(parallel, "MIN_PIXELS", 0)
-    results = {}
-    for threads in ("1", "2"):
-        monkeypatch.setenv("FEWSEG_THREADS", threads)
-        reuse.clear()
-        model = WeightFreeSegmenter().fit(frame, truth[:8])
-        model.settings = replace(model.settings, seeds=seeds)
-        signal = model._signal(frame, reuse.array_key(frame.data))[0]
-        levels = propose_levels(signal, model.settings, min_area=10)
-        found = model.predict(frame)
-        results[threads] = (levels, found)
-    (one, a), (two, b) = results["1"], results["2"]
-    assert [len(level) for level in one] == [len(level) for level in two] and len(one) == 2
-    for x, y in zip((m for level in one for m in level), (m for level in two for m in level)):
-        assert (x.row, x.col) == (y.row, y.col) and np.array_equal(x.mask, y.mask)
-    np.testing.assert_array_equal(a.selection.scores, b.selection.scores)  # every candidate's descriptors, scored
-    np.testing.assert_array_equal(a.scores, b.scores)
-    assert [p.tolist() for p in a.polygons] == [p.tolist() for p in b.polygons] and len(a.polygons) > 20
+parallel.MIN_PIXELS = 0
+frame, truth = make_demo(seed=1, shape=(300, 300), n_blobs=40)
+seeds = sys.argv[1]
+for value in ("0", "1"):
+    os.environ["FEWSEG_PARALLEL"] = value
     reuse.clear()
+    model = WeightFreeSegmenter().fit(frame, truth[:8])
+    model.settings = replace(model.settings, seeds=seeds)
+    signal = model._signal(frame, reuse.array_key(frame.data))[0]
+    levels = propose_levels(signal, model.settings, min_area=10)
+    found = model.predict(frame)
+    digest = hashlib.sha256()
+    for level in levels:
+        for m in level:
+            digest.update(np.array([m.row, m.col, *m.mask.shape]).tobytes() + m.mask.tobytes())
+    for array in (found.selection.scores, found.scores, *found.polygons):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    print(value, parallel.parallel(), [len(level) for level in levels], len(found.polygons), digest.hexdigest())
+"""
 
 
-def test_threads_come_from_one_rule(monkeypatch):
+@pytest.mark.parametrize("seeds", ["distance", "intensity"])
+def test_the_two_levels_side_by_side_give_the_same_candidates_and_descriptors(seeds):
+    """The second level in a forked child (fewseg.classic.parallel) changes the time,
+    never a candidate or a number. In a fresh interpreter: this one may run threads left
+    by other tests, and then it does not fork."""
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("forks only on Linux with two cores or more")
+    done = subprocess.run([sys.executable, "-c", SIDE_BY_SIDE, seeds], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    serial, apart = [line.split(" ", 2) for line in done.stdout.strip().splitlines()]
+    assert serial[1] == "False" and apart[1] == "True"  # one level after the other, then side by side
+    assert serial[2] == apart[2] and int(serial[2].split()[-2]) > 20  # the same candidates, scores and outlines
+
+
+FAILS_APART = """
+import os
+from fewseg.classic import parallel
+
+def square_or_fail(x):
+    if x < 0:
+        raise ValueError(f"negative {x}")
+    return x * x
+
+here = os.getpid()
+assert parallel.parallel()
+assert parallel.map_levels(square_or_fail, [2, 3, 4], pixels=10**6) == [4, 9, 16]
+try:
+    parallel.map_levels(square_or_fail, [2, -3], pixels=10**6)
+    raise SystemExit("no error")
+except ValueError as exc:
+    assert str(exc) == "negative -3", exc
+# A child that dies without answering: its level is computed here.
+assert parallel.map_levels(lambda x: os._exit(3) if os.getpid() != here else x + 1, [1, 2], pixels=10**6) == [2, 3]
+print("ok")
+"""
+
+
+def test_a_level_that_fails_apart_fails_here():
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("forks only on Linux with two cores or more")
+    done = subprocess.run([sys.executable, "-c", FAILS_APART], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "FEWSEG_PARALLEL"})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_parallel_comes_from_one_rule(monkeypatch):
     from fewseg.classic import parallel
     from fewseg.errors import InputError
 
-    monkeypatch.setenv("FEWSEG_THREADS", "1")
-    assert parallel.threads() == 1
-    monkeypatch.setenv("FEWSEG_THREADS", "4")
-    with pytest.raises(InputError, match="FEWSEG_THREADS.*expected 1 or 2"):
-        parallel.threads()
-    monkeypatch.delenv("FEWSEG_THREADS")
-    import threading
-
-    seen = []
-    worker = threading.Thread(target=lambda: seen.append(parallel.threads()))  # a dask task's thread, say
-    worker.start()
-    worker.join()
-    assert seen == [1]
+    monkeypatch.setenv("FEWSEG_PARALLEL", "0")
+    assert not parallel.parallel()
+    monkeypatch.setenv("FEWSEG_PARALLEL", "2")
+    with pytest.raises(InputError, match="FEWSEG_PARALLEL.*expected 0"):
+        parallel.parallel()
+    monkeypatch.delenv("FEWSEG_PARALLEL")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)  # napari's threads, a dask worker's pool
+    other.start()
+    try:
+        assert not parallel.parallel()
+    finally:
+        release.set()
+        other.join()
 
 
 def test_shared_first_split_gives_the_same_objects():

@@ -1,64 +1,105 @@
-"""Side by side: a frame's two outline levels are proposed and described in two threads.
+"""Side by side: a frame's two outline levels are proposed and described at once.
 
-The stages are numpy / scipy / scikit-image calls on whole frames, which release the GIL
-in parts (the Gaussian filters, distance maps, labelling and watersheds): on two cores
-the two levels of a 1024 x 1024 frame take ~0.8 of the time one after the other does.
-The results are the same bit for bit (each level is computed exactly as alone; the cache
-the levels share only holds values either would compute).
+The second level is computed in a forked copy of this process while this one computes
+the first; the child sends its result back pickled. A fork shares everything already in
+memory (the imports, the frame, its signal) and each side runs on its own core, which
+threads do not: the stages are many small numpy / scipy / scikit-image calls that hold
+the GIL between them (two threads made the busy demo slower than one level after the
+other; a fork makes the NimbusImage preview 0.81 of serial and ``fewseg segment`` on the
+busy demo 0.84, wall-clock: ``benchmarks/bench_preview.py``,
+``benchmarks/bench_command.py``, docs/nimbus.md, docs/performance.md). The results are the same bit for
+bit: each level is computed exactly as alone (the second without the first's cache of
+region cuts, which holds only values it would compute).
 
-One rule, here: two threads when the process may use two cores or more, the frame is
-large enough to pay for a thread, and the call comes from the process's main thread
-(the command line, the batch loop, the NimbusImage worker). A task on a dask worker runs
-in the worker's own thread, one per core, so it stays serial there and the cluster's
-cores are not asked for twice. ``FEWSEG_THREADS=1`` in the environment turns it off
-(``FEWSEG_THREADS=2`` turns it on from any thread).
+One rule, here: a fork when the platform forks (Linux), this process has two cores or
+more to use, the frame is large enough to pay for it, and this process runs no other
+thread and this is its main thread (forking a process that runs threads can leave a lock
+held forever in the child: napari's Qt threads, a dask worker's thread pool); otherwise one
+level after the other. The command line, the batch loop and the NimbusImage worker fork;
+napari's Find (a worker thread) and a dask task do not.
+``FEWSEG_PARALLEL=0`` in the environment turns it off.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import sys
 import threading
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Frames smaller than this many pixels are done one level after the other (a thread
-#: costs more than it saves on a small frame).
+#: Frames smaller than this many pixels are done one level after the other (a fork and
+#: the pickled result cost more than they save on a small frame).
 MIN_PIXELS = 256 * 256
 
 
-def threads() -> int:
-    """Threads a frame's levels may use: ``FEWSEG_THREADS`` when set (1 or 2), else 2
-    where this process may use two cores or more and this is its main thread, else 1."""
-    value = os.environ.get("FEWSEG_THREADS", "").strip()
-    if value:
+def parallel() -> bool:
+    """Whether :func:`map_levels` may fork: ``FEWSEG_PARALLEL`` is not ``0``, the
+    platform is Linux, this process may use two cores or more, runs one thread (this
+    call's, its main thread: not napari's worker thread nor a dask task's) and is not a
+    daemonic worker of a ``multiprocessing`` pool (which may not start children)."""
+    value = os.environ.get("FEWSEG_PARALLEL", "").strip()
+    if value not in ("", "0", "1"):
         from ..errors import InputError
 
-        if value not in ("1", "2"):
-            raise InputError("FEWSEG_THREADS", f"expected 1 or 2 (threads for a frame's two levels), got {value!r}")
-        return int(value)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return 2 if cores >= 2 and threading.current_thread() is threading.main_thread() else 1
+        raise InputError("FEWSEG_PARALLEL", f"expected 0 (one level after the other) or 1, got {value!r}")
+    if value == "0" or not sys.platform.startswith("linux"):
+        return False
+    import multiprocessing
+
+    return (len(os.sched_getaffinity(0)) >= 2 and threading.current_thread() is threading.main_thread()
+            and threading.active_count() == 1 and not multiprocessing.current_process().daemon)
 
 
 def map_levels(fn: Callable[[T], R], items: Sequence[T], *, pixels: int) -> list[R]:
-    """``[fn(item) for item in items]``, two at a time when :func:`threads` allows and
-    the frame has at least :data:`MIN_PIXELS` ``pixels``. An error in ``fn`` is raised
-    as it would be one after the other (the first item's first).
+    """``[fn(item) for item in items]``: the first item here, the others each in a forked
+    child at the same time, when :func:`parallel` allows and the frame has at least
+    :data:`MIN_PIXELS` ``pixels``. An error in a child is raised here as the same
+    exception; a child that dies without answering (killed, out of memory) has its item
+    computed here instead.
 
     Examples
     --------
     >>> map_levels(lambda x: x * x, [2, 3], pixels=1024 * 1024)
     [4, 9]
     """
-    if len(items) < 2 or pixels < MIN_PIXELS or threads() < 2:
+    if len(items) < 2 or pixels < MIN_PIXELS or not parallel():
         return [fn(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor
+    import multiprocessing
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fewseg-level") as pool:
-        futures = [pool.submit(fn, item) for item in items]
-        return [f.result() for f in futures]
+    context = multiprocessing.get_context("fork")
+    children = []
+    for item in items[1:]:
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_child, args=(fn, item, send), daemon=True)
+        child.start()
+        send.close()
+        children.append((child, receive, item))
+    out = [fn(items[0])]
+    for child, receive, item in children:
+        try:
+            ok, value = pickle.loads(receive.recv_bytes())
+        except (EOFError, OSError):  # the child died without answering
+            ok, value = True, fn(item)
+        finally:
+            receive.close()
+            child.join()
+        if not ok:
+            raise value
+        out.append(value)
+    return out
+
+
+def _child(fn: Callable, item, send) -> None:
+    """In the forked child: ``fn(item)`` sent back as ``(True, result)``, or ``(False, error)``."""
+    try:
+        message = (True, fn(item))
+    except BaseException as exc:  # noqa: BLE001 (sent back and raised in the parent)
+        message = (False, exc)
+    try:
+        send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+    finally:
+        send.close()
