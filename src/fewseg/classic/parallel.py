@@ -57,9 +57,9 @@ def parallel() -> bool:
 def map_levels(fn: Callable[[T], R], items: Sequence[T], *, pixels: int) -> list[R]:
     """``[fn(item) for item in items]``: the first item here, the others each in a forked
     child at the same time, when :func:`parallel` allows and the frame has at least
-    :data:`MIN_PIXELS` ``pixels``. An error in a child is raised here as the same
-    exception; a child that dies without answering (killed, out of memory) has its item
-    computed here instead.
+    :data:`MIN_PIXELS` ``pixels``. A child that fails (an error, killed, out of memory)
+    has its item computed here instead, so an error is raised here with its own
+    traceback (an exception is never pickled: not every one can be read back).
 
     Examples
     --------
@@ -83,23 +83,22 @@ def map_levels(fn: Callable[[T], R], items: Sequence[T], *, pixels: int) -> list
         try:
             ok, value = pickle.loads(receive.recv_bytes())
         except (EOFError, OSError):  # the child died without answering
-            ok, value = True, fn(item)
+            ok, value = False, None
         finally:
             receive.close()
             child.join()
-        if not ok:
-            raise value
-        out.append(value)
+        out.append(value if ok else fn(item))
     return out
 
 
 def _child(fn: Callable, item, send) -> None:
-    """In the forked child: ``fn(item)`` sent back as ``(True, result)``, or ``(False, error)``."""
+    """In the forked child: ``(True, fn(item))`` sent back, or ``(False, None)`` when it
+    fails (the parent computes the item again and meets the error itself)."""
     try:
-        message = (True, fn(item))
-    except BaseException as exc:  # noqa: BLE001 (sent back and raised in the parent)
-        message = (False, exc)
+        message = pickle.dumps((True, fn(item)), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:  # noqa: BLE001 (the parent computes it again and raises)
+        message = pickle.dumps((False, None))
     try:
-        send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        send.send_bytes(message)
     finally:
         send.close()

@@ -429,8 +429,9 @@ def propose_levels(signal: np.ndarray, settings: ProposerSettings, *, min_area: 
     # With intensity seeds the first split does not depend on the fraction: share it.
     first = split_regions(smooth, settings) if settings.seeds == "intensity" and len(fractions) > 1 else None
     # Regions and objects the two levels share (where both fractions fall below the
-    # floor, say) are cut and tidied once.
-    # Both levels at once on a large frame (:mod:`.parallel`: the same candidates).
+    # floor, say) are cut and tidied once when one level follows the other; on a large
+    # frame the two run at once (:mod:`.parallel`), the second with a cache of its own:
+    # the same candidates.
     cache: dict = {}
     return map_levels(lambda f: _candidates(segment_signal(smooth, replace(settings, fraction=f), first=first,
                                                            cache=cache), settings,
