@@ -1,6 +1,7 @@
 """The weight-free method stage by stage, on small synthetic frames."""
 
 import os
+import sys
 import threading
 
 import numpy as np
@@ -204,6 +205,31 @@ def test_a_level_that_fails_apart_fails_here():
     done = subprocess.run([sys.executable, "-c", FAILS_APART], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if k != "FEWSEG_PARALLEL"})
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_container_limited_to_one_cpu_does_not_fork(monkeypatch, tmp_path):
+    """docker run --cpus=1 leaves every CPU in the affinity mask; the cgroup's quota says one."""
+    from fewseg.classic import parallel
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("cgroups are Linux's")
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    v2 = tmp_path / "cpu.max"
+    monkeypatch.setattr(parallel, "CGROUP_V2", str(v2))
+    monkeypatch.setattr(parallel, "CGROUP_V1", (str(tmp_path / "quota"), str(tmp_path / "period")))
+    assert parallel.cores() == 4  # no cgroup files: the affinity mask
+    v2.write_text("max 100000\n")
+    assert parallel.cores() == 4
+    v2.write_text("100000 100000\n")  # --cpus=1
+    assert parallel.cores() == 1 and not parallel.parallel()
+    v2.write_text("250000 100000\n")
+    assert parallel.cores() == 2.5
+    v2.unlink()
+    (tmp_path / "quota").write_text("150000\n")  # cgroup v1, --cpus=1.5
+    (tmp_path / "period").write_text("100000\n")
+    assert parallel.cores() == 1.5 and not parallel.parallel()
+    (tmp_path / "quota").write_text("-1\n")  # no limit
+    assert parallel.cores() == 4
 
 
 def test_parallel_comes_from_one_rule(monkeypatch):

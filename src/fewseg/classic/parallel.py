@@ -12,7 +12,7 @@ bit: each level is computed exactly as alone (the second without the first's cac
 region cuts, which holds only values it would compute).
 
 One rule, here: a fork when the platform forks (Linux), this process has two cores or
-more to use, the frame is large enough to pay for it, and this process runs no other
+more to use (a container limited to less CPU time does not), the frame is large enough to pay for it, and this process runs no other
 thread and this is its main thread (forking a process that runs threads can leave a lock
 held forever in the child: napari's Qt threads, a dask worker's thread pool); otherwise one
 level after the other. The command line, the batch loop and the NimbusImage worker fork;
@@ -38,7 +38,8 @@ MIN_PIXELS = 256 * 256
 
 def parallel() -> bool:
     """Whether :func:`map_levels` may fork: ``FEWSEG_PARALLEL`` is not ``0``, the
-    platform is Linux, this process may use two cores or more, runs one thread (this
+    platform is Linux, this process may use two cores or more (:func:`cores`: a
+    container's CPU limit counts), runs one thread (this
     call's, its main thread: not napari's worker thread nor a dask task's) and is not a
     daemonic worker of a ``multiprocessing`` pool (which may not start children)."""
     value = os.environ.get("FEWSEG_PARALLEL", "").strip()
@@ -50,8 +51,37 @@ def parallel() -> bool:
         return False
     import multiprocessing
 
-    return (len(os.sched_getaffinity(0)) >= 2 and threading.current_thread() is threading.main_thread()
+    return (cores() >= 2 and threading.current_thread() is threading.main_thread()
             and threading.active_count() == 1 and not multiprocessing.current_process().daemon)
+
+
+#: Where a container's CPU limit is read: cgroup v2's ``cpu.max`` ("QUOTA PERIOD" or
+#: "max PERIOD"), else cgroup v1's quota and period (a quota of -1: no limit).
+CGROUP_V2 = "/sys/fs/cgroup/cpu.max"
+CGROUP_V1 = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
+def cores() -> float:
+    """The cores this process may use: the CPUs it may run on, fewer where its container
+    is limited to less CPU time (``docker run --cpus=1`` leaves every CPU in the affinity
+    mask but one CPU's worth of time, and two processes would then share it)."""
+    n = float(len(os.sched_getaffinity(0)))
+    try:
+        with open(CGROUP_V2) as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, int(quota) / int(period))
+        return n
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(CGROUP_V1[0]) as f, open(CGROUP_V1[1]) as g:
+            quota, period = int(f.read()), int(g.read())
+        if quota > 0 and period > 0:
+            n = min(n, quota / period)
+    except (OSError, ValueError):
+        pass
+    return n
 
 
 def map_levels(fn: Callable[[T], R], items: Sequence[T], *, pixels: int) -> list[R]:
