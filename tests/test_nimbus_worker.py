@@ -615,6 +615,29 @@ def test_malformed_server_answers_give_one_error_line(server, capsys, tmp_path, 
     assert len(annotations_tagged(server, OUT)) == before  # nothing half-uploaded
 
 
+@pytest.mark.parametrize("tags", [(), (OUT,)])
+def test_a_folder_answered_garbled_on_the_job_s_own_read_gives_one_error_line(server, capsys, tags):
+    """The job reads the dataset folder again for its uploads record and the user's access;
+    a server that answers that read with something else than a document ends the job in one
+    line, whether or not the job has output tags (the record is read only with them)."""
+    ensure_examples(server)
+    path, seen = f"/folder/{server['datasetId']}", []
+
+    def garble(method, full):
+        if method == "GET" and full.split("?")[0].endswith(path):
+            seen.append(full)
+            return b"[]" if len(seen) > 1 else None  # the client's own first read passes
+        return None
+
+    with GarbleProxy(server["apiUrl"], garble) as proxy:
+        code, messages, err = run_worker_here(server, capsys, "compute",
+                                              compute_params(server, {"Training tags": [TRAIN]}, tags=tags),
+                                              api_url=proxy.api_url)
+    assert len(seen) >= 2
+    assert_one_error(code, messages, err, "answered the request for dataset")
+    assert "folder with something fewseg cannot read" in messages[-1]["error"]
+
+
 def test_a_later_frame_unreadable_leaves_whole_frames_and_says_which(server, capsys, tmp_path):
     """Batch Z 1-2 where only Z 2's tiles are garbage: Z 1 (the fit frame) is uploaded whole,
     a warning says so, then one error line; nothing of Z 2 is on the server."""

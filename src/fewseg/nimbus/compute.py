@@ -222,7 +222,6 @@ class Prepared:
     access: int | None
     earlier: dict
 
-
     def n_earlier(self, locations) -> int:
         """How many objects found before with the job's tags lie at ``locations``: a run
         leaves them as they are and does not outline them again."""

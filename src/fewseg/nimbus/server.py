@@ -243,7 +243,10 @@ class DatasetSource:
         """The dataset folder's Girder document, read afresh: its metadata
         (:meth:`folder_meta`) and the job's user's access to it (:meth:`access_level`)."""
         with server_answers(self.api_url, f"the request for dataset {self.dataset_id}'s folder"):
-            return self.context._gc.get(f"folder/{self.dataset_id}")
+            folder = self.context._gc.get(f"folder/{self.dataset_id}")
+            if not isinstance(folder, dict):
+                raise TypeError(f"a folder of {folder!r:.60}")
+        return folder
 
     def folder_meta(self, folder: dict) -> dict:
         """The Girder metadata (``meta``) of ``folder`` (:meth:`folder`)."""
