@@ -274,3 +274,37 @@ def test_a_drawn_not_these_outline_and_keep_into_painted_examples(make_napari_vi
         assert labels.data[tuple(int(v) for v in p)] == 0
     assert NOT_THESE not in viewer.layers  # nothing was rejected through the widget
     assert not [m for s, m in messages if s in ("error", "warning")], messages
+
+
+def test_saved_rejections_reopen_as_red_crosses_and_as_not_these_under_any_name(make_napari_viewer, qtbot, tmp_path):
+    viewer, frame, truth = demo_viewer(make_napari_viewer)
+    viewer.add_shapes([t.polygon for t in truth[:8]], shape_type="polygon", name="examples")
+    widget = open_widget(viewer)
+    find(qtbot, widget)
+    labels, shapes = results(viewer)
+    rejected = [widget.loop.proposals[int(shapes.features["label"].iloc[i])] for i in (0, 1)]
+    widget.loop.correct(rejected=[r.point for r in rejected])
+    marks = viewer.layers[NOT_THESE]
+    assert list(marks.features["tag"]) == [NOT_THESE, NOT_THESE]  # each mark is tagged as it is made
+    # Saved under a name of the user's own, removed, reopened: the loop's marks again.
+    viewer.layers.selection = {marks}
+    path = tmp_path / "rejected monday.geojson"
+    assert viewer.layers.save(str(path), selected=True, plugin="fewseg") == [str(path)]
+    viewer.layers.remove(marks)
+    assert widget.loop.not_these.value is None
+    [reopened] = viewer.open(str(path), plugin="fewseg")
+    assert reopened.name == "rejected monday" and widget.loop.not_these.value is reopened
+    assert reopened.symbol[0].value == "x" and tuple(reopened.face_color[0]) == pytest.approx((1.0, 48 / 255, 48 / 255, 1.0))
+    np.testing.assert_allclose(reopened.data, [r.point for r in rejected], atol=1e-6)
+    # A mark the user adds to it is tagged too, and Find learns from all of them.
+    reopened.add(np.array([widget.loop.proposals[int(shapes.features["label"].iloc[2])].point]))
+    assert list(reopened.features["tag"]) == [NOT_THESE] * 3
+    find(qtbot, widget)
+    assert labels.metadata["fewseg"]["learned"]["n_negatives"] == 3
+    for r in rejected:
+        assert labels.data[tuple(int(v) for v in r.point)] == 0
+    # A file of clicks that are not rejections keeps the clicks' look and is not taken.
+    clicks = tmp_path / "clicks.csv"
+    clicks.write_text("x,y\n10.5,12.5\n")
+    [other] = viewer.open(str(clicks), plugin="fewseg")
+    assert other.symbol[0].value != "x" and widget.loop.not_these.value is reopened

@@ -42,13 +42,8 @@ import numpy as np
 from ..classic.examples import is_click
 from ..match import drop_rediscovered
 from ..objects import Annotation, Location, ObjectMask
-from .layers import index_of, labels_annotations, location_at
+from .layers import CLICKS_COLOR, NOT_THESE, NOT_THESE_POINTS, index_of, labels_annotations, location_at
 
-#: The name of the layer rejected results go to (made on the first rejection).
-NOT_THESE = "not these"
-
-#: The marks of the loop's own layers: rejected results (``not these``) and clicks on missed objects.
-NOT_THESE_COLOR, CLICKS_COLOR = "#ff3030", "#00ffff"
 
 #: The results layers' roles (``metadata["fewseg"]["role"]``), as the widget writes them.
 ROLE_LABELS, ROLE_SHAPES = "found labels", "found shapes"
@@ -316,10 +311,12 @@ class CorrectionLoop:
 
     def refresh(self, before=None):
         """``not these`` after the layers changed: as the user chose it while its layer is
-        there, else a layer named ``not these``, else nothing."""
+        there, else a layer named ``not these`` or reopened from a file of the loop's marks
+        (:func:`~fewseg.napari.layers.is_not_these`), else nothing."""
         self.not_these.reset_choices()
         layers = [layer for _, layer in self._negative_choices()]
-        named = [layer for layer in layers if layer.name == NOT_THESE]
+        named = [layer for layer in layers
+                 if layer.name == NOT_THESE or (layer.metadata.get("fewseg") or {}).get("marks") == NOT_THESE]
         self.not_these.value = before if before is not None and before in layers else (named or [None])[0]
         self._watch_inputs()
 
@@ -594,8 +591,10 @@ class CorrectionLoop:
     def _negatives_layer(self):
         layer = self.not_these.value
         if layer is None:
+            # Each mark carries the tag "not these": a saved file of them is known again when reopened.
             layer = self.viewer.add_points(np.zeros((0, self._ndim())), ndim=self._ndim(), name=NOT_THESE,
-                                           face_color=NOT_THESE_COLOR, border_color="white", symbol="x", size=9)
+                                           features={"tag": np.array([], dtype=object)},
+                                           feature_defaults={"tag": NOT_THESE}, **NOT_THESE_POINTS)
             self._layers_changed()
             self.not_these.value = layer
         return layer

@@ -28,8 +28,7 @@ from decimal import ROUND_FLOOR, Decimal
 import numpy as np
 from magicgui.widgets import Label
 
-from .corrections import CLICKS_COLOR, NOT_THESE_COLOR
-from .layers import OUTCOME_COLORS
+from .layers import CLICKS_COLOR, NOT_THESE_COLOR, OUTCOME_COLORS
 
 #: Decimals of the similarity box and of every score shown (a posterior of 1 - 1e-8 still reads as below 1).
 SCORE_DECIMALS = 8

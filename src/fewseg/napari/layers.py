@@ -37,6 +37,17 @@ AREA_SHAPES = ("polygon", "rectangle", "ellipse")
 #: Edge colours of the evaluation layer, like ``fewseg evaluate``'s figure (fewseg.figure).
 OUTCOME_COLORS = {"matched": (0, 255, 0), "false": (255, 0, 0), "matched truth": (0, 128, 255), "missed": (255, 255, 0)}
 
+#: The correction loop's layer of rejected results, and the tag each of its marks carries
+#: (so a saved file of them is known again when reopened, whatever its name).
+NOT_THESE = "not these"
+
+#: The marks of the loop's own layers: rejected results (``not these``) and clicks on missed objects.
+NOT_THESE_COLOR, CLICKS_COLOR = "#ff3030", "#00ffff"
+
+#: How a ``not these`` Points layer is drawn, made by the loop or reopened from a file:
+#: red crosses, as the widget's legend shows them (clicks are cyan discs).
+NOT_THESE_POINTS = {"face_color": NOT_THESE_COLOR, "border_color": "white", "symbol": "x", "size": 9}
+
 
 def lead_axes(n_lead: int, metadata: dict | None = None, *, source: str = "layer") -> tuple[str, ...]:
     """Names of a layer's leading (non-YX) axes.
@@ -157,6 +168,45 @@ def annotation_shapes(annotations: Sequence[Annotation], *, name: str, source: s
     if not data:
         kwargs["ndim"] = 2 + len(axes)
     return data, kwargs, "shapes"
+
+
+def not_these_style(kwargs: dict, kind: str) -> dict:
+    """``kwargs`` of a Points or Shapes LayerDataTuple (:func:`annotation_points`,
+    :func:`annotation_shapes`) drawn as the loop's ``not these`` marks, whose later marks
+    carry the ``not these`` tag too, and marked so the widget chooses the layer as its
+    ``not these``.
+
+    Examples
+    --------
+    >>> kw = not_these_style(annotation_points([], name="rejected")[1], "points")
+    >>> kw["symbol"], kw["feature_defaults"]["tag"], kw["feature_defaults"]["tags"], kw["metadata"]["fewseg"]["marks"]
+    ('x', 'not these', '["not these"]', 'not these')
+    """
+    style = dict(NOT_THESE_POINTS) if kind == "points" else {"edge_color": NOT_THESE_COLOR}
+    fewseg = {**(kwargs.get("metadata") or {}).get("fewseg", {}), "marks": NOT_THESE}
+    features = kwargs.get("features") or {"tag": []}
+    # napari wants a default for every column: the tag, the plane of the newest mark (a new
+    # one is usually on it; the widget reads a mark's plane from its coordinates or the
+    # plane shown first), and nothing for the file's other properties.
+    defaults = {key: (values[-1] if key in ("xy", "z", "time", "channel") and len(values) else
+                      "" if key in ("tag", "tags") or values and isinstance(values[0], str) else np.nan)
+                for key, values in features.items()}
+    defaults.update({"tag": NOT_THESE, **({"tags": json.dumps([NOT_THESE])} if "tags" in features else {})})
+    return {**kwargs, **style, "features": features, "feature_defaults": defaults,
+            "metadata": {**(kwargs.get("metadata") or {}), "fewseg": fewseg}}
+
+
+def is_not_these(annotations: Sequence[Annotation], name: str) -> bool:
+    """Whether a file's annotations are the loop's ``not these`` marks: the file is named
+    so, or every annotation carries the ``not these`` tag (the loop's marks do).
+
+    Examples
+    --------
+    >>> mark = Annotation(point=np.array([1.0, 2.0]), tags=(NOT_THESE,))
+    >>> is_not_these([mark], "rejected monday"), is_not_these([], "not these"), is_not_these([], "examples")
+    (True, True, False)
+    """
+    return name == NOT_THESE or bool(annotations) and all(NOT_THESE in a.tags for a in annotations)
 
 
 def varying_axes(annotations: Sequence[Annotation]) -> list[str]:

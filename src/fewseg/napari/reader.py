@@ -32,7 +32,7 @@ from ..io.annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
 from ..classic.examples import is_click
 from ..io.frames import (TIFF_SUFFIXES, frame_axes, label_axes, label_image_reason, plane_counts, read_array,
                          read_frame)
-from .layers import varying_axes, annotation_points, annotation_shapes, image_layers
+from .layers import varying_axes, annotation_points, annotation_shapes, image_layers, is_not_these, not_these_style
 
 IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")
 
@@ -140,7 +140,9 @@ def _notify(message: str) -> None:
 def read_annotation_file(path) -> list[tuple]:
     """A Shapes layer of the file's outlines and a Points layer of its clicks (either or
     both; tags, locations and properties as features). A file of neither gives an empty
-    Shapes layer."""
+    Shapes layer. A file of the correction loop's rejected results (named ``not these``,
+    or every mark tagged so, as the loop tags them) is drawn as the loop draws them (red
+    crosses) and the widget takes it as its ``not these`` layer again."""
     source = _one(path)
     annotations = read_annotations(source)
     name = Path(source).name.split(".")[0]
@@ -150,6 +152,8 @@ def read_annotation_file(path) -> list[tuple]:
     layers = [annotation_shapes(outlines, name=name, source=source, axes=axes)] if outlines or not clicks else []
     if clicks:
         layers.append(annotation_points(clicks, name=f"{name} clicks" if outlines else name, source=source, axes=axes))
+    if is_not_these(annotations, name):
+        layers = [(data, not_these_style(kwargs, kind), kind) for data, kwargs, kind in layers]
     return layers
 
 
