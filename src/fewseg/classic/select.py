@@ -182,8 +182,10 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     unchanged.
 
     EM starts from the candidates nearer the examples than the median candidate. On the
-    demo with clicks it settles now and then on a subset (the dim objects the clicked
-    misses were; split seed 3, round 3, F1 0.96 -> 0.50). Tried and not kept: EM from
+    demo with clicks it settled now and then on a subset (the dim objects the clicked
+    misses were; split seed 3, round 3, F1 0.96 -> 0.50), until the examples were held
+    within the candidates' range (:func:`bounded_examples`, which ended that collapse and
+    those below; on the demo's outlines, seeds 6 and 11, two remain). Tried and not kept: EM from
     three starts (the 50th, 65th and 80th percentile of that distance), keeping the fit
     that explains the candidates, the examples and the negatives best. It ended that
     collapse and those of seeds 8 and 10, but on the busy demo the broader fits it chose
