@@ -205,6 +205,9 @@ def test_results_the_user_deleted_are_learned_from_and_never_returned(server, de
         said = [m for m in messages if m.get("title") == "Deleted results"]
         assert len(said) == 1 and said[0]["info"].startswith("2 result(s) deleted"), messages
         assert "and 2 deleted result(s)" in done_line(messages)["info"]
+        kept = re.search(r"; (\d+) found by earlier runs with these tags are left as they are$", done_line(messages)["info"])
+        assert kept and int(kept.group(1)) == len(masks_tagged(server, "forget run")) - sum(
+            u["count"] for u in uploads_since(server, before)), done_line(messages)
         learning = next(m for m in messages if m.get("title") == "Learning from the examples")
         assert learning["info"].startswith("10 examples and 2 not wanted")
         now = masks_tagged(server, "forget run")

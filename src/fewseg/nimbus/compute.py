@@ -201,6 +201,18 @@ def earlier_results(found: list, known: list) -> dict:
     return group_by_location(a for a in found if a.origin not in seen)
 
 
+def earlier_note(n_earlier: int, *, where: str = "") -> str:
+    """What a run or a preview says of the objects earlier runs with its tags found
+    (:func:`earlier_results`): kept as they are, counted; ``where`` says where they lie.
+
+    Examples
+    --------
+    >>> earlier_note(565, where=" there"), earlier_note(0)
+    ('; 565 found there by earlier runs with these tags are left as they are', '')
+    """
+    return f"; {n_earlier} found{where} by earlier runs with these tags are left as they are" if n_earlier else ""
+
+
 @dataclass
 class Prepared:
     """What a request learns from and where it writes: the checked parameters, the fit plan

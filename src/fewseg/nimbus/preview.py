@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ..objects import ObjectMask
-from .compute import Report, fit, prepare
+from .compute import Report, earlier_note, fit, prepare
 from .server import DatasetSource
 
 #: Outline colour (RGBA) and the alpha of the objects' fill.
@@ -75,9 +75,7 @@ def preview_text(n_objects: int, n_examples: int, n_negatives: int, n_earlier: i
     text = f"{n_objects} {'new ' if n_earlier else ''}objects on the current tile from {n_examples} examples"
     if n_negatives:
         text += f" and {n_negatives} not wanted"
-    if n_earlier:
-        text += f"; {n_earlier} found there by earlier runs with these tags are left as they are (not drawn)"
-    return text
+    return text + (earlier_note(n_earlier, where=" there") + " (not drawn)" if n_earlier else "")
 
 
 def preview(source: DatasetSource, params: dict, *, token: str, progress: Report, warning: Report) -> dict:

@@ -98,16 +98,14 @@ def _run(args, params: dict) -> int:
             record = preview(source, params, token=args.token, progress=progress, warning=warning)
             progress(1.0, "Preview", record["text"])
             return 0
-        from .compute import run
+        from .compute import earlier_note, run
 
         summary = run(source, params, progress=progress, warning=warning)
         rejected = f" and {summary['n_negatives']} not wanted" if summary["n_negatives"] else ""
         if summary["n_deleted_learned"]:
             rejected += f" and {summary['n_deleted_learned']} deleted result(s)"
-        kept = summary["n_earlier_kept"]
-        before = f"; {kept} found by earlier runs with these tags left as they are" if kept else ""
         progress(1.0, "Done", f"{summary['n_objects']} objects in {summary['n_frames']} frame(s) from "
-                              f"{summary['n_examples']} examples{rejected}{before}")
+                              f"{summary['n_examples']} examples{rejected}{earlier_note(summary['n_earlier_kept'])}")
         return 0
     except FewsegError as exc:
         error(str(exc), "fewseg")
