@@ -225,3 +225,23 @@ def test_a_segment_stack_output_reopens_as_labels_along_its_frames(tmp_path, cap
     assert kind == "labels" and data.shape == (3, 128, 128)  # three frames, not three channels
     assert kwargs["metadata"]["fewseg"]["why"] == "fewseg saved it as labels"
     np.testing.assert_array_equal(data, tifffile.imread(out))
+
+
+def test_results_reopen_green_and_examples_cyan(tmp_path, capsys):
+    """Results fewseg wrote (every outline scored) reopen outlined as the widget outlines
+    results; examples keep the examples' colour, so the two are not taken for each other."""
+    from fewseg.napari.layers import FOUND_EDGE
+    from fewseg.napari.reader import get_reader
+
+    frame, truth = make_demo(seed=5, shape=(160, 160), n_blobs=25)
+    from fewseg.io.frames import write_frame
+
+    write_frame(tmp_path / "frame.ome.tif", frame)
+    write_annotations(tmp_path / "examples.geojson", truth[:8], shape=frame.shape)
+    out = tmp_path / "found.geojson"
+    assert main(["segment", str(tmp_path / "frame.ome.tif"), "--examples", str(tmp_path / "examples.geojson"),
+                 "-o", str(out)]) == 0, capsys.readouterr().err
+    [(found, found_kwargs, kind)] = get_reader(str(out))(str(out))
+    assert kind == "shapes" and len(found) > 8 and found_kwargs["edge_color"] == FOUND_EDGE
+    [(_, example_kwargs, _)] = get_reader(str(tmp_path / "examples.geojson"))(str(tmp_path / "examples.geojson"))
+    assert example_kwargs["edge_color"] == "#00ffff"

@@ -42,7 +42,7 @@ import numpy as np
 from ..classic.examples import is_click
 from ..match import drop_rediscovered
 from ..objects import Annotation, Location, ObjectMask
-from .layers import CLICKS_COLOR, NOT_THESE, NOT_THESE_POINTS, index_of, labels_annotations, location_at
+from .layers import CLICKS_COLOR, FOUND_EDGE, NOT_THESE, NOT_THESE_POINTS, index_of, labels_annotations, location_at
 
 
 #: The results layers' roles (``metadata["fewseg"]["role"]``), as the widget writes them.
@@ -674,7 +674,7 @@ class CorrectionLoop:
                 if snap.shapes is not None:
                     snap.shapes.data = []
                     if snap.shapes_data:
-                        snap.shapes.add(snap.shapes_data, shape_type=snap.shapes_types, edge_color="#00ff00",
+                        snap.shapes.add(snap.shapes_data, shape_type=snap.shapes_types, edge_color=FOUND_EDGE,
                                         face_color="transparent", edge_width=1.5)
                     snap.shapes.features = snap.shapes_features
                     snap.shapes.metadata = snap.shapes_metadata

@@ -28,13 +28,10 @@ from decimal import ROUND_FLOOR, Decimal
 import numpy as np
 from magicgui.widgets import Label
 
-from .layers import CLICKS_COLOR, NOT_THESE_COLOR, OUTCOME_COLORS
+from .layers import CLICKS_COLOR, FOUND_EDGE, NOT_THESE_COLOR, OUTCOME_COLORS
 
 #: Decimals of the similarity box and of every score shown (a posterior of 1 - 1e-8 still reads as below 1).
 SCORE_DECIMALS = 8
-
-#: Edge colour of the found outlines (the widget's Shapes layer).
-FOUND_EDGE = "#00ff00"
 
 #: What each evaluation colour says, in the legend's words.
 OUTCOME_WORDS = {"matched": "found, true", "false": "found, false", "matched truth": "truth, found",

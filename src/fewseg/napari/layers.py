@@ -37,6 +37,9 @@ AREA_SHAPES = ("polygon", "rectangle", "ellipse")
 #: Edge colours of the evaluation layer, like ``fewseg evaluate``'s figure (fewseg.figure).
 OUTCOME_COLORS = {"matched": (0, 255, 0), "false": (255, 0, 0), "matched truth": (0, 128, 255), "missed": (255, 255, 0)}
 
+#: Edge colour of the found outlines (the widget's Shapes layer, and a results file reopened).
+FOUND_EDGE = "#00ff00"
+
 #: The correction loop's layer of rejected results, and the tag each of its marks carries
 #: (so a saved file of them is known again when reopened, whatever its name).
 NOT_THESE = "not these"
@@ -194,6 +197,20 @@ def not_these_style(kwargs: dict, kind: str) -> dict:
     defaults.update({"tag": NOT_THESE, **({"tags": json.dumps([NOT_THESE])} if "tags" in features else {})})
     return {**kwargs, **style, "features": features, "feature_defaults": defaults,
             "metadata": {**(kwargs.get("metadata") or {}), "fewseg": fewseg}}
+
+
+def is_results(annotations: Sequence[Annotation]) -> bool:
+    """Whether a file's annotations are results fewseg wrote (every one scored, as
+    ``fewseg segment`` and the widget's outlines layer save them), so the reader draws
+    them as the widget draws results, not in the examples' colour.
+
+    Examples
+    --------
+    >>> found = Annotation(polygon=np.array([[0.0, 0], [0, 4], [4, 4]]), properties={"score": 0.97})
+    >>> is_results([found]), is_results([]), is_results([Annotation(polygon=found.polygon)])
+    (True, False, False)
+    """
+    return bool(annotations) and all(isinstance(a.properties.get("score"), (int, float)) for a in annotations)
 
 
 def is_not_these(annotations: Sequence[Annotation], name: str) -> bool:

@@ -32,7 +32,8 @@ from ..io.annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
 from ..classic.examples import is_click
 from ..io.frames import (TIFF_SUFFIXES, frame_axes, label_axes, label_image_reason, plane_counts, read_array,
                          read_frame)
-from .layers import varying_axes, annotation_points, annotation_shapes, image_layers, is_not_these, not_these_style
+from .layers import (FOUND_EDGE, annotation_points, annotation_shapes, image_layers, is_not_these, is_results,
+                     not_these_style, varying_axes)
 
 IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")
 
@@ -142,7 +143,8 @@ def read_annotation_file(path) -> list[tuple]:
     both; tags, locations and properties as features). A file of neither gives an empty
     Shapes layer. A file of the correction loop's rejected results (named ``not these``,
     or every mark tagged so, as the loop tags them) is drawn as the loop draws them (red
-    crosses) and the widget takes it as its ``not these`` layer again."""
+    crosses) and the widget takes it as its ``not these`` layer again; a file of results
+    fewseg wrote (every outline scored) is outlined green, as the widget's results are."""
     source = _one(path)
     annotations = read_annotations(source)
     name = Path(source).name.split(".")[0]
@@ -154,6 +156,8 @@ def read_annotation_file(path) -> list[tuple]:
         layers.append(annotation_points(clicks, name=f"{name} clicks" if outlines else name, source=source, axes=axes))
     if is_not_these(annotations, name):
         layers = [(data, not_these_style(kwargs, kind), kind) for data, kwargs, kind in layers]
+    elif is_results(outlines) and layers and layers[0][2] == "shapes":
+        layers[0][1]["edge_color"] = FOUND_EDGE  # results fewseg wrote look as the widget's do, not as examples
     return layers
 
 

@@ -54,6 +54,7 @@ from ..classic.clicks import as_masks
 from ..plan import FitPlan, plan_fit
 from .corrections import ROLE_LABELS, ROLE_SHAPES, CorrectionLoop, leave_out_examples, painted_annotations
 from .layers import (
+    FOUND_EDGE,
     OUTCOME_COLORS,
     index_of,
     lead_axes,
@@ -606,8 +607,8 @@ class FindObjects(Container):
             labels_layer.metadata["fewseg"] = {"role": ROLE_LABELS, **record}
             if shapes_layer is None:
                 shapes_layer = self._viewer.add_shapes(ndim=len(shape), name=f"{tag} outlines",
-                                                       edge_color="#00ff00", face_color="transparent", edge_width=1.5)
-            self._set_shapes(shapes_layer, data, features, edge="#00ff00")
+                                                       edge_color=FOUND_EDGE, face_color="transparent", edge_width=1.5)
+            self._set_shapes(shapes_layer, data, features, edge=FOUND_EDGE)
             shapes_layer.metadata["fewseg"] = {"role": ROLE_SHAPES, **record}
             self.loop.shown(outcome.results, ids, plan.axes)
         except Exception:
