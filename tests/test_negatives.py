@@ -214,10 +214,9 @@ def test_evaluate_with_negatives(files, tmp_path, capsys):
 def test_an_example_beyond_every_candidate_does_not_drag_the_examples_kind(monkeypatch):
     """A clicked miss far outside everything found in one descriptor (on the demo: an
     object darker than the glow around it, 30 standard deviations below the others'
-    contrast) is held at the candidates' edge there: the examples' kind keeps what it
-    kept without it, and takes in the dim ones the example is like. Unbounded, it pulled
-    that column's mean and spread with the weight the examples hold, and the kind lost
-    its members."""
+    contrast) is not learned from in that column (no candidate lies there): the
+    examples' kind keeps what it kept without it. Learned from, it pulled that column's
+    mean and spread with the weight the examples hold, and the kind lost its members."""
     import fewseg.classic.select as select
 
     for seed in range(4):
@@ -227,12 +226,12 @@ def test_an_example_beyond_every_candidate_does_not_drag_the_examples_kind(monke
         far = rng.normal(0, 1, size=(300, 3)) + [3, 0, 0]
         candidates, examples = np.vstack([like, dim, far]), rng.normal(0, 0.5, size=(10, 3))
         odd = np.vstack([examples, [[0.0, -60.0, 0.0]]])
-        held = select.bounded_examples(odd, candidates)
-        assert held[-1, 1] == pytest.approx(np.quantile(candidates[:, 1], 0.001)) and (held[:-1] == examples).all()
+        left = select.bounded_examples(odd, candidates)
+        assert np.isnan(left[-1, 1]) and left[-1, 0] == 0.0 and (left[:-1] == examples).all()
         plain, with_odd = mixture_fit(examples, candidates)[0], mixture_fit(odd, candidates)[0]
-        assert (with_odd[:300] >= 0.5).sum() >= (plain[:300] >= 0.5).sum() - 6
-        assert (with_odd[300:360] >= 0.5).sum() >= 55 and (with_odd[360:] >= 0.5).sum() <= 20
-        with monkeypatch.context() as m:  # what it did unbounded
+        assert abs(int((with_odd[:300] >= 0.5).sum()) - int((plain[:300] >= 0.5).sum())) <= 6
+        assert (with_odd[360:] >= 0.5).sum() <= (plain[360:] >= 0.5).sum() + 3
+        with monkeypatch.context() as m:  # what it did when learned from
             m.setattr(select, "bounded_examples", lambda e, x: np.array(e, dtype=np.float64))
             assert (mixture_fit(odd, candidates)[0][:300] >= 0.5).sum() < 10
 
@@ -240,7 +239,8 @@ def test_an_example_beyond_every_candidate_does_not_drag_the_examples_kind(monke
 def test_clicks_on_dim_misses_do_not_collapse_the_demo_curve():
     """The demo with 10 clicks, split seed 1: round 3's clicks include objects darker
     than the glow around them, and the fit kept 397 of the 954 candidates it had kept
-    (F1 0.97 -> 0.57). No round falls below the one before by more than 0.005."""
+    (F1 0.97 -> 0.57) while it learned their contrast. No round falls below the one
+    before by more than 0.005."""
     from fewseg.evaluate import correction_curve
 
     frame, truth = make_demo(seed=0)

@@ -21,11 +21,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: The share of candidates at each end of a descriptor's range beyond which an example
-#: is held at the edge (:func:`bounded_examples`). Chosen on the demo's clicks, split seeds
-#: 1 and 3 (the collapses it ends): the least of those tried (0.001 to 0.02), all of which
-#: ended them.
+#: The share of candidates at each end of a descriptor's range beyond which an example's
+#: value is not learned from (:func:`bounded_examples`). Chosen on the demo's clicks, split
+#: seeds 1 and 3 (the collapses it ends): the least of those tried (0.001 to 0.02), all of
+#: which ended them.
 EXAMPLE_TRIM = 0.001
+
+#: How far beyond that range, as a share of its width, a value must lie to be left out
+#: (:func:`bounded_examples`): clearly beyond, not at its edge (free-standing examples sit
+#: at the smallest cluster size there is). 0.05 and 0.1 ended the same collapses; 0.05
+#: left the first round of the demo's clicks, seed 0, as it was.
+EXAMPLE_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -83,32 +89,41 @@ def _robust_sd(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - np.median(values)))) if values.size else 0.0
 
 
-def bounded_examples(examples: np.ndarray, candidates: np.ndarray, *, trim: float = EXAMPLE_TRIM) -> np.ndarray:
-    """The examples with each descriptor held within the range the candidates span in
-    that column, less the ``trim`` most extreme at each end (quantiles ``trim`` and
-    ``1 - trim`` of the known values); NaN stays NaN, and a column no candidate knows as it is.
+def bounded_examples(examples: np.ndarray, candidates: np.ndarray, *, trim: float = EXAMPLE_TRIM,
+                     margin: float = EXAMPLE_MARGIN) -> np.ndarray:
+    """The examples with each descriptor that lies beyond the range the candidates span
+    in that column (less the ``trim`` most extreme at each end: quantiles ``trim`` and
+    ``1 - trim`` of the known values), by more than ``margin`` of its width, made
+    unknown (NaN): the mixture leaves it out of
+    that column's fit, as it leaves out the shape of an object cut by the frame's edge,
+    and the example teaches through its other descriptors. A column no candidate knows
+    is as it is.
 
     A clicked miss can be a real object beyond everything the proposer found in one
-    descriptor: on the demo with clicks, objects darker than the glow around them
-    (contrast -1.0 where the others' is 0.9 +- 0.1, 30 pooled standard deviations below
-    them). Weighted to hold a share of the examples' component (:func:`mixture_fit`), one
-    such example moved that column's mean and widened its spread until the component
-    settled on a dim subset of the objects (split seed 1, round 3: 954 candidates kept,
-    then 397, F1 0.97 -> 0.57; seed 3: 0.96 -> 0.50). Held at the edge of the
-    candidates, it pulls the component its way as far as the most unusual candidate
-    would, and its other descriptors teach as they did. Examples inside the candidates'
-    range, as nearly all are, are left as they are: the first round's results move by a
-    few objects at most. (Tried first: holding each column within 8 robust standard
-    deviations of the examples' own median; it ended the collapses only where it also
-    held every clustered example at the others' cluster size, which changed the first
-    round: demo, clicks, seed 0, F1 0.92 -> 0.89.)
+    descriptor: on the demo, objects darker than the glow around them (contrast -1.0
+    where the others' is 0.9 +- 0.1, 30 pooled standard deviations below them). Weighted
+    to hold a share of the examples' component (:func:`mixture_fit`), one such example
+    moved that column's mean and widened its spread until the component settled on a
+    dim subset of the objects (clicks, split seed 1, round 3: 954 candidates kept, then
+    397, F1 0.97 -> 0.57; seed 3: 0.96 -> 0.50). No candidate lies where it lies, so
+    nothing is lost by not learning that column from it. Examples inside the
+    candidates' range, as nearly all are, are left as they are: the first round's
+    results move by a few objects at most.
+
+    Tried first: holding such a value at the edge of the range (it ended those two
+    collapses, but six examples held at the lowest contrast still pulled the
+    component onto the dim objects: outlines, split seed 11, round 3, F1 0.98 -> 0.44),
+    and holding each column within 8 robust standard deviations of the examples' own
+    median (it ended the collapses only where it also held every clustered example at
+    the others' cluster size, which changed the first round: clicks, seed 0, F1 0.92 ->
+    0.89).
 
     Examples
     --------
-    >>> e = np.array([[0.9, 1.0], [-1.0, 9.0]])
+    >>> e = np.array([[0.9, 1.0], [-1.0, 9.0], [0.49, -0.2]])
     >>> x = np.column_stack([np.linspace(0.5, 1.0, 1001), np.linspace(0.0, 10.0, 1001)])
-    >>> bounded_examples(e, x).round(3).tolist()
-    [[0.9, 1.0], [0.5, 9.0]]
+    >>> bounded_examples(e, x).tolist()
+    [[0.9, 1.0], [nan, 9.0], [0.49, -0.2]]
     """
     e = np.array(examples, dtype=np.float64)
     x = np.asarray(candidates, dtype=np.float64)
@@ -117,8 +132,9 @@ def bounded_examples(examples: np.ndarray, candidates: np.ndarray, *, trim: floa
     with warnings.catch_warnings():  # a column no candidate knows: its bounds stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = np.nanquantile(x, trim, axis=0), np.nanquantile(x, 1 - trim, axis=0)
-    bounded = np.clip(e, np.where(np.isfinite(low), low, -np.inf), np.where(np.isfinite(high), high, np.inf))
-    return np.where(np.isfinite(e), bounded, e)
+    room = margin * (high - low)
+    beyond = (e < np.where(np.isfinite(low), low - room, -np.inf)) | (e > np.where(np.isfinite(high), high + room, np.inf))
+    return np.where(beyond, np.nan, e)
 
 
 def _start_distance(zx: np.ndarray, zk: np.ndarray) -> np.ndarray:
@@ -183,9 +199,9 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
 
     EM starts from the candidates nearer the examples than the median candidate. On the
     demo with clicks it settled now and then on a subset (the dim objects the clicked
-    misses were; split seed 3, round 3, F1 0.96 -> 0.50), until the examples were held
-    within the candidates' range (:func:`bounded_examples`, which ended that collapse and
-    those below; on the demo's outlines, seeds 6 and 11, two remain). Tried and not kept: EM from
+    misses were; split seed 3, round 3, F1 0.96 -> 0.50), until the examples' descriptors
+    beyond the candidates' range were left out (:func:`bounded_examples`, which ended that
+    collapse and those below). Tried and not kept: EM from
     three starts (the 50th, 65th and 80th percentile of that distance), keeping the fit
     that explains the candidates, the examples and the negatives best. It ended that
     collapse and those of seeds 8 and 10, but on the busy demo the broader fits it chose
@@ -199,7 +215,7 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     atypical by choice (sitting in clusters the others do not), and with the plain
     standard deviation five such clicks widened the component until it took in pieces of
     aggregates (busy demo precision 0.96 -> 0.64 in one round). For the same reason an
-    example beyond the range of the candidates in a descriptor is held at its edge
+    example's descriptor beyond the range of the candidates is not learned from
     (:func:`bounded_examples`).
 
     Returns
