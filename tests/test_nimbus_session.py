@@ -32,7 +32,7 @@ from test_nimbus_worker import (  # noqa: F401  (fixtures: the same kind of runn
 )
 
 EXAMPLE, NOT = "session blob", "session not"
-ROUNDS, CORRECTIONS, NUM_TRAIN, SEED = 2, 4, 10, 3
+ROUNDS, CORRECTIONS, NUM_TRAIN, SEED = 2, 4, 10, 2  # a split whose session both rejects and clicks
 
 
 @pytest.mark.parametrize("clicks", [False, True], ids=["outlines", "clicks"])
