@@ -1,6 +1,6 @@
 """Examples judged in their own cluster, and pieces of large structures kept out of the
 examples' component (propose.example_clusters, embed.describe(clusters=),
-select.mixture_fit(spread=))."""
+select.mixture_fit(spread=, upper=))."""
 
 from __future__ import annotations
 
@@ -87,22 +87,37 @@ def test_touching_pairs_stay_and_pieces_of_structures_go_with_the_spread_fixed()
     clustered[:, 3] = np.linspace(0, 3.5, 10)
     wide = kept(mixture_fit(clustered, candidates, spread={3: 0.5})[0])
     assert wide["pieces"] > fixed["pieces"] + 0.3
+    # One-sided (what WeightFreeSegmenter.select does): the same, free objects are below the mean already.
+    one_sided = kept(mixture_fit(examples, candidates, spread={3: 0.5}, upper=(3,))[0])
+    assert one_sided["pairs"] > 0.8 and one_sided["free"] > 0.95
+    assert one_sided["pieces"] < 0.25 and one_sided["junk"] < 0.05
 
 
-def test_touching_blobs_are_found_on_a_demo_frame(monkeypatch):
-    """On a small demo frame whose ten examples all stand free, the selection with the
-    cluster size's spread learned from the candidates drops blobs that touch another
-    (split seed 3); with it fixed (``WeightFreeSegmenter.select``) they are found, at the
-    same precision."""
-    from fewseg.config import SegmentConfig
-    from fewseg.demo import make_demo
-    from fewseg.evaluate import run_evaluation
-    from fewseg.classic.model import WeightFreeSegmenter
-    from fewseg.classic.select import select_by_mixture
+def test_a_kind_found_alone_and_in_clusters_keeps_its_free_standing_members_one_sided():
+    """Nuclei stand alone (log cluster size 0) and sit in clusters (~2.8), as on
+    stardist's img3d planes. The examples: two alone, eight in clusters, then five
+    clicked misses in clusters. Two-sided, the cluster size's component (its spread
+    fixed) sits on the clustered members and loses every free-standing one; one-sided
+    (``upper``: only a cluster larger than the kind's counts against a candidate) keeps
+    both, with or without the clicks, and leaves out what is like the kind but sits in
+    a far larger cluster (pieces of a structure). The pieces are what made the
+    one-sided mean sink onto the free-standing members (the clustered ones all lost)
+    before it was held at the examples' median or above."""
+    rng = np.random.default_rng(0)
 
-    frame, truth = make_demo(seed=0, shape=(512, 512), n_blobs=150)
-    fixed = run_evaluation(frame, truth, config=SegmentConfig(), num_train=10, seed=3).metrics
-    monkeypatch.setattr(WeightFreeSegmenter, "select", lambda self, v, **_: select_by_mixture(self.example_vectors, v))
-    learned = run_evaluation(frame, truth, config=SegmentConfig(), num_train=10, seed=3).metrics
-    assert fixed["recall"] >= learned["recall"] + 0.04
-    assert fixed["precision"] >= learned["precision"] - 0.01
+    def kind(n, alone):
+        a = rng.random(n) < alone
+        return np.column_stack([rng.normal(0, 1, n), rng.normal(0, 1, n), np.where(a, 0.0, rng.normal(2.8, 0.3, n))]), a
+
+    members, free = kind(300, 0.3)
+    other = np.column_stack([rng.normal(2.5, 1, 150), rng.normal(-2.5, 1, 150), np.abs(rng.normal(2.5, 1.0, 150))])
+    pieces = np.column_stack([rng.normal(0, 1, (20, 2)), rng.uniform(5, 6, 20)])
+    candidates = np.vstack([members, other, pieces])
+    examples = np.vstack([[0.2, 0.1, 0.0], [-0.3, 0.2, 0.0], kind(8, 0.0)[0]])
+    clicks = np.column_stack([rng.normal(-0.5, 0.3, 5), rng.normal(0, 0.3, 5), rng.normal(3.1, 0.1, 5)])
+    for ex in (examples, np.vstack([examples, clicks])):
+        two = mixture_fit(ex, candidates, spread={2: 0.5})[0] >= 0.5
+        one = mixture_fit(ex, candidates, spread={2: 0.5}, upper=(2,))[0] >= 0.5
+        assert two[:300][free].mean() < 0.1
+        assert one[:300][free].mean() > 0.95 and one[:300][~free].mean() > 0.85
+        assert one[300:450].mean() < 0.1 and one[450:].mean() < 0.05

@@ -303,10 +303,12 @@ class WeightFreeSegmenter:
     def select(self, vectors: np.ndarray, *, similarity: float | None | str = FROM_CONFIG) -> Selection:
         """Which of the candidates described by ``vectors`` are like the examples
         (:func:`~fewseg.classic.select.select_by_mixture`, the cluster size's spread fixed:
-        :data:`CLUSTER_SPREAD`), kept at ``similarity`` (as in :meth:`predict`);
+        :data:`CLUSTER_SPREAD`, and only a cluster larger than the examples' kind's
+        counting against a candidate), kept at ``similarity`` (as in :meth:`predict`);
         ``predict`` and the block-by-block path share it."""
+        cluster = DESCRIPTOR_NAMES.index("log_cluster")
         return select_by_mixture(self.example_vectors, vectors, threshold=similarity_of(self.config, similarity),
-                                 spread={DESCRIPTOR_NAMES.index("log_cluster"): CLUSTER_SPREAD},
+                                 spread={cluster: CLUSTER_SPREAD}, upper=(cluster,),
                                  negatives=getattr(self, "negative_vectors", None))
 
     def __getstate__(self) -> dict:
