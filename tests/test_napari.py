@@ -172,6 +172,12 @@ def test_demo_find_evaluate_save_reopen(make_napari_viewer, qtbot, tmp_path, mes
     assert set(outcomes) == {"matched", "matched truth", "missed", "false"}
     colours = {o: tuple(np.round(c[:3], 2)) for o, c in zip(outcomes, evaluation.edge_color)}
     assert colours["matched"] == (0, 1, 0) and colours["false"] == (1, 0, 0) and colours["missed"] == (1, 1, 0)
+    # Saved and opened again (napari's writer, then its reader): the same outlines in the same colours.
+    saved = _save(viewer, evaluation, tmp_path / "evaluation.geojson")
+    [reopened] = viewer.open(str(saved), plugin="fewseg")
+    assert len(reopened.data) == len(evaluation.data) and list(reopened.features["outcome"]) == outcomes
+    np.testing.assert_allclose(reopened.edge_color, evaluation.edge_color)
+    viewer.layers.remove(reopened)
 
     # Re-run: the same layers are updated in place.
     click_and_wait(qtbot, widget, widget.find_button)

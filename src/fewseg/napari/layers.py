@@ -213,6 +213,23 @@ def is_results(annotations: Sequence[Annotation]) -> bool:
     return bool(annotations) and all(isinstance(a.properties.get("score"), (int, float)) for a in annotations)
 
 
+def evaluation_outcomes(annotations: Sequence[Annotation]) -> list[str] | None:
+    """Each annotation's ``outcome`` when the file is an evaluation layer the widget drew
+    and the writer saved (every outline has one of :data:`OUTCOME_COLORS`' outcomes),
+    so the reader colours it again as Evaluate did; else None.
+
+    Examples
+    --------
+    >>> tri = np.array([[0.0, 0], [0, 4], [4, 4]])
+    >>> evaluation_outcomes([Annotation(polygon=tri, properties={"outcome": "missed"})])
+    ['missed']
+    >>> evaluation_outcomes([Annotation(polygon=tri, properties={"outcome": "perhaps"})]) is None
+    True
+    """
+    outcomes = [a.properties.get("outcome") for a in annotations]
+    return outcomes if outcomes and all(o in OUTCOME_COLORS for o in outcomes) else None
+
+
 def is_not_these(annotations: Sequence[Annotation], name: str) -> bool:
     """Whether a file's annotations are the loop's ``not these`` marks: the file is named
     so, or every annotation carries the ``not these`` tag (the loop's marks do).
@@ -329,7 +346,7 @@ def _properties(features, i: int) -> dict:
     properties = {}
     if features is not None:
         for key in features.keys() if hasattr(features, "keys") else features:
-            if key not in ("tag", "tags", "xy", "z", "time", "channel", "label", "outcome"):
+            if key not in ("tag", "tags", "xy", "z", "time", "channel", "label"):
                 value = _feature(features, key, i)
                 if value is not None:
                     properties[key] = value.item() if isinstance(value, np.generic) else value

@@ -32,8 +32,8 @@ from ..io.annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
 from ..classic.examples import is_click
 from ..io.frames import (TIFF_SUFFIXES, frame_axes, label_axes, label_image_reason, plane_counts, read_array,
                          read_frame)
-from .layers import (FOUND_EDGE, annotation_points, annotation_shapes, image_layers, is_not_these, is_results,
-                     not_these_style, varying_axes)
+from .layers import (FOUND_EDGE, OUTCOME_COLORS, annotation_points, annotation_shapes, evaluation_outcomes,
+                     image_layers, is_not_these, is_results, not_these_style, rgba, varying_axes)
 
 IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")
 
@@ -144,7 +144,8 @@ def read_annotation_file(path) -> list[tuple]:
     Shapes layer. A file of the correction loop's rejected results (named ``not these``,
     or every mark tagged so, as the loop tags them) is drawn as the loop draws them (red
     crosses) and the widget takes it as its ``not these`` layer again; a file of results
-    fewseg wrote (every outline scored) is outlined green, as the widget's results are."""
+    fewseg wrote (every outline scored) is outlined green, as the widget's results are, and
+    a saved evaluation layer (every outline with its outcome) in Evaluate's colours."""
     source = _one(path)
     annotations = read_annotations(source)
     name = Path(source).name.split(".")[0]
@@ -158,6 +159,8 @@ def read_annotation_file(path) -> list[tuple]:
         layers = [(data, not_these_style(kwargs, kind), kind) for data, kwargs, kind in layers]
     elif is_results(outlines) and layers and layers[0][2] == "shapes":
         layers[0][1]["edge_color"] = FOUND_EDGE  # results fewseg wrote look as the widget's do, not as examples
+    elif (outcomes := evaluation_outcomes(outlines)) and layers and layers[0][2] == "shapes":
+        layers[0][1]["edge_color"] = [rgba(OUTCOME_COLORS[o]) for o in outcomes]  # as Evaluate drew them
     return layers
 
 
