@@ -299,17 +299,18 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
         resp = new
         if converged:
             break
+    seen = _floored(zx, params[0][0], upper)  # the candidates as the fitted component 0 judges them
     if negatives is not None and len(negatives):
         n = np.asarray(negatives, dtype=np.float64).reshape(-1, e.shape[1])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             zn = (n - centre) / scale
-        resp = _negatives_posterior(zx, params, zn, resp, iterations=iterations, upper=upper)
-    return resp, _typicality(_floored(zx, params[0][0], upper), *params[0])
+        resp = _negatives_posterior(zx, params, zn, resp, iterations=iterations, seen=seen)
+    return resp, _typicality(seen, *params[0])
 
 
 def _negatives_posterior(zx: np.ndarray, params: list, zn: np.ndarray, resp: np.ndarray, *,
-                         iterations: int, upper: tuple[int, ...] = ()) -> np.ndarray:
+                         iterations: int, seen: np.ndarray | None = None) -> np.ndarray:
     """Component 0's posterior once the negatives' kind joins the fitted two-component
     mixture (:func:`mixture_fit`). The negatives' kind is a mixture of one kernel per
     negative (``zn``, standardised), in equal shares: each centred on its negative, as
@@ -319,15 +320,14 @@ def _negatives_posterior(zx: np.ndarray, params: list, zn: np.ndarray, resp: np.
     score down what resembles them; one Gaussian on their mean would sit between them,
     resembling neither. The two fitted components stay as they are; only the three
     shares are learned, starting from the candidates not like the examples that are
-    nearer the negatives than the examples' kind. ``upper``: component 0's one-sided
-    columns (:func:`mixture_fit`)."""
+    nearer the negatives than the examples' kind. ``seen``: ``zx`` as component 0 judges
+    it (its one-sided columns floored, :func:`mixture_fit`'s ``upper``); None: ``zx``."""
     kernels = np.column_stack([
         _log_gauss(zx, np.where(np.isfinite(row), row, params[1][0]), np.where(np.isfinite(row), params[0][1], params[1][1]))
         for row in zn])
     top = kernels.max(axis=1)
     log_neg = top + np.log(np.exp(kernels - top[:, None]).mean(axis=1))
-    logs = np.column_stack([_log_gauss(_floored(zx, params[0][0], upper), *params[0]), _log_gauss(zx, *params[1]),
-                            log_neg])
+    logs = np.column_stack([_log_gauss(zx if seen is None else seen, *params[0]), _log_gauss(zx, *params[1]), log_neg])
     like = float(resp.mean())
     start = float(np.mean((log_neg > logs[:, 0]) & (resp < 0.5)))
     shares = np.array([like, max(0.0, 1 - like - start), start])

@@ -230,6 +230,18 @@ def evaluation_outcomes(annotations: Sequence[Annotation]) -> list[str] | None:
     return outcomes if outcomes and all(o in OUTCOME_COLORS for o in outcomes) else None
 
 
+def outcome_edges(outcomes: Sequence[str]) -> list[list[float]]:
+    """The evaluation layer's edge colour (RGBA) of each outcome (:data:`OUTCOME_COLORS`),
+    as Evaluate draws it and a saved evaluation reopens.
+
+    Examples
+    --------
+    >>> outcome_edges(["false", "missed"])
+    [[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 0.0, 1.0]]
+    """
+    return [rgba(OUTCOME_COLORS[o]) for o in outcomes]
+
+
 def is_not_these(annotations: Sequence[Annotation], name: str) -> bool:
     """Whether a file's annotations are the loop's ``not these`` marks: the file is named
     so, or every annotation carries the ``not these`` tag (the loop's marks do).

@@ -32,8 +32,8 @@ from ..io.annotations import CSV_SUFFIXES, JSON_SUFFIXES, read_annotations
 from ..classic.examples import is_click
 from ..io.frames import (TIFF_SUFFIXES, frame_axes, label_axes, label_image_reason, plane_counts, read_array,
                          read_frame)
-from .layers import (FOUND_EDGE, OUTCOME_COLORS, annotation_points, annotation_shapes, evaluation_outcomes,
-                     image_layers, is_not_these, is_results, not_these_style, rgba, varying_axes)
+from .layers import (FOUND_EDGE, annotation_points, annotation_shapes, evaluation_outcomes, image_layers,
+                     is_not_these, is_results, not_these_style, outcome_edges, varying_axes)
 
 IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg")
 
@@ -157,10 +157,10 @@ def read_annotation_file(path) -> list[tuple]:
         layers.append(annotation_points(clicks, name=f"{name} clicks" if outlines else name, source=source, axes=axes))
     if is_not_these(annotations, name):
         layers = [(data, not_these_style(kwargs, kind), kind) for data, kwargs, kind in layers]
-    elif is_results(outlines) and layers and layers[0][2] == "shapes":
+    elif is_results(outlines):  # outlines there: layers[0] is their Shapes layer
         layers[0][1]["edge_color"] = FOUND_EDGE  # results fewseg wrote look as the widget's do, not as examples
-    elif (outcomes := evaluation_outcomes(outlines)) and layers and layers[0][2] == "shapes":
-        layers[0][1]["edge_color"] = [rgba(OUTCOME_COLORS[o]) for o in outcomes]  # as Evaluate drew them
+    elif outcomes := evaluation_outcomes(outlines):
+        layers[0][1]["edge_color"] = outcome_edges(outcomes)  # as Evaluate drew them
     return layers
 
 

@@ -55,15 +55,14 @@ from ..plan import FitPlan, plan_fit
 from .corrections import ROLE_LABELS, ROLE_SHAPES, CorrectionLoop, leave_out_examples, painted_annotations
 from .layers import (
     FOUND_EDGE,
-    OUTCOME_COLORS,
     index_of,
     lead_axes,
     location_at,
+    outcome_edges,
     outline_of,
     paint_results,
     points_annotations,
     result_shapes,
-    rgba,
     shapes_annotations,
 )
 
@@ -686,4 +685,4 @@ class FindObjects(Container):
         layer.metadata["fewseg"] = {"role": ROLE_EVALUATION, "scores": s.as_dict(), "frame": here.as_nimbus()}
         self._set_shapes(layer, data, {"outcome": outcome}, edge="#ffffff")
         if data:
-            layer.edge_color = [rgba(OUTCOME_COLORS[o]) for o in outcome]
+            layer.edge_color = outcome_edges(outcome)
