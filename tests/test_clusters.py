@@ -1,5 +1,5 @@
 """Examples judged in their own cluster, and pieces of large structures kept out of the
-examples' component (propose.example_clusters, embed.describe(clusters=),
+examples' component (contacts.structures, propose.example_clusters, describe(clusters=),
 select.mixture_fit(spread=, upper=))."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from fewseg.classic import contacts
+from fewseg.classic.contacts import structures
 from fewseg.classic.describe import DESCRIPTOR_NAMES, describe
 from fewseg.classic.examples import learn_profile
 from fewseg.objects import Frame, ObjectMask, masks_from_labels
@@ -22,24 +24,77 @@ def _discs(centres, shape=(120, 160), radius=6):
     return labels
 
 
-def test_an_example_touching_a_neighbour_has_it_in_its_cluster():
-    # Discs 1 and 2 touch (centres 12 apart, radius 6), disc 3 stands alone.
-    labels = _discs([(40, 40), (40, 52), (80, 110)])
+def _blurred(labels):
     rng = np.random.default_rng(0)
     signal = ndi.gaussian_filter((labels > 0).astype(np.float32), 1.0) + rng.normal(0, 0.02, labels.shape)
+    return signal.astype(np.float32)
+
+
+def test_an_example_cut_from_a_structure_has_the_rest_in_its_cluster():
+    # Discs 1 and 2 (centres 10 apart, radius 6) make one plateau with a wide waist, which
+    # the proposer cuts in two where the signal stays high; disc 3 stands alone.
+    labels = _discs([(40, 40), (40, 50), (80, 110)])
+    signal = _blurred(labels)
     masks = masks_from_labels(labels)
     settings = default_settings(6.0)
-    touching, alone = example_clusters(signal.astype(np.float32), [masks[0], masks[2]], settings)
-    assert 1.7 * masks[0].area < touching.area < 2.6 * masks[0].area
+    joined, alone = example_clusters(signal, [masks[0], masks[2]], settings)
+    assert 1.7 * masks[0].area < joined.area < 2.6 * masks[0].area
     assert 0.7 * masks[2].area < alone.area < 1.4 * masks[2].area
     full = np.zeros(labels.shape, dtype=bool)
-    touching.paste(full)
+    joined.paste(full)
     assert full[labels == 1].mean() > 0.9 and full[labels == 2].mean() > 0.7 and not full[labels == 3].any()
     # The same in one pass over the whole frame (windows covering most of a small frame).
-    small = signal[20:100, 20:70].astype(np.float32)
     shifted = ObjectMask(masks[0].row - 20, masks[0].col - 20, masks[0].mask)
-    (whole,) = example_clusters(small, [shifted], settings)
-    assert abs(whole.area - touching.area) <= 0.1 * touching.area
+    (whole,) = example_clusters(signal[20:100, 20:70], [shifted], settings)
+    assert abs(whole.area - joined.area) <= 0.1 * joined.area
+
+
+def test_an_example_touching_a_neighbour_at_a_neck_stands_alone(monkeypatch):
+    # Two blobs, brightest at their centres, touch (centres 12 apart): the signal falls
+    # between them, as between two touching objects of a kind, so the example outlined on
+    # the first (a disc of radius 6) is a cluster of its own.
+    (example,) = masks_from_labels(_discs([(40, 40)]))
+    rows, cols = np.indices((120, 160))
+    rng = np.random.default_rng(0)
+    signal = sum(np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / 24.0) for r, c in [(40, 40), (40, 52), (80, 110)])
+    signal = (signal + rng.normal(0, 0.02, rows.shape)).astype(np.float32)
+    (touching,) = example_clusters(signal, [example], default_settings(6.0))
+    assert touching.area == example.area
+    # Had every contact joined, the neighbour the proposer finds would be in it.
+    monkeypatch.setattr(contacts, "FLAT", 0.0)
+    (everything,) = example_clusters(signal, [example], default_settings(6.0))
+    assert everything.area > 1.4 * example.area
+
+
+def test_structures_join_pieces_across_flat_contacts_only():
+    """Pieces of a bright bar cut in three are one structure; two peaked blobs touching in
+    a valley are two; a bright blob on a dim glow patch is not a piece of the patch (its
+    contact is as bright as the patch, but far below the blob: the brighter side counts)."""
+    shape = (60, 120)
+    rows, cols = np.indices(shape)
+    labels = np.zeros(shape, dtype=np.int32)
+    signal = np.zeros(shape)
+    labels[10:20, 5:15], labels[10:20, 15:25], labels[10:20, 25:35] = 1, 2, 3  # a bar, cut in three
+    signal[10:20, 5:35] = 10.0
+    for k, c in ((4, 50), (5, 62)):  # two peaked blobs touching at x = 56
+        disc = (rows - 15) ** 2 + (cols - c) ** 2 <= 36
+        labels[disc] = k
+        signal += 10 * np.exp(-((rows - 15) ** 2 + (cols - c) ** 2) / 18.0)
+    labels[35:55, 80:110] = 6  # a dim glow patch ...
+    signal[35:55, 80:110] += 2.0
+    blob = (rows - 45) ** 2 + (cols - 95) ** 2 <= 25
+    labels[blob] = 7  # ... with a bright blob in it
+    signal += 10 * np.exp(-((rows - 45) ** 2 + (cols - 95) ** 2) / 12.0)
+    joined = structures(labels, signal, 7)
+    assert joined[1] == joined[2] == joined[3]
+    assert len({joined[3], joined[4], joined[5], joined[6], joined[7]}) == 5
+    # Described, the bar's pieces sit in a cluster three times their size; the others in their own.
+    col = DESCRIPTOR_NAMES.index("log_cluster")
+    frame = Frame((100 + 10 * signal).astype(np.float32)[None])
+    masks = masks_from_labels(labels)
+    seen = describe(frame, signal.astype(np.float32), masks, learn_profile(frame, masks[:5]))[:, col]
+    np.testing.assert_allclose(seen[:3], np.log(3.0))
+    np.testing.assert_array_equal(seen[3:], 0.0)
 
 
 def test_describe_takes_the_examples_cluster_size_from_their_clusters():
@@ -121,3 +176,19 @@ def test_a_kind_found_alone_and_in_clusters_keeps_its_free_standing_members_one_
         assert two[:300][free].mean() < 0.1
         assert one[:300][free].mean() > 0.95 and one[:300][~free].mean() > 0.85
         assert one[300:450].mean() < 0.1 and one[450:].mean() < 0.05
+
+
+def test_a_cluster_size_of_zero_everywhere_says_nothing():
+    """Where no object touches another, every cluster size is 0: the column is left out
+    of the fit (as an unknown one is), not standardised by its zero spread, which made
+    the spread fixed there ~1e18 wide and scored every candidate down (a frame of
+    separate discs: nothing found)."""
+    rng = np.random.default_rng(0)
+    examples = rng.normal(0, 1, (10, 3))
+    candidates = np.vstack([rng.normal(0, 1, (200, 3)), rng.normal(4, 1, (300, 3))])
+    zero = lambda a: np.column_stack([a, np.zeros(len(a))])  # noqa: E731
+    post, typical = mixture_fit(zero(examples), zero(candidates), spread={3: 0.5}, upper=(3,))
+    alone, typical_alone = mixture_fit(examples, candidates)
+    np.testing.assert_allclose(post, alone)
+    assert (post[:200] > 0.5).mean() > 0.9 and (post[200:] > 0.5).mean() < 0.05
+    np.testing.assert_allclose(typical - typical[0], typical_alone - typical_alone[0])

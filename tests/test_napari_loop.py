@@ -66,7 +66,9 @@ def test_a_scripted_session_reproduces_the_correction_curve(make_napari_viewer, 
     (and precision, recall) in every round."""
     frame, blobs = make_demo(seed=2, shape=(256, 256), n_blobs=45, busy=True)  # with aggregates and fibres
     curve = correction_curve(frame, blobs, config=SegmentConfig(), num_train=10, seed=3, rounds=2, corrections=4)
-    assert sum(len(ev.metrics["rejected"]) for ev in curve) >= 2 and sum(len(ev.metrics["clicked"]) for ev in curve) >= 8
+    # The session has rejections and clicks to replay (3 and 6 of them: since the clusters of
+    # flat contacts the curve misses fewer objects than the 8 it could click).
+    assert sum(len(ev.metrics["rejected"]) for ev in curve) >= 2 and sum(len(ev.metrics["clicked"]) for ev in curve) >= 4
     viewer = make_napari_viewer()
     for name, channel in zip(frame.channel_names, frame.data):
         viewer.add_image(channel, name=name)

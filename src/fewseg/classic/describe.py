@@ -9,8 +9,8 @@ encoder features instead (``fewseg.sam``); both return ``(N, D)`` float arrays.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from .contacts import structures
 from .examples import ExampleProfile, ring_masks
 from ..objects import Frame, ObjectMask, label_shapes, labels_from_masks
 
@@ -61,9 +61,10 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
     shape columns (:data:`SHAPE_DESCRIPTORS`) are NaN: unknown, not zero. The selector
     (:func:`fewseg.classic.select.mixture_posterior`) leaves unknown columns out.
 
-    The cluster size (``log_cluster``: log of the area of the touching objects an object
-    is part of over its own) comes from ``masks`` themselves, or, given ``clusters`` (one
-    mask per object: the examples' clusters in their frame,
+    The cluster size (``log_cluster``: log of the area of the structure an object is a
+    piece of over its own: the objects joined to it through flat contacts,
+    :func:`fewseg.classic.contacts.structures`) comes from ``masks`` themselves, or,
+    given ``clusters`` (one mask per object: the examples' clusters in their frame,
     :func:`fewseg.classic.propose.example_clusters`), from those.
     """
     n = len(masks)
@@ -92,13 +93,12 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
         log_cluster = np.log(np.maximum(np.array([c.area for c in clusters], dtype=np.float64), count) / count)
     else:
         # Objects that touch form clusters; a piece of a large structure (an aggregate cut
-        # into object-sized parts) sits in a cluster much larger than itself.
-        touching, _ = ndi.label(ndi.binary_dilation(labels > 0))
-        cluster_area = np.bincount(touching.ravel(), weights=(labels > 0).ravel())
-        own_cluster = np.zeros(n + 1, dtype=np.int64)
-        own_cluster[labels.ravel()] = touching.ravel()
-        # (An object hidden under earlier ones has no pixel of its own: cluster of itself.)
-        log_cluster = np.log(np.maximum(cluster_area[own_cluster[1:]], count) / count)
+        # into object-sized parts) sits in a cluster much larger than itself. Objects of a
+        # kind that touch meet in a valley and each stands alone (:mod:`.contacts`).
+        # (An object hidden under earlier ones has no pixel of its own: a cluster of itself.)
+        joined = structures(labels, signal, n)
+        cluster_area = np.bincount(joined, weights=np.bincount(labels.ravel(), minlength=n + 1)[: n + 1])
+        log_cluster = np.log(np.maximum(cluster_area[joined[1:]], count) / count)
 
     # Brightness varies multiplicatively between objects: compare it on a log scale.
     log_signal = np.log(np.maximum(s_mean, 0.05))

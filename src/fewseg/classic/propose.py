@@ -20,6 +20,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
 from ..objects import ObjectMask, label_shapes, labels_from_masks, masks_from_labels
+from .contacts import structures
 from .parallel import map_levels
 
 
@@ -687,7 +688,9 @@ def _fit_proposer(signal: np.ndarray, masks: list[ObjectMask], radius: float) ->
 def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: ProposerSettings, *,
                      cache: dict | None = None) -> list[ObjectMask]:
     """Each example's cluster in its frame: the example with the objects the proposer
-    finds touching it (directly or through others), one mask per example.
+    finds joined to it through flat contacts (directly or through others: the pieces of
+    a structure it is a piece of, :func:`~fewseg.classic.contacts.structures`), one mask
+    per example.
 
     Examples are outlined one by one, so on their own they never touch anything, while
     candidates do (touching nuclei, pieces of a fibre or an aggregate). The descriptors
@@ -695,7 +698,7 @@ def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: Prop
     examples' clusters are seen the same way: the signal is proposed with ``settings``
     in a window of three peak radii around each example (or, when those windows would
     cover a quarter of the frame or more, over the whole frame once), the proposals
-    overlapping an example are replaced by it, and the objects that touch it, directly
+    overlapping an example are replaced by it, and the objects joined to it, directly
     or through others, are its cluster.
 
     ``cache`` (a dict kept with one ``signal`` and ``settings``: a correction round adds
@@ -710,12 +713,13 @@ def example_clusters(signal: np.ndarray, masks: list[ObjectMask], settings: Prop
             labels = segment_signal(smooth_signal(signal, settings), settings)
             cache["frame"] = labels, np.bincount(labels.ravel())
         labels, area = cache["frame"]
-        return [_cluster_of(m, labels[win], win, area=area) for m, win in zip(masks, _cluster_windows(masks, labels, area))]
+        return [_cluster_of(m, labels[win], signal[win], win, area=area)
+                for m, win in zip(masks, _cluster_windows(masks, labels, area))]
     out = []
     for m, win in zip(masks, windows):
         key = ("cluster", m.row, m.col, m.mask.shape, m.mask.tobytes())
         if key not in cache:
-            cache[key] = _cluster_of(m, segment_signal(smooth_signal(signal[win], settings), settings), win)
+            cache[key] = _cluster_of(m, segment_signal(smooth_signal(signal[win], settings), settings), signal[win], win)
         out.append(cache[key])
     return out
 
@@ -744,17 +748,27 @@ def _cluster_windows(masks: list[ObjectMask], labels: np.ndarray, area: np.ndarr
     return out
 
 
-def _cluster_of(m: ObjectMask, labels: np.ndarray, win, *, area: np.ndarray | None = None) -> ObjectMask:
+def _cluster_of(m: ObjectMask, labels: np.ndarray, signal: np.ndarray, win, *, area: np.ndarray | None = None) -> ObjectMask:
     """:func:`example_clusters` for one example ``m`` and the proposals ``labels`` of
     window ``win`` (fragments under 15 pixels, which :func:`propose` drops, left out;
-    ``area``: each proposal's area, when ``labels`` is a window of a larger label image)."""
+    ``area``: each proposal's area, when ``labels`` is a window of a larger label image),
+    the object signal ``signal`` of that window telling flat contacts
+    (:func:`~fewseg.classic.contacts.structures`)."""
     own = np.zeros(labels.shape, dtype=bool)
     ObjectMask(m.row - win[0].start, m.col - win[1].start, m.mask).paste(own)
     area = np.bincount(labels.ravel()) if area is None else area.copy()
     drop = area < 15
     drop[labels[own]] = True
-    objects = ((labels > 0) & ~drop[labels]) | own
-    touching, _ = ndi.label(ndi.binary_dilation(objects))
-    ids = np.unique(touching[own])
-    tight = ObjectMask.from_full(objects & np.isin(touching, ids[ids > 0]))
+    drop[0] = True
+    # The window's proposals renumbered 1..k (the example k + 1): a window of a whole frame's
+    # labels holds a few of its thousands.
+    present = np.unique(labels)
+    present = present[~drop[present]]
+    index = np.zeros(int(labels.max()) + 1, dtype=np.int64)
+    index[present] = np.arange(1, len(present) + 1)
+    k = len(present) + 1
+    objects = index[labels]
+    objects[own] = k
+    joined = structures(objects, signal, k)
+    tight = ObjectMask.from_full((objects > 0) & (joined[objects] == joined[k]))
     return ObjectMask(win[0].start + tight.row, win[1].start + tight.col, tight.mask)

@@ -175,7 +175,9 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     enough. Descriptors are standardised by the pooled median and standard deviation.
     NaN marks a descriptor as unknown (e.g. the shape of an object cut by the frame's
     edge): it is marginalised out, so that object is judged on the other descriptors
-    and does not inform that column's fit.
+    and does not inform that column's fit. A column with one value for every example
+    and candidate (no object touching another: every cluster size 0) is left out the
+    same way: it says nothing, and standardised by its zero spread it would not.
 
     Ten examples among hundreds of candidates would hold ~2 % of component 0's mass,
     and the component could drift to whichever cluster of candidates is largest (on
@@ -266,8 +268,15 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     pooled = np.vstack([e, x])
     with warnings.catch_warnings():  # all-NaN columns or rows: their statistics stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        centre, scale = np.nanmedian(pooled, axis=0), np.nanstd(pooled, axis=0) + 1e-9
+        centre, sd = np.nanmedian(pooled, axis=0), np.nanstd(pooled, axis=0)
+        # A column with one value for every example and candidate says nothing (say, no
+        # object touches another: every cluster size 0). Standardised by its ~0 spread, a
+        # spread fixed there would be ~1e18 wide and score every candidate down; it is
+        # left out, as an unknown descriptor is.
+        constant = ~(sd > 1e-9 * np.maximum(1.0, np.abs(centre)))  # all-NaN columns too
+        scale = np.where(constant, 1.0, sd + 1e-9)
         z = (pooled - centre) / scale
+        z[:, constant] = np.nan
         fixed = {col: (max(sd, _robust_sd(e[:, col])) / scale[col]) ** 2 + reg for col, sd in (spread or {}).items()}
         ze, zx = z[: len(e)], z[len(e) :]
         floor = {col: np.nanmedian(ze[:, col]) if np.isfinite(ze[:, col]).any() else -np.inf for col in upper}
@@ -305,6 +314,7 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             zn = (n - centre) / scale
+            zn[:, constant] = np.nan
         resp = _negatives_posterior(zx, params, zn, resp, iterations=iterations, seen=seen)
     return resp, _typicality(seen, *params[0])
 
