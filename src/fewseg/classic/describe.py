@@ -97,7 +97,7 @@ def describe(frame: Frame, signal: np.ndarray, masks: list[ObjectMask], profile:
         # kind that touch meet in a valley and each stands alone (:mod:`.contacts`).
         # (An object hidden under earlier ones has no pixel of its own: a cluster of itself.)
         joined = structures(labels, signal, n)
-        cluster_area = np.bincount(joined, weights=np.bincount(labels.ravel(), minlength=n + 1)[: n + 1])
+        cluster_area = np.bincount(joined, weights=np.r_[0.0, count])
         log_cluster = np.log(np.maximum(cluster_area[joined[1:]], count) / count)
 
     # Brightness varies multiplicatively between objects: compare it on a log scale.

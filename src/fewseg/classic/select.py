@@ -268,13 +268,13 @@ def mixture_fit(examples: np.ndarray, candidates: np.ndarray, *, iterations: int
     pooled = np.vstack([e, x])
     with warnings.catch_warnings():  # all-NaN columns or rows: their statistics stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        centre, sd = np.nanmedian(pooled, axis=0), np.nanstd(pooled, axis=0)
+        centre, pooled_sd = np.nanmedian(pooled, axis=0), np.nanstd(pooled, axis=0)
         # A column with one value for every example and candidate says nothing (say, no
         # object touches another: every cluster size 0). Standardised by its ~0 spread, a
         # spread fixed there would be ~1e18 wide and score every candidate down; it is
         # left out, as an unknown descriptor is.
-        constant = ~(sd > 1e-9 * np.maximum(1.0, np.abs(centre)))  # all-NaN columns too
-        scale = np.where(constant, 1.0, sd + 1e-9)
+        constant = ~(pooled_sd > 1e-9 * np.maximum(1.0, np.abs(centre)))  # all-NaN columns too
+        scale = np.where(constant, 1.0, pooled_sd + 1e-9)
         z = (pooled - centre) / scale
         z[:, constant] = np.nan
         fixed = {col: (max(sd, _robust_sd(e[:, col])) / scale[col]) ** 2 + reg for col, sd in (spread or {}).items()}
