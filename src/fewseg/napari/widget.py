@@ -660,7 +660,7 @@ class FindObjects(Container):
             truth, n_examples = leave_out_examples(truth, self.last_example_annotations.get(here, examples), examples,
                                                    shape, iou=config.iou)
         s = score(pred, truth, shape, iou=config.iou)
-        left_out = f"; {n_examples} examples left out of the truth" if n_examples else ""
+        left_out = f"; {n_examples} example{'s' * (n_examples != 1)} left out of the truth" if n_examples else ""
         self.metrics.value = (f"precision {s.precision:.3f}, recall {s.recall:.3f}, F1 {s.f1:.3f}, "
                               f"mean IoU {s.mean_iou:.3f} ({s.n_pred} found, {s.n_truth} truth{left_out})")
         self.show_evaluation(truth, pred, s, here, axes, ndim=labels_layer.ndim)
