@@ -304,7 +304,7 @@ def test_tag_filter(tmp_path):
 def test_unknown_tag_lists_existing_tags_with_counts(tmp_path):
     path = _tagged_file(tmp_path)
     assert error_text(path, tag="nucleus") == (
-        f"{path}: tags: no polygon annotation has the tag 'nucleus'; tags present: 'YFP blob' (3), 'cell' (1), 'seed' (1)"
+        f"{path}: tags: no annotation has the tag 'nucleus'; tags present: 'YFP blob' (3), 'cell' (1), 'seed' (1)"
     )
 
 
@@ -318,7 +318,7 @@ def test_location_filter_missing_location_counts_as_origin(tmp_path):
 def test_empty_location_lists_existing_locations(tmp_path):
     path = _tagged_file(tmp_path)
     text = error_text(path, location=Location(xy=5))
-    assert text.startswith(f"{path}: location: no polygon annotation at XY=5, Z=0, Time=0; annotations are at: ")
+    assert text.startswith(f"{path}: location: no annotation at XY=5, Z=0, Time=0; annotations are at: ")
     assert "XY=0, Z=0, Time=0 (2)" in text and "XY=0, Z=1, Time=0 (1)" in text and "XY=2, Z=0, Time=3 (1)" in text
 
 
@@ -326,6 +326,25 @@ def test_label_image_ignores_tag_and_takes_location(tmp_path):
     path = _write_labels(tmp_path / "truth.tif")
     annotations = read_annotations(path, tag="anything", location=Location(xy=3, z=1))
     assert len(annotations) == 3 and all(a.location == Location(xy=3, z=1) for a in annotations)
+
+
+def test_a_click_table_like_a_label_image_ignores_tag_and_takes_location(tmp_path):
+    # A .csv of clicks holds one frame's objects and no tags: --tag / --negative-tag cannot
+    # empty it (it said "no polygon annotation has the tag ...; tags present: none"), and a
+    # location places its clicks there, as it places a label image's objects.
+    path = tmp_path / "clicks.csv"
+    path.write_text("x,y\n7.5,5.5\n3.5,2.5\n")
+    clicks = read_annotations(path, shape=(20, 20), tag="YFP blob", location=Location(xy=2, z=1))
+    assert len(clicks) == 2 and all(a.location == Location(xy=2, z=1) for a in clicks)
+    np.testing.assert_allclose([a.point for a in clicks], [[5.0, 7.0], [2.0, 3.0]])
+    assert "outside" in error_text(path, shape=(4, 4))
+
+
+def test_a_file_without_tags_says_so_when_a_tag_is_asked_for(tmp_path):
+    path = write_json(tmp_path / "untagged.json", [nimbus_item(square(1, 1), tags=[])])
+    assert error_text(path, tag="YFP blob") == (
+        f"{path}: tags: no annotation has the tag 'YFP blob'; its annotations carry no tags "
+        "(a label image or a .csv of clicks has none: leave the tag out)")
 
 
 def test_available_tags():

@@ -118,12 +118,12 @@ def read_annotations(
         on the frame's bottom or right edge is inside) and a label image must have
         exactly this shape.
     tag : str, optional
-        Keep only annotations whose tags include ``tag``. Ignored for label images,
-        which carry no tags.
+        Keep only annotations whose tags include ``tag``. Ignored for label images and
+        ``.csv`` clicks, which carry no tags.
     location : Location, optional
         Keep only annotations at this XY / Z / Time (an annotation without a location
-        is at XY = Z = Time = 0). A label image describes one frame: its objects all
-        get ``location`` instead.
+        is at XY = Z = Time = 0). A label image or a ``.csv`` of clicks describes one
+        frame: its objects all get ``location`` instead.
     coordinates : {"pixel-corner", "pixel-centre"}
         How the JSON file's ``x`` / ``y`` relate to pixels (see the module docstring):
         NimbusImage's and QuPath's pixel-corner origin (default), or the pixel centres
@@ -176,12 +176,16 @@ def read_annotations(
         expected = ", ".join(JSON_SUFFIXES + LABEL_SUFFIXES + CSV_SUFFIXES)
         raise InputError(source, f"cannot read annotations from a {suffix or 'suffix-less'} file; expected one of {expected}")
     if suffix in CSV_SUFFIXES:
+        # A table of clicks, like a label image, holds one frame's objects and no tags.
         annotations = _read_click_table(source, coordinates)
-    else:
-        doc = _load_json(source)
-        if limit is not None:  # counted before each polygon is checked (about a millisecond each)
-            _check_limit(source, _count_raw(doc, tag), limit, tag=tag)
-        annotations = [_from_file_annotation(a, coordinates) for a in _parse_document(source, doc)]
+        _check_limit(source, len(annotations), limit, tag=None)
+        if location is not None:
+            annotations = [replace(a, location=location) for a in annotations]
+        return [fit_inside(source, a, shape, coordinates=coordinates) for a in annotations] if shape else annotations
+    doc = _load_json(source)
+    if limit is not None:  # counted before each polygon is checked (about a millisecond each)
+        _check_limit(source, _count_raw(doc, tag), limit, tag=tag)
+    annotations = [_from_file_annotation(a, coordinates) for a in _parse_document(source, doc)]
     if limit is not None:
         _check_limit(source, len(annotations) if tag is None else sum(tag in a.tags for a in annotations), limit, tag=tag)
     if tag is not None:
@@ -686,8 +690,11 @@ def _filter_tag(source: str, annotations: list[Annotation], tag: str) -> list[An
     kept = [a for a in annotations if tag in a.tags]
     if not kept:
         counts = available_tags(annotations)
-        present = ", ".join(f"{t!r} ({n})" for t, n in counts.items()) or "none"
-        raise InputError(source, f"no polygon annotation has the tag {tag!r}; tags present: {present}", field="tags")
+        present = ", ".join(f"{t!r} ({n})" for t, n in counts.items())
+        raise InputError(source, f"no annotation has the tag {tag!r}; " + (
+            f"tags present: {present}" if present else
+            "its annotations carry no tags (a label image or a .csv of clicks has none: leave the tag out)"),
+            field="tags")
     return kept
 
 
@@ -703,8 +710,8 @@ def _filter_location(source: str, annotations: list[Annotation], location: Locat
         present = "; ".join(f"{_format_location(loc)} ({n})" for loc, n in ordered)
         raise InputError(
             source,
-            f"no polygon annotation at {_format_location(location)}; "
-            + (f"annotations are at: {present}" if present else "the file has no polygon annotations"),
+            f"no annotation at {_format_location(location)}; "
+            + (f"annotations are at: {present}" if present else "the file has no annotations"),
             field="location",
         )
     return kept
