@@ -343,8 +343,8 @@ def test_a_click_table_like_a_label_image_ignores_tag_and_takes_location(tmp_pat
 def test_a_file_without_tags_says_so_when_a_tag_is_asked_for(tmp_path):
     path = write_json(tmp_path / "untagged.json", [nimbus_item(square(1, 1), tags=[])])
     assert error_text(path, tag="YFP blob") == (
-        f"{path}: tags: no annotation has the tag 'YFP blob'; its annotations carry no tags "
-        "(a label image or a .csv of clicks has none: leave the tag out)")
+        f"{path}: tags: no annotation has the tag 'YFP blob'; its annotations carry no tags: leave the tag out "
+        "to take them all")
 
 
 def test_available_tags():

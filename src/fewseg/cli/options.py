@@ -27,8 +27,8 @@ def frame_options(p: argparse.ArgumentParser) -> None:
                         "'CYX', 'TCYX' (default: the file's own; a plain N x Y x X stack is read as channels up to "
                         "N = 4, as Z planes from 5, and a note says so)")
     g.add_argument("--level", type=int, default=0, help="resolution level of an OME-Zarr / pyramidal file (0 = full)")
-    g.add_argument("--tag", default=None, help="use only annotations carrying this tag (a label image or a .csv of clicks has no tags: all of "
-                        "its objects are used)")
+    g.add_argument("--tag", default=None, help="use only annotations carrying this tag (a label image or a .csv of "
+                                                "clicks has no tags: all of its objects are used)")
     g.add_argument("--api-url", default=None,
                    help="IMAGE = nimbus:DATASET_ID reads the frame and its tagged polygons from this NimbusImage "
                         "server (default $NI_API_URL; credentials from $NI_TOKEN or $NI_API_KEY only)")

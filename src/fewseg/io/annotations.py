@@ -181,7 +181,7 @@ def read_annotations(
         _check_limit(source, len(annotations), limit, tag=None)
         if location is not None:
             annotations = [replace(a, location=location) for a in annotations]
-        return [fit_inside(source, a, shape, coordinates=coordinates) for a in annotations] if shape else annotations
+        return [fit_inside(source, a, shape, coordinates=coordinates) for a in annotations] if shape is not None else annotations
     doc = _load_json(source)
     if limit is not None:  # counted before each polygon is checked (about a millisecond each)
         _check_limit(source, _count_raw(doc, tag), limit, tag=tag)
@@ -693,7 +693,7 @@ def _filter_tag(source: str, annotations: list[Annotation], tag: str) -> list[An
         present = ", ".join(f"{t!r} ({n})" for t, n in counts.items())
         raise InputError(source, f"no annotation has the tag {tag!r}; " + (
             f"tags present: {present}" if present else
-            "its annotations carry no tags (a label image or a .csv of clicks has none: leave the tag out)"),
+            "its annotations carry no tags: leave the tag out to take them all"),
             field="tags")
     return kept
 
