@@ -166,22 +166,19 @@ def read_annotations(
     """
     source = os.fspath(path)
     suffix = Path(source).suffix.lower()
-    if suffix in LABEL_SUFFIXES:
-        annotations = _read_label_image(source, shape=shape)
+    if suffix in LABEL_SUFFIXES + CSV_SUFFIXES:
+        # A label image or a table of clicks holds one frame's objects and no tags.
+        label_image = suffix in LABEL_SUFFIXES
+        annotations = _read_label_image(source, shape=shape) if label_image else _read_click_table(source, coordinates)
         _check_limit(source, len(annotations), limit, tag=None)
         if location is not None:
             annotations = [replace(a, location=location) for a in annotations]
+        if shape is not None and not label_image:  # (a label image was checked against shape as it was read)
+            annotations = [fit_inside(source, a, shape, coordinates=coordinates) for a in annotations]
         return annotations
-    if suffix not in JSON_SUFFIXES + CSV_SUFFIXES:
+    if suffix not in JSON_SUFFIXES:
         expected = ", ".join(JSON_SUFFIXES + LABEL_SUFFIXES + CSV_SUFFIXES)
         raise InputError(source, f"cannot read annotations from a {suffix or 'suffix-less'} file; expected one of {expected}")
-    if suffix in CSV_SUFFIXES:
-        # A table of clicks, like a label image, holds one frame's objects and no tags.
-        annotations = _read_click_table(source, coordinates)
-        _check_limit(source, len(annotations), limit, tag=None)
-        if location is not None:
-            annotations = [replace(a, location=location) for a in annotations]
-        return [fit_inside(source, a, shape, coordinates=coordinates) for a in annotations] if shape is not None else annotations
     doc = _load_json(source)
     if limit is not None:  # counted before each polygon is checked (about a millisecond each)
         _check_limit(source, _count_raw(doc, tag), limit, tag=tag)
